@@ -1,0 +1,1 @@
+"""Citéla analytics."""

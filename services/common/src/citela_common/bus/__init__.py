@@ -1,0 +1,41 @@
+"""The event bus: Kafka in the distributed mode, in-process in the embedded mode."""
+
+from __future__ import annotations
+
+from citela_common.bus.base import (
+    Consumer,
+    ConsumerTransport,
+    EventBus,
+    Handler,
+    PublishError,
+    Record,
+    dlq_topic,
+)
+from citela_common.bus.memory import InProcessBus
+from citela_common.settings import Settings
+
+
+def create_bus(settings: Settings) -> EventBus:
+    """The bus the configuration asks for."""
+    if settings.kafka_bootstrap:
+        from citela_common.bus.kafka import KafkaBus
+
+        return KafkaBus(
+            settings.kafka_bootstrap,
+            client_id=settings.kafka_client_id,
+            partitions=settings.kafka_partitions,
+        )
+    return InProcessBus(partitions=settings.kafka_partitions)
+
+
+__all__ = [
+    "Consumer",
+    "ConsumerTransport",
+    "EventBus",
+    "Handler",
+    "InProcessBus",
+    "PublishError",
+    "Record",
+    "create_bus",
+    "dlq_topic",
+]

@@ -1,0 +1,113 @@
+"""What a running service is made of, and its background loops (outbox relay, consumers).
+
+Each service builds a ServiceRuntime from the settings and a bus; the platform package
+starts one per process (distributed) or all four in one process (embedded).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from fastapi import FastAPI
+
+from citela_common.bus.base import Consumer, EventBus, Handler
+from citela_common.db import Database
+from citela_common.logging import get_logger
+from citela_common.metrics import BUS_CONSUMER_LAG
+from citela_common.migrations import upgrade
+from citela_common.outbox import OutboxMixin, OutboxRelay
+from citela_common.settings import Settings
+
+log = get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class ConsumerSpec:
+    topics: Sequence[str]
+    group: str
+    handler: Handler
+
+
+@dataclass
+class ServiceRuntime:
+    name: str
+    package: str
+    settings: Settings
+    db: Database
+    bus: EventBus
+    outbox_model: type[OutboxMixin]
+    app_factory: Callable[[ServiceRuntime], FastAPI]
+    consumers: list[ConsumerSpec] = field(default_factory=list)
+    topics: list[str] = field(default_factory=list)
+    relay: OutboxRelay = field(init=False)
+    _threads: list[threading.Thread] = field(default_factory=list, init=False)
+    _running: list[Consumer] = field(default_factory=list, init=False)
+
+    def __post_init__(self) -> None:
+        self.relay = OutboxRelay(
+            self.db,
+            self.outbox_model,
+            self.bus,
+            service=self.name,
+            batch_size=self.settings.outbox_batch_size,
+            poll_interval_s=self.settings.outbox_poll_interval_s,
+        )
+
+    def migrate(self) -> None:
+        upgrade(self.db, self.package)
+
+    def create_app(self) -> FastAPI:
+        app = self.app_factory(self)
+        app.state.runtime = self
+        return app
+
+    def readiness_checks(self) -> dict[str, Callable[[], bool]]:
+        return {"database": self.db.ping, "bus": self.bus.ping}
+
+    def start_background(self) -> None:
+        """Start the outbox relay and the consumers, each on a daemon thread."""
+        self.bus.ensure_topics(
+            [*self.topics, *(t for spec in self.consumers for t in spec.topics)]
+        )
+        self._spawn(f"{self.name}-relay", self.relay.run)
+        for spec in self.consumers:
+            consumer = self.bus.consumer(
+                spec.topics,
+                spec.group,
+                spec.handler,
+                max_attempts=self.settings.bus_max_attempts,
+                retry_backoff_s=self.settings.bus_retry_backoff_s,
+            )
+            self._running.append(consumer)
+            self._spawn(f"{self.name}-{spec.group}", lambda c=consumer: self._consume(c))
+
+    def _consume(self, consumer: Consumer) -> None:
+        while not consumer._stop.is_set():
+            try:
+                consumer.poll_once(0.5)
+                per_topic: dict[str, int] = {}
+                for (topic, _partition), lag in consumer.transport.lag().items():
+                    per_topic[topic] = per_topic.get(topic, 0) + lag
+                for topic, total in per_topic.items():
+                    BUS_CONSUMER_LAG.labels(topic=topic, group=consumer.group).set(total)
+            except Exception as exc:  # noqa: BLE001 - keep consuming after a broker hiccup
+                log.exception("bus.consumer_error", group=consumer.group, error=repr(exc))
+                consumer._stop.wait(1.0)
+
+    def _spawn(self, name: str, target: Callable[[], None]) -> None:
+        thread = threading.Thread(target=target, name=name, daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    def stop_background(self, timeout_s: float = 10.0) -> None:
+        self.relay.stop()
+        for consumer in self._running:
+            consumer.stop()
+        for thread in self._threads:
+            thread.join(timeout_s)
+        for consumer in self._running:
+            consumer.transport.close()
+        self._threads.clear()
+        self._running.clear()

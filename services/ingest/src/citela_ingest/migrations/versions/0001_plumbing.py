@@ -1,0 +1,26 @@
+"""Outbox and processed-events tables.
+
+Revision ID: ingest_0001
+Revises:
+Create Date: 2026-11-28
+"""
+
+from collections.abc import Sequence
+
+from alembic import op
+
+from citela_common.migrations import create_plumbing_tables
+
+revision: str = "ingest_0001"
+down_revision: str | None = None
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    create_plumbing_tables("ingest")
+
+
+def downgrade() -> None:
+    op.drop_table("processed_events", schema="ingest")
+    op.drop_table("outbox", schema="ingest")

@@ -1,0 +1,115 @@
+"""The ``citela`` command line."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from pathlib import Path
+from typing import Annotated
+
+import typer
+import uvicorn
+
+from citela_common.bus import create_bus
+from citela_common.events.schemas import export_schemas
+from citela_common.logging import configure_logging
+from citela_common.settings import get_settings
+from citela_platform.registry import SERVICES
+
+app = typer.Typer(help="Citéla: open platform of French local authorities.", no_args_is_help=True)
+events_app = typer.Typer(help="The event contract.", no_args_is_help=True)
+app.add_typer(events_app, name="events")
+
+ServiceName = Annotated[str, typer.Argument(help=f"one of {', '.join(SERVICES)}")]
+
+
+def _check_service(name: str) -> None:
+    if name not in SERVICES:
+        raise typer.BadParameter(f"unknown service {name!r}; choose one of {', '.join(SERVICES)}")
+
+
+def _logging() -> None:
+    settings = get_settings()
+    configure_logging(settings.log_level, settings.log_json)
+
+
+@app.command()
+def run(
+    host: Annotated[str | None, typer.Option(help="interface (default CITELA_HOST)")] = None,
+    port: Annotated[int | None, typer.Option(help="port (default CITELA_PORT)")] = None,
+) -> None:
+    """Run the whole platform in one process (embedded mode unless Kafka is configured)."""
+    from citela_platform.embedded import create_embedded_app
+
+    _logging()
+    settings = get_settings()
+    application = create_embedded_app(settings)
+    host, port = host or settings.host, port or settings.port
+    typer.echo(f"Citéla ({settings.mode.value}) sur http://{host}:{port}/", err=True)
+    uvicorn.run(application, host=host, port=port, log_config=None, access_log=False)
+
+
+@app.command()
+def serve(
+    service: ServiceName,
+    host: Annotated[str | None, typer.Option()] = None,
+    port: Annotated[int | None, typer.Option()] = None,
+    workers: Annotated[int, typer.Option(help="uvicorn worker processes")] = 1,
+) -> None:
+    """Serve one service's API, with its outbox relay and consumers (distributed mode)."""
+    _check_service(service)
+    _logging()
+    settings = get_settings()
+    uvicorn.run(
+        f"citela_platform.standalone:{service}",
+        factory=True,
+        host=host or settings.host,
+        port=port or settings.port,
+        workers=workers,
+        log_config=None,
+        access_log=False,
+    )
+
+
+@app.command()
+def worker(service: ServiceName) -> None:
+    """Run one service's outbox relay and consumers without HTTP (scale them separately)."""
+    _check_service(service)
+    _logging()
+    settings = get_settings()
+    runtime = SERVICES[service](settings, create_bus(settings))
+    runtime.migrate()
+    runtime.start_background()
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    stop.wait()
+    runtime.stop_background()
+    runtime.bus.close()
+
+
+@app.command()
+def migrate(
+    services: Annotated[list[str] | None, typer.Argument(help="default: all")] = None,
+) -> None:
+    """Create or upgrade the services' database schemas."""
+    settings = get_settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    bus = create_bus(settings)
+    for name in services or list(SERVICES):
+        _check_service(name)
+        SERVICES[name](settings, bus).migrate()
+        typer.echo(f"{name}: à jour")
+
+
+@events_app.command("export-schemas")
+def export_schemas_cmd(
+    folder: Annotated[Path, typer.Argument(help="where to write the JSON Schema files")],
+) -> None:
+    """Write the JSON Schema of every event type (for partner developers)."""
+    for path in export_schemas(folder):
+        typer.echo(str(path))
+
+
+def main() -> None:
+    app()
