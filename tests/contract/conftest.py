@@ -1,0 +1,35 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+
+from citela_common.bus import EventBus, InProcessBus
+from citela_common.db import Database
+from tests.contract.stack import fresh_database
+
+
+@dataclass
+class Stack:
+    """A bus and a database of one mode: in-process + SQLite, or Kafka + PostgreSQL."""
+
+    name: str
+    bus: EventBus
+    db: Database
+
+
+@pytest.fixture(params=["in-process", "kafka"])
+def stack(request: pytest.FixtureRequest, sqlite_url: str) -> Iterator[Stack]:
+    if request.param == "in-process":
+        bus: EventBus = InProcessBus(partitions=3)
+        db = fresh_database(sqlite_url)
+    else:
+        from citela_common.bus.kafka import KafkaBus
+
+        bus = KafkaBus(request.getfixturevalue("kafka_bootstrap"), partitions=3,
+                       send_timeout_s=10)
+        db = fresh_database(request.getfixturevalue("pg_url"))
+    yield Stack(request.param, bus, db)
+    bus.close()
+    db.dispose()

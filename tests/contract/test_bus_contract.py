@@ -1,0 +1,200 @@
+"""The delivery semantics every service relies on, run alike on the in-process bus and Kafka."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from citela_common.bus import Record, dlq_topic
+from citela_common.events import CloudEvent, make_event
+from citela_common.events.models import FeedbackRetracted
+from citela_common.outbox import idempotent
+from tests.contract.conftest import Stack
+from tests.contract.stack import Counted, ProcessedEvent
+
+SOURCE = "/citela/tests"
+
+
+def retraction(tenant: str, n: int) -> CloudEvent:
+    from datetime import UTC, datetime
+
+    return make_event(
+        FeedbackRetracted(feedback_id=f"fb-{n}", entry_id="service-public:mairie-64445-01",
+                          retracted_at=datetime(2026, 11, 28, 9, n % 60, tzinfo=UTC)),
+        tenant=tenant,
+        source=SOURCE,
+        subject=f"fb-{n}",
+    )
+
+
+class Collect:
+    def __init__(self) -> None:
+        self.events: list[CloudEvent] = []
+
+    def __call__(self, event: CloudEvent) -> None:
+        self.events.append(event)
+
+
+def consume_all(stack: Stack, topic: str, handler: object, expected: int, group: str = "g",
+                timeout_s: float = 30) -> None:
+    consumer = stack.bus.consumer([topic], group, handler, max_attempts=3,  # type: ignore[arg-type]
+                                  retry_backoff_s=0.01)
+    try:
+        consumer.run_until(lambda: len(getattr(handler, "events", [])) >= expected, timeout_s)
+    finally:
+        consumer.close()
+
+
+def test_round_trip_keeps_every_attribute(stack: Stack, topic: str) -> None:
+    stack.bus.ensure_topics([topic])
+    sent = retraction("agglo-pau", 1)
+    stack.bus.publish(topic, sent)
+    got = Collect()
+    consume_all(stack, topic, got, 1)
+    assert got.events == [sent]
+    received = got.events[0]
+    assert (received.id, received.type, received.tenant, received.subject) == (
+        sent.id, "fr.citela.feedback.retracted.v1", "agglo-pau", "fb-1")
+    assert received.data["entry_id"] == "service-public:mairie-64445-01"
+
+
+class RecordCollect:
+    """Keeps the raw records, to see partitions and offsets."""
+
+    def __init__(self, stack: Stack, topic: str, group: str) -> None:
+        self.records: list[Record] = []
+        self.transport = stack.bus.transport([topic], group)
+
+    def drain(self, expected: int, timeout_s: float = 30) -> list[Record]:
+        import time
+
+        deadline = time.monotonic() + timeout_s
+        while len(self.records) < expected and time.monotonic() < deadline:
+            self.records.extend(self.transport.poll(0.5))
+        self.transport.close()
+        return self.records
+
+
+def test_one_tenants_events_stay_in_one_partition_in_order(stack: Stack, topic: str) -> None:
+    stack.bus.ensure_topics([topic])
+    tenants = ["agglo-pau", "ville-lyon", "cc-verdon", "dep-oise"]
+    sent = [retraction(tenants[i % 4], i) for i in range(40)]
+    stack.bus.publish_many((topic, e) for e in sent)
+    records = RecordCollect(stack, topic, "order").drain(40)
+    assert len(records) == 40
+    by_tenant: dict[str, list[Record]] = {}
+    for r in records:
+        by_tenant.setdefault(r.key.decode() if r.key else "", []).append(r)
+    partitions_used = set()
+    for tenant in tenants:
+        mine = by_tenant[tenant]
+        assert len({r.partition for r in mine}) == 1, f"{tenant} spread over partitions"
+        partitions_used.add(mine[0].partition)
+        ids_in_log = [r.header("ce_id") for r in sorted(mine, key=lambda r: r.offset)]
+        assert ids_in_log == [e.id for e in sent if e.tenant == tenant]
+    assert len(partitions_used) > 1, "tenants should spread over partitions"
+
+
+class SimulatedCrash(BaseException):
+    """Stands for the process dying: not an Exception, so nothing catches it."""
+
+
+def test_crash_before_commit_redelivers_and_idempotent_handler_counts_once(
+    stack: Stack, topic: str
+) -> None:
+    stack.bus.ensure_topics([topic])
+    events = [retraction("agglo-pau", i) for i in range(3)]
+    stack.bus.publish_many((topic, e) for e in events)
+
+    def count(session: Session, event: CloudEvent) -> None:
+        row = session.get(Counted, event.id)
+        if row is None:
+            session.add(Counted(event_id=event.id))
+        else:
+            row.times += 1
+
+    handler = idempotent(stack.db, ProcessedEvent, "counter", count)
+    deliveries: list[str] = []
+
+    def crashing(event: CloudEvent) -> None:
+        deliveries.append(event.id)
+        handler(event)  # the effect is committed…
+        if event.id == events[1].id and deliveries.count(event.id) == 1:
+            raise SimulatedCrash  # …but the process dies before the offset is committed
+
+    first = stack.bus.consumer([topic], "crashy", crashing, max_attempts=1)
+    with pytest.raises(SimulatedCrash):
+        first.run_until(lambda: False, 30)
+    first.transport.close()
+
+    second = stack.bus.consumer([topic], "crashy", crashing, max_attempts=1)
+    second.run_until(lambda: deliveries.count(events[2].id) >= 1, 30)
+    second.close()
+
+    assert deliveries.count(events[1].id) == 2, "the crashed event must be delivered again"
+    with stack.db.transaction() as session:
+        rows = {r.event_id: r.times for r in session.scalars(select(Counted))}
+    assert rows == {e.id: 1 for e in events}, "the idempotent handler counts each event once"
+
+
+def test_poison_and_failing_events_go_to_the_dlq_and_the_consumer_goes_on(
+    stack: Stack, topic: str
+) -> None:
+    stack.bus.ensure_topics([topic])
+    good, bad = retraction("agglo-pau", 1), retraction("agglo-pau", 2)
+    stack.bus.publish_raw(topic, b"agglo-pau", b"\xff not json", [("ce_id", b"x")])
+    stack.bus.publish(topic, bad)
+    stack.bus.publish(topic, good)
+    attempts: list[str] = []
+
+    class Handler(Collect):
+        def __call__(self, event: CloudEvent) -> None:
+            attempts.append(event.id)
+            if event.id == bad.id:
+                raise ValueError("entrée de catalogue inconnue")
+            super().__call__(event)
+
+    handler = Handler()
+    consume_all(stack, topic, handler, 1)
+    assert [e.id for e in handler.events] == [good.id]
+    assert attempts.count(bad.id) == 3, "bounded retries before the DLQ"
+
+    dead = RecordCollect(stack, dlq_topic(topic), "dlq-reader").drain(2)
+    assert len(dead) == 2
+    poison, failed = sorted(dead, key=lambda r: int(r.header("citela_original_offset") or 0))
+    assert poison.value == b"\xff not json"
+    assert "missing CloudEvents headers" in (poison.header("citela_error") or "")
+    assert poison.header("citela_attempts") == "0"
+    assert failed.header("ce_id") == bad.id
+    assert failed.header("citela_error") == "ValueError: entrée de catalogue inconnue"
+    assert failed.header("citela_attempts") == "3"
+    assert failed.header("citela_original_topic") == topic
+
+
+def test_outbox_publishes_only_committed_transactions(stack: Stack, topic: str) -> None:
+    from citela_common.outbox import OutboxRelay, add_event
+    from tests.contract.stack import Note, Outbox
+
+    stack.bus.ensure_topics([topic])
+    committed = retraction("agglo-pau", 1)
+    with stack.db.transaction() as session:
+        session.add(Note(tenant_id="agglo-pau", text="gardée"))
+        add_event(session, Outbox, topic, committed)
+
+    rolled_back = retraction("agglo-pau", 2)
+    with pytest.raises(RuntimeError), stack.db.transaction() as session:
+        session.add(Note(tenant_id="agglo-pau", text="annulée"))
+        add_event(session, Outbox, topic, rolled_back)
+        raise RuntimeError("the state change fails after the event was staged")
+
+    relay = OutboxRelay(stack.db, Outbox, stack.bus, service="contract")
+    assert relay.drain() == 1
+    assert relay.backlog() == (0, 0.0)
+    got = Collect()
+    consume_all(stack, topic, got, 1)
+    assert [e.id for e in got.events] == [committed.id]
+    with stack.db.transaction() as session:
+        assert session.scalar(select(func.count()).select_from(Note)) == 1
+        assert session.scalar(select(func.count()).select_from(Outbox)
+                              .where(Outbox.sent_at.is_(None))) == 0
