@@ -10,7 +10,6 @@ import os
 import socket
 import subprocess
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -34,8 +33,11 @@ def _answers(hostport: str) -> bool:
 
 def require(what: str, hostport: str) -> None:
     if not _answers(hostport):
-        pytest.fail(f"{what} does not answer on {hostport}: run `deploy/infra.sh up` first "
-                    "(`make test` does it)", pytrace=False)
+        pytest.fail(
+            f"{what} does not answer on {hostport}: run `deploy/infra.sh up` first "
+            "(`make test` does it)",
+            pytrace=False,
+        )
 
 
 @pytest.fixture(scope="session")
@@ -63,10 +65,11 @@ def topic() -> str:
 
 
 def infra_script(*args: str, timeout: float = 180) -> None:
-    subprocess.run([str(ROOT / "deploy" / "infra.sh"), *args], check=True, timeout=timeout,
-                   cwd=ROOT)
+    subprocess.run(
+        [str(ROOT / "deploy" / "infra.sh"), *args], check=True, timeout=timeout, cwd=ROOT
+    )
 
 
 @pytest.fixture
-def sqlite_url(tmp_path: Path) -> Iterator[str]:
-    yield f"sqlite:///{tmp_path / 'citela.db'}"
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'citela.db'}"

@@ -27,8 +27,7 @@ def stack(request: pytest.FixtureRequest, sqlite_url: str) -> Iterator[Stack]:
     else:
         from citela_common.bus.kafka import KafkaBus
 
-        bus = KafkaBus(request.getfixturevalue("kafka_bootstrap"), partitions=3,
-                       send_timeout_s=10)
+        bus = KafkaBus(request.getfixturevalue("kafka_bootstrap"), partitions=3, send_timeout_s=10)
         db = fresh_database(request.getfixturevalue("pg_url"))
     yield Stack(request.param, bus, db)
     bus.close()

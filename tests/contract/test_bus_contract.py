@@ -20,8 +20,11 @@ def retraction(tenant: str, n: int) -> CloudEvent:
     from datetime import UTC, datetime
 
     return make_event(
-        FeedbackRetracted(feedback_id=f"fb-{n}", entry_id="service-public:mairie-64445-01",
-                          retracted_at=datetime(2026, 11, 28, 9, n % 60, tzinfo=UTC)),
+        FeedbackRetracted(
+            feedback_id=f"fb-{n}",
+            entry_id="service-public:mairie-64445-01",
+            retracted_at=datetime(2026, 11, 28, 9, n % 60, tzinfo=UTC),
+        ),
         tenant=tenant,
         source=SOURCE,
         subject=f"fb-{n}",
@@ -36,12 +39,23 @@ class Collect:
         self.events.append(event)
 
 
-def consume_all(stack: Stack, topic: str, handler: object, expected: int, group: str = "g",
-                timeout_s: float = 30) -> None:
-    consumer = stack.bus.consumer([topic], group, handler, max_attempts=3,  # type: ignore[arg-type]
-                                  retry_backoff_s=0.01)
+def consume_all(
+    stack: Stack,
+    topic: str,
+    handler: Collect,
+    expected: int,
+    group: str = "g",
+    timeout_s: float = 30,
+) -> None:
+    consumer = stack.bus.consumer(
+        [topic],
+        group,
+        handler,
+        max_attempts=3,
+        retry_backoff_s=0.01,
+    )
     try:
-        consumer.run_until(lambda: len(getattr(handler, "events", [])) >= expected, timeout_s)
+        consumer.run_until(lambda: len(handler.events) >= expected, timeout_s)
     finally:
         consumer.close()
 
@@ -55,7 +69,11 @@ def test_round_trip_keeps_every_attribute(stack: Stack, topic: str) -> None:
     assert got.events == [sent]
     received = got.events[0]
     assert (received.id, received.type, received.tenant, received.subject) == (
-        sent.id, "fr.citela.feedback.retracted.v1", "agglo-pau", "fb-1")
+        sent.id,
+        "fr.citela.feedback.retracted.v1",
+        "agglo-pau",
+        "fb-1",
+    )
     assert received.data["entry_id"] == "service-public:mairie-64445-01"
 
 
@@ -196,5 +214,7 @@ def test_outbox_publishes_only_committed_transactions(stack: Stack, topic: str) 
     assert [e.id for e in got.events] == [committed.id]
     with stack.db.transaction() as session:
         assert session.scalar(select(func.count()).select_from(Note)) == 1
-        assert session.scalar(select(func.count()).select_from(Outbox)
-                              .where(Outbox.sent_at.is_(None))) == 0
+        assert (
+            session.scalar(select(func.count()).select_from(Outbox).where(Outbox.sent_at.is_(None)))
+            == 0
+        )

@@ -22,7 +22,7 @@ def test_one_process_serves_the_four_services_with_health_and_metrics(tmp_path: 
     with TestClient(create_embedded_app(settings)) as client:
         landing = client.get("/")
         assert landing.status_code == 200
-        assert "<html lang=\"fr\">" in landing.text
+        assert '<html lang="fr">' in landing.text
         for name in SERVICES:
             assert f'href="/{name}/docs"' in landing.text
             assert client.get(f"/{name}/healthz").json() == {"status": "ok", "service": name}
@@ -35,4 +35,5 @@ def test_one_process_serves_the_four_services_with_health_and_metrics(tmp_path: 
         assert [s["name"] for s in client.get("/v1/services").json()] == list(SERVICES)
     # each service's schema is its own SQLite file, migrated at start-up
     assert sorted(p.name for p in (tmp_path / "var").glob("citela.*.db")) == sorted(
-        f"citela.{n}.db" for n in SERVICES)
+        f"citela.{n}.db" for n in SERVICES
+    )

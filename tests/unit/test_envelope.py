@@ -16,8 +16,12 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def submitted() -> FeedbackSubmitted:
     return FeedbackSubmitted(
-        feedback_id="fb-1", entry_id="service-public:mairie-64445-01", author_ref="a1b2",
-        channel="portal", satisfaction=2, importance=5,
+        feedback_id="fb-1",
+        entry_id="service-public:mairie-64445-01",
+        author_ref="a1b2",
+        channel="portal",
+        satisfaction=2,
+        importance=5,
         comment="Toujours fermé le samedi matin, c'est dommage.",
         submitted_at=datetime(2026, 11, 28, 9, 30, tzinfo=UTC),
     )
@@ -41,17 +45,50 @@ def test_typed_payload_round_trips_through_the_binary_binding() -> None:
     ("value", "headers", "reason"),
     [
         (b"{}", [], "missing CloudEvents headers"),
-        (b"not json", [("ce_id", b"1"), ("ce_source", b"/s"), ("ce_type",
-         b"fr.citela.feedback.submitted.v1"), ("ce_specversion", b"1.0"),
-         ("ce_tenant", b"agglo-pau")], "not JSON"),
-        (b"[1]", [("ce_id", b"1"), ("ce_source", b"/s"), ("ce_type",
-         b"fr.citela.feedback.submitted.v1"), ("ce_specversion", b"1.0"),
-         ("ce_tenant", b"agglo-pau")], "JSON object"),
-        (b"{}", [("ce_id", b"1"), ("ce_source", b"/s"), ("ce_type", b"feedback"),
-         ("ce_specversion", b"1.0"), ("ce_tenant", b"agglo-pau")], "invalid CloudEvent"),
-        (b"{}", [("ce_id", b"1"), ("ce_source", b"/s"), ("ce_type",
-         b"fr.citela.feedback.submitted.v1"), ("ce_specversion", b"0.3"),
-         ("ce_tenant", b"agglo-pau")], "specversion"),
+        (
+            b"not json",
+            [
+                ("ce_id", b"1"),
+                ("ce_source", b"/s"),
+                ("ce_type", b"fr.citela.feedback.submitted.v1"),
+                ("ce_specversion", b"1.0"),
+                ("ce_tenant", b"agglo-pau"),
+            ],
+            "not JSON",
+        ),
+        (
+            b"[1]",
+            [
+                ("ce_id", b"1"),
+                ("ce_source", b"/s"),
+                ("ce_type", b"fr.citela.feedback.submitted.v1"),
+                ("ce_specversion", b"1.0"),
+                ("ce_tenant", b"agglo-pau"),
+            ],
+            "JSON object",
+        ),
+        (
+            b"{}",
+            [
+                ("ce_id", b"1"),
+                ("ce_source", b"/s"),
+                ("ce_type", b"feedback"),
+                ("ce_specversion", b"1.0"),
+                ("ce_tenant", b"agglo-pau"),
+            ],
+            "invalid CloudEvent",
+        ),
+        (
+            b"{}",
+            [
+                ("ce_id", b"1"),
+                ("ce_source", b"/s"),
+                ("ce_type", b"fr.citela.feedback.submitted.v1"),
+                ("ce_specversion", b"0.3"),
+                ("ce_tenant", b"agglo-pau"),
+            ],
+            "specversion",
+        ),
     ],
 )
 def test_malformed_records_are_refused_with_a_reason(
@@ -91,6 +128,7 @@ def test_exported_schemas_describe_every_event_and_match_the_published_copy(
 
 def test_a_schema_validates_a_real_event_with_jsonschema() -> None:
     import jsonschema
+
     from citela_common.events.schemas import event_schema
 
     event = make_event(submitted(), tenant="agglo-pau", source="/citela/feedback")

@@ -21,8 +21,12 @@ def make_app(ready: bool = True) -> FastAPI:
     @app.post("/v1/avis/{entry_id}")
     def post(entry_id: str, avis: Avis) -> dict[str, str]:
         if entry_id == "inconnu":
-            raise Problem(404, f"Unknown catalogue entry {entry_id!r}.", slug="unknown-entry",
-                          errors=[field_error("entry_id", "no such catalogue entry")])
+            raise Problem(
+                404,
+                f"Unknown catalogue entry {entry_id!r}.",
+                slug="unknown-entry",
+                errors=[field_error("entry_id", "no such catalogue entry")],
+            )
         return {"ok": entry_id}
 
     @app.get("/v1/boom")
@@ -51,8 +55,9 @@ def test_validation_errors_name_each_field_in_problem_json() -> None:
 
 def test_domain_problems_unknown_routes_and_crashes_are_problem_json() -> None:
     client = TestClient(make_app(), raise_server_exceptions=False)
-    r = client.post("/v1/avis/inconnu", json={"satisfaction": 1, "importance": 1,
-                                              "commentaire": "ok"})
+    r = client.post(
+        "/v1/avis/inconnu", json={"satisfaction": 1, "importance": 1, "commentaire": "ok"}
+    )
     assert r.status_code == 404
     assert r.json()["type"].endswith("/unknown-entry")
     assert r.json()["errors"][0]["field"] == "entry_id"
@@ -67,10 +72,13 @@ def test_domain_problems_unknown_routes_and_crashes_are_problem_json() -> None:
 
 def test_request_id_is_kept_when_sane_and_replaced_otherwise() -> None:
     client = TestClient(make_app())
-    assert client.get("/healthz", headers={"X-Request-ID": "abc-123"}).headers[
-        "x-request-id"] == "abc-123"
+    assert (
+        client.get("/healthz", headers={"X-Request-ID": "abc-123"}).headers["x-request-id"]
+        == "abc-123"
+    )
     replaced = client.get("/healthz", headers={"X-Request-ID": "<script>"}).headers["x-request-id"]
-    assert replaced != "<script>" and len(replaced) == 32
+    assert replaced != "<script>"
+    assert len(replaced) == 32
 
 
 def test_readiness_reflects_the_dependencies() -> None:
@@ -83,10 +91,13 @@ def test_readiness_reflects_the_dependencies() -> None:
 def test_metrics_count_requests_by_route_template_not_raw_path() -> None:
     client = TestClient(make_app())
     for entry in ("mairie-a", "mairie-b"):
-        client.post(f"/v1/avis/{entry}", json={"satisfaction": 3, "importance": 4,
-                                               "commentaire": "bien"})
+        client.post(
+            f"/v1/avis/{entry}", json={"satisfaction": 3, "importance": 4, "commentaire": "bien"}
+        )
     text = client.get("/metrics").text
-    assert ('citela_http_requests_total{method="POST",route="/v1/avis/{entry_id}",'
-            'service="feedback",status="200"}') in text
+    assert (
+        'citela_http_requests_total{method="POST",route="/v1/avis/{entry_id}",'
+        'service="feedback",status="200"}'
+    ) in text
     assert "mairie-a" not in text
     assert "citela_http_request_duration_seconds_bucket" in text

@@ -8,7 +8,10 @@ from citela_common.runtime import ServiceRuntime
 from citela_common.web import create_service_app
 
 TITLE = "Citéla — synthèse et priorités"
-DESCRIPTION = "Sentiment of comments, the importance × satisfaction matrix and the priorities of each authority."
+DESCRIPTION = (
+    "Sentiment of comments, the importance × satisfaction matrix and the "
+    "priorities of each authority."
+)
 
 
 def create_app(runtime: ServiceRuntime) -> FastAPI:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+from citela_analytics import api
+from citela_analytics.models import SCHEMA, Outbox
 from citela_common.bus import EventBus
 from citela_common.db import Database
 from citela_common.events.models import ANALYTICS_TOPIC
 from citela_common.runtime import ServiceRuntime
 from citela_common.settings import Settings
-from citela_analytics import api
-from citela_analytics.models import SCHEMA, Outbox
 
 NAME = "analytics"
 

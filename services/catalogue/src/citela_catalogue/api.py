@@ -8,7 +8,9 @@ from citela_common.runtime import ServiceRuntime
 from citela_common.web import create_service_app
 
 TITLE = "Citéla — catalogue du territoire"
-DESCRIPTION = "Every public service, dataset and event of a territory, projected from the catalogue events."
+DESCRIPTION = (
+    "Every public service, dataset and event of a territory, projected from the catalogue events."
+)
 
 
 def create_app(runtime: ServiceRuntime) -> FastAPI:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+from citela_catalogue import api
+from citela_catalogue.models import SCHEMA, Outbox
 from citela_common.bus import EventBus
 from citela_common.db import Database
 from citela_common.events.models import CATALOGUE_TOPIC
 from citela_common.runtime import ServiceRuntime
 from citela_common.settings import Settings
-from citela_catalogue import api
-from citela_catalogue.models import SCHEMA, Outbox
 
 NAME = "catalogue"
 

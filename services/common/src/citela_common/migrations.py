@@ -34,7 +34,8 @@ def run_env(metadata: MetaData) -> None:
     db: Database | None = context.config.attributes.get("database")
     if db is None:  # plain `alembic` command line
         url = context.config.get_main_option("sqlalchemy.url")
-        assert url and metadata.schema, "sqlalchemy.url and a schema are required"
+        if not url or not metadata.schema:
+            raise RuntimeError("sqlalchemy.url and a schema-bound metadata are required")
         db = Database(url, metadata.schema)
     with db.engine.connect() as connection:
         context.configure(

@@ -63,7 +63,7 @@ class ProcessedEventMixin:
 def add_event(session: Session, model: type[OutboxMixin], topic: str, event: CloudEvent) -> None:
     """Stage ``event`` for publication in the caller's transaction."""
     session.add(
-        model(
+        model(  # type: ignore[call-arg]  # the mapped subclass takes the columns
             event_id=event.id,
             topic=topic,
             tenant=event.tenant,
@@ -79,7 +79,7 @@ def first_delivery(
     """Record the event as processed by ``consumer``; False if it already was."""
     if session.get(model, (consumer, event_id)) is not None:
         return False
-    session.add(model(consumer=consumer, event_id=event_id))
+    session.add(model(consumer=consumer, event_id=event_id))  # type: ignore[call-arg]
     session.flush()  # a concurrent duplicate fails here, the handler is retried, then skips
     return True
 
@@ -134,9 +134,12 @@ class OutboxRelay:
         """Publish one batch; return how many events were published (raise PublishError)."""
         m = self.model
         with self.db.transaction() as session:
-            if not self.db.is_sqlite and not session.execute(
-                select(func.pg_try_advisory_xact_lock(self._lock_key))
-            ).scalar():
+            if (
+                not self.db.is_sqlite
+                and not session.execute(
+                    select(func.pg_try_advisory_xact_lock(self._lock_key))
+                ).scalar()
+            ):
                 return 0
             rows = session.scalars(
                 select(m)
@@ -201,12 +204,16 @@ class OutboxRelay:
                 published = self.relay_once()
                 backoff = self.poll_interval_s
             except PublishError as exc:
-                log.warning("outbox.publish_failed", service=self.service, error=str(exc),
-                            retry_in_s=backoff)
+                log.warning(
+                    "outbox.publish_failed",
+                    service=self.service,
+                    error=str(exc),
+                    retry_in_s=backoff,
+                )
                 self._stop.wait(backoff)
                 backoff = min(backoff * 2, self.max_backoff_s)
                 continue
-            except Exception as exc:  # noqa: BLE001 - the relay must outlive a DB hiccup
+            except Exception as exc:
                 log.exception("outbox.relay_error", service=self.service, error=repr(exc))
                 self._stop.wait(backoff)
                 backoff = min(backoff * 2, self.max_backoff_s)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 
 from fastapi import FastAPI
 
@@ -68,9 +69,7 @@ class ServiceRuntime:
 
     def start_background(self) -> None:
         """Start the outbox relay and the consumers, each on a daemon thread."""
-        self.bus.ensure_topics(
-            [*self.topics, *(t for spec in self.consumers for t in spec.topics)]
-        )
+        self.bus.ensure_topics([*self.topics, *(t for spec in self.consumers for t in spec.topics)])
         self._spawn(f"{self.name}-relay", self.relay.run)
         for spec in self.consumers:
             consumer = self.bus.consumer(
@@ -81,7 +80,7 @@ class ServiceRuntime:
                 retry_backoff_s=self.settings.bus_retry_backoff_s,
             )
             self._running.append(consumer)
-            self._spawn(f"{self.name}-{spec.group}", lambda c=consumer: self._consume(c))
+            self._spawn(f"{self.name}-{spec.group}", partial(self._consume, consumer))
 
     def _consume(self, consumer: Consumer) -> None:
         while not consumer._stop.is_set():
@@ -92,7 +91,7 @@ class ServiceRuntime:
                     per_topic[topic] = per_topic.get(topic, 0) + lag
                 for topic, total in per_topic.items():
                     BUS_CONSUMER_LAG.labels(topic=topic, group=consumer.group).set(total)
-            except Exception as exc:  # noqa: BLE001 - keep consuming after a broker hiccup
+            except Exception as exc:
                 log.exception("bus.consumer_error", group=consumer.group, error=repr(exc))
                 consumer._stop.wait(1.0)
 

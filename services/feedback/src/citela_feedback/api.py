@@ -8,7 +8,9 @@ from citela_common.runtime import ServiceRuntime
 from citela_common.web import create_service_app
 
 TITLE = "Citéla — avis des usagers"
-DESCRIPTION = "Citizens' and partner apps' feedback (satisfaction, importance, comment) on public services."
+DESCRIPTION = (
+    "Citizens' and partner apps' feedback (satisfaction, importance, comment) on public services."
+)
 
 
 def create_app(runtime: ServiceRuntime) -> FastAPI:

@@ -8,7 +8,10 @@ from citela_common.runtime import ServiceRuntime
 from citela_common.web import create_service_app
 
 TITLE = "Citéla — collecte des données ouvertes"
-DESCRIPTION = "Harvests open-data feeds (Service-Public.fr, data.gouv.fr, DATAtourisme, geo.api) into catalogue events."
+DESCRIPTION = (
+    "Harvests open-data feeds (Service-Public.fr, data.gouv.fr, "
+    "DATAtourisme, geo.api) into catalogue events."
+)
 
 
 def create_app(runtime: ServiceRuntime) -> FastAPI:

@@ -71,8 +71,15 @@ def create_embedded_app(settings: Settings, *, background: bool = True) -> FastA
     def services() -> JSONResponse:
         return JSONResponse(
             [
-                {"name": n, "label": LABELS[n], "base": f"/{n}", "docs": f"/{n}/docs",
-                 "health": f"/{n}/healthz", "ready": f"/{n}/readyz", "metrics": f"/{n}/metrics"}
+                {
+                    "name": n,
+                    "label": LABELS[n],
+                    "base": f"/{n}",
+                    "docs": f"/{n}/docs",
+                    "health": f"/{n}/healthz",
+                    "ready": f"/{n}/readyz",
+                    "metrics": f"/{n}/metrics",
+                }
                 for n in runtimes
             ]
         )

@@ -189,8 +189,9 @@ class Consumer:
         try:
             event = from_binary(record.value, record.headers)
         except EnvelopeError as exc:
-            log.warning("bus.poison_message", topic=record.topic, offset=record.offset,
-                        error=str(exc))
+            log.warning(
+                "bus.poison_message", topic=record.topic, offset=record.offset, error=str(exc)
+            )
             self._dead_letter(record, exc, attempts=0)
             return
         last_error: Exception | None = None
@@ -201,8 +202,13 @@ class Consumer:
                     self.handler(event)
                 except Exception as exc:  # a handler failure must not stop the consumer
                     last_error = exc
-                    log.warning("bus.handler_failed", topic=record.topic, group=self.group,
-                                attempt=attempt, error=repr(exc))
+                    log.warning(
+                        "bus.handler_failed",
+                        topic=record.topic,
+                        group=self.group,
+                        attempt=attempt,
+                        error=repr(exc),
+                    )
                     if attempt < self.max_attempts:
                         time.sleep(self.retry_backoff_s * 2 ** (attempt - 1))
                     continue
@@ -229,5 +235,11 @@ class Consumer:
         # record comes back, which is what we want rather than losing it.
         self.bus.publish_raw(dlq_topic(record.topic), record.key, record.value, headers)
         BUS_CONSUMED.labels(topic=record.topic, group=self.group, outcome="dead_lettered").inc()
-        log.error("bus.dead_lettered", topic=record.topic, offset=record.offset,
-                  group=self.group, attempts=attempts, error=str(error))
+        log.error(
+            "bus.dead_lettered",
+            topic=record.topic,
+            offset=record.offset,
+            group=self.group,
+            attempts=attempts,
+            error=str(error),
+        )

@@ -6,6 +6,7 @@ Consumer: a group member with auto-commit off; Consumer commits after handling.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Iterable, Sequence
 
@@ -84,10 +85,8 @@ class KafkaBus(EventBus):
         # A producer whose batches expired keeps its failed state; start afresh next time.
         with self._lock:
             if self._producer is not None:
-                try:
+                with contextlib.suppress(Exception):  # closing a broken producer
                     self._producer.close(timeout=1)
-                except Exception:  # noqa: BLE001, S110 - closing a broken producer
-                    pass
                 self._producer = None
 
     def transport(self, topics: Sequence[str], group: str) -> ConsumerTransport:
@@ -102,12 +101,10 @@ class KafkaBus(EventBus):
             existing = set(admin.list_topics())
             missing = sorted(wanted - existing)
             if missing:
-                try:
+                with contextlib.suppress(TopicAlreadyExistsError):  # raced another process
                     admin.create_topics(
                         [NewTopic(t, self.partitions, 1) for t in missing], timeout_ms=15_000
                     )
-                except TopicAlreadyExistsError:
-                    pass  # created meanwhile by another process
             self._known_topics |= wanted
         finally:
             admin.close()
@@ -115,7 +112,8 @@ class KafkaBus(EventBus):
     def ping(self) -> bool:
         try:
             admin = KafkaAdminClient(
-                bootstrap_servers=self.bootstrap, client_id=self.client_id,
+                bootstrap_servers=self.bootstrap,
+                client_id=self.client_id,
                 request_timeout_ms=3000,
             )
         except KafkaError:
@@ -152,8 +150,14 @@ class _KafkaTransport(ConsumerTransport):
     def poll(self, timeout_s: float) -> list[Record]:
         batches = self.consumer.poll(timeout_ms=int(timeout_s * 1000))
         return [
-            Record(m.topic, m.partition, m.offset, m.key, m.value,
-                   [(k, v if v is not None else b"") for k, v in (m.headers or [])])
+            Record(
+                m.topic,
+                m.partition,
+                m.offset,
+                m.key,
+                m.value,
+                [(k, v if v is not None else b"") for k, v in (m.headers or [])],
+            )
             for messages in batches.values()
             for m in messages
         ]

@@ -32,7 +32,7 @@ class InProcessBus(EventBus):
         if key is None:
             return sum(len(p) for p in self._log(topic)) % self.partitions
         # The same hash as Kafka's default partitioner, so a key lands alike on both.
-        return (murmur2(key) & 0x7FFFFFFF) % self.partitions
+        return int(murmur2(key) & 0x7FFFFFFF) % self.partitions
 
     def publish_raw(
         self, topic: str, key: bytes | None, value: bytes | None, headers: Headers

@@ -112,6 +112,6 @@ def from_binary(value: bytes | None, headers: Headers | None) -> CloudEvent:
     if not isinstance(data, dict):
         raise EnvelopeError("event data must be a JSON object")
     try:
-        return CloudEvent(**attrs, data=data)  # type: ignore[arg-type]
+        return CloudEvent.model_validate({**attrs, "data": data})
     except ValueError as exc:
         raise EnvelopeError(f"invalid CloudEvent: {exc}") from exc

@@ -46,8 +46,9 @@ def export_schemas(folder: Path) -> list[Path]:
             encoding="utf-8",
         )
         written.append(path)
-        index.append({"type": event_type, "topic": EVENT_MODELS[event_type].topic,
-                      "schema": path.name})
+        index.append(
+            {"type": event_type, "topic": EVENT_MODELS[event_type].topic, "schema": path.name}
+        )
     index_path = folder / "index.json"
     index_path.write_text(json.dumps(index, ensure_ascii=False, indent=2) + "\n", "utf-8")
     written.append(index_path)

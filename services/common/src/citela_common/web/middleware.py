@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 import time
 import uuid
-from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -27,8 +26,8 @@ class ObservabilityMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        incoming = dict(scope.get("headers") or []).get(REQUEST_ID_HEADER.encode(), b"").decode(
-            "latin-1"
+        incoming = (
+            dict(scope.get("headers") or []).get(REQUEST_ID_HEADER.encode(), b"").decode("latin-1")
         )
         request_id = incoming if _SAFE_ID.match(incoming) else uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = request_id
@@ -49,13 +48,17 @@ class ObservabilityMiddleware:
                 await self.app(scope, receive, send_wrapper)
         finally:
             route = _route_template(scope)
-            labels = {"service": self.service, "route": route, "method": scope["method"],
-                      "status": str(status)}
+            labels = {
+                "service": self.service,
+                "route": route,
+                "method": scope["method"],
+                "status": str(status),
+            }
             HTTP_REQUESTS.labels(**labels).inc()
             HTTP_LATENCY.labels(**labels).observe(time.perf_counter() - started)
 
 
-def _route_template(scope: dict[str, Any]) -> str:
+def _route_template(scope: Scope) -> str:
     # Bounded label: the matched route's template, never the raw path (ids would explode it).
     route = scope.get("route")
     path = getattr(route, "path_format", None) or getattr(route, "path", None)

@@ -107,22 +107,32 @@ def _location(loc: tuple[Any, ...] | list[Any]) -> str:
 async def _on_problem(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, Problem)
     return problem_response(
-        request, exc.status, exc.detail, slug=exc.slug, title=exc.title, errors=exc.errors,
-        headers=exc.headers, **exc.extra,
+        request,
+        exc.status,
+        exc.detail,
+        slug=exc.slug,
+        title=exc.title,
+        errors=exc.errors,
+        headers=exc.headers,
+        **exc.extra,
     )
 
 
 async def _on_validation(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     errors = [
-        field_error(_location(err.get("loc", ())), err.get("msg", "invalid"),
-                    err.get("type", "invalid"))
+        field_error(
+            _location(err.get("loc", ())), err.get("msg", "invalid"), err.get("type", "invalid")
+        )
         for err in exc.errors()
     ]
     count = len(errors)
     return problem_response(
-        request, 422, f"The request has {count} invalid field{'s' if count > 1 else ''}.",
-        slug="validation", errors=errors,
+        request,
+        422,
+        f"The request has {count} invalid field{'s' if count > 1 else ''}.",
+        slug="validation",
+        errors=errors,
     )
 
 
@@ -130,14 +140,17 @@ async def _on_http(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
     slug = HTTPStatus(exc.status_code).phrase.lower().replace(" ", "-")
-    return problem_response(request, exc.status_code, detail, slug=slug,
-                            headers=getattr(exc, "headers", None))
+    return problem_response(
+        request, exc.status_code, detail, slug=slug, headers=getattr(exc, "headers", None)
+    )
 
 
 async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.exception("http.unhandled_error", path=request.url.path, error=repr(exc))
     return problem_response(
-        request, 500, "An unexpected error occurred; quote the request id to the operator.",
+        request,
+        500,
+        "An unexpected error occurred; quote the request id to the operator.",
         slug="internal-error",
     )
 

@@ -1,0 +1,31 @@
+# The two commands of README.md: `make demo` and `make test`.
+.PHONY: demo test lint format schemas bench infra-up infra-stop
+
+demo:  ## install and run the embedded platform on http://127.0.0.1:8000/
+	deploy/bootstrap.sh --no-dev
+	uv run --no-dev citela run
+
+test:  ## install what the tests need, start Kafka/PostgreSQL/Redis, run everything, stop them
+	deploy/test.sh
+
+lint:
+	uv run ruff check .
+	uv run ruff format --check .
+	uv run mypy services tests bench
+
+format:
+	uv run ruff check --fix .
+	uv run ruff format .
+
+schemas:  ## refresh the published JSON Schemas of the events
+	uv run citela events export-schemas docs/events
+
+bench:  ## bus throughput: the platform's Kafka bus vs a bare kafka-python producer
+	deploy/infra.sh up
+	uv run python bench/bus_throughput.py
+
+infra-up:
+	deploy/infra.sh up
+
+infra-stop:
+	deploy/infra.sh stop

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Installs uv (if missing) and the locked Python dependencies of the whole workspace.
+# Caches stay outside the clone (uv: ~/.cache/uv), so a second run is fast.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+UV_VERSION=0.9.30
+if ! command -v uv >/dev/null 2>&1; then
+  echo "bootstrap: installing uv ${UV_VERSION} from PyPI" >&2
+  python3 -m pip install --quiet --disable-pip-version-check "uv==${UV_VERSION}"
+fi
+# --frozen: install exactly what uv.lock pins; "$@" passes e.g. --no-dev.
+uv sync --all-packages --frozen "$@"

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# The test command (`make test`, called by .ci/run): installs everything the tests need,
+# starts Kafka, PostgreSQL and Redis on loopback, runs linters and the whole suite, and
+# stops the servers it started. CITELA_KEEP_INFRA=1 leaves them running (development).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+deploy/bootstrap.sh
+deploy/infra.sh up
+if [ "${CITELA_KEEP_INFRA:-0}" != 1 ]; then
+  trap 'deploy/infra.sh stop' EXIT
+fi
+
+echo "== lint: ruff, mypy" >&2
+uv run ruff check .
+uv run ruff format --check .
+uv run mypy services tests bench
+
+echo "== tests" >&2
+uv run pytest "$@"
