@@ -95,8 +95,11 @@ class CatalogueEntryUpserted(EventData):
     version: int = Field(ge=0, description="monotonic per entry; an older version never wins")
     kind: EntryKind
     title: str = Field(min_length=1)
-    description: str = ""
-    policy_area: str | None = None
+    description: str = Field("", description="plain text, no HTML or Markdown")
+    source_type: str | None = Field(
+        None, description="type at the source: office type (mairie, caf…), tourism class…"
+    )
+    policy_area: str | None = Field(None, description="domaine d'action publique")
     commune_codes: list[str] = Field(default_factory=list)
     epci_codes: list[str] = Field(default_factory=list)
     departement_codes: list[str] = Field(default_factory=list)
@@ -108,6 +111,34 @@ class CatalogueEntryUpserted(EventData):
     url: str | None = None
     provenance: Provenance
     updated_at: datetime
+
+
+class TerritoryLevel(StrEnum):
+    REGION = "region"
+    DEPARTEMENT = "departement"
+    EPCI = "epci"
+    COMMUNE = "commune"
+    ARRONDISSEMENT = "arrondissement"
+
+
+class TerritoryUpserted(EventData):
+    """A territory of the official geography (COG), with its place in the hierarchy."""
+
+    event_type: ClassVar[str] = "fr.citela.catalogue.territory.upserted.v1"
+    topic: ClassVar[str] = CATALOGUE_TOPIC
+
+    code: str = Field(description="INSEE code (commune, département, région) or SIREN (EPCI)")
+    level: TerritoryLevel
+    name: str
+    version: int = Field(ge=0)
+    region_code: str | None = None
+    departement_codes: list[str] = Field(default_factory=list)
+    epci_code: str | None = None
+    parent_commune_code: str | None = Field(None, description="for municipal arrondissements")
+    postal_codes: list[str] = Field(default_factory=list)
+    population: int | None = None
+    centre: GeoPoint | None = None
+    provenance: Provenance
 
 
 class CatalogueEntryRemoved(EventData):
@@ -195,6 +226,7 @@ EVENT_MODELS: dict[str, type[EventData]] = {
     for m in (
         CatalogueEntryUpserted,
         CatalogueEntryRemoved,
+        TerritoryUpserted,
         FeedbackSubmitted,
         FeedbackRevised,
         FeedbackRetracted,

@@ -1,0 +1,102 @@
+"""What a source hands to the harvester, and how it says a record is not usable.
+
+Framework-free: sources and the harvester share only these types.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, ClassVar, Protocol
+
+from citela_common.events.models import CatalogueEntryUpserted, TerritoryUpserted
+
+# What a source produces for one record: catalogue entries (version 0: the harvester numbers
+# them) or territories. One record may give several (e.g. a commune and its arrondissements).
+Output = CatalogueEntryUpserted | TerritoryUpserted
+
+
+class Fetcher(Protocol):
+    """Reads a JSON document over HTTP (implemented by citela_ingest.http.HttpFetcher).
+
+    Raises citela_ingest.http.FetchError when the source cannot be read after its retries.
+    Returns None for 304 Not Modified (a conditional request whose answer has not changed).
+    """
+
+    def get_json(self, url: str, params: dict[str, str | int] | None = None) -> Any: ...
+
+
+@dataclass(frozen=True)
+class RawRecord:
+    """One record as listed by a source, before mapping."""
+
+    remote_id: str
+    payload: Any
+    raw: str = field(repr=False, default="")
+    remote_updated_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class BrokenRecord:
+    """Something the listing could not even turn into a record (truncated file, bad encoding)."""
+
+    reason: str
+    raw: str = field(repr=False, default="")
+    remote_id: str | None = None
+
+
+class SkipRecord(Exception):  # noqa: N818 - named for what the source tells the harvester
+    """The record is valid but not for us (outside the territory, not published…)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class InvalidRecord(Exception):  # noqa: N818
+    """The record breaks the source's format; kept aside with this reason and its raw input."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Territory:
+    """The communes a harvest is for (from the territories source) and how to label entries."""
+
+    code: str
+    name: str
+    commune_codes: frozenset[str]
+    epci_codes: frozenset[str] = frozenset()
+    departement_codes: frozenset[str] = frozenset()
+    # commune code -> (EPCI SIREN, département code): to fill an entry's territory codes
+    commune_parents: dict[str, tuple[str | None, str | None]] = field(default_factory=dict)
+
+    def covers(self, commune_code: str | None) -> bool:
+        return commune_code is not None and commune_code in self.commune_codes
+
+
+@dataclass(frozen=True)
+class HarvestContext:
+    """Everything a source needs to map a record, besides the record."""
+
+    territory: Territory | None
+    policy_areas: dict[str, str]  # source type -> policy area (tenant overrides applied)
+    downloaded_at: datetime
+    download_url: str | None = None
+
+
+class Source:
+    """A feed: lists its records and maps one record. The harvester owns the rest."""
+
+    name: ClassVar[str]  # "service-public", "datagouv", "datatourisme", "territories"
+    licence: ClassVar[str] = "Licence Ouverte v2.0 (Etalab)"
+
+    def list_records(self) -> Iterator[RawRecord | BrokenRecord]:
+        raise NotImplementedError
+
+    def map_record(self, record: RawRecord, ctx: HarvestContext) -> Iterable[Output]:
+        """Normalise one record; raise SkipRecord or InvalidRecord to say why not."""
+        raise NotImplementedError
