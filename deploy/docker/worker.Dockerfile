@@ -1,0 +1,67 @@
+# syntax=docker/dockerfile:1.7
+# Citéla: the Celery worker, Celery beat and the `citela migrate` one-shot job
+#
+# Build from the repository root (docker compose does it):
+#   docker build -f deploy/docker/worker.Dockerfile -t citela/worker .
+#
+# What gets installed, and why it is the whole platform: the `citela` command and the
+# Celery app live in citela-platform, the composition root, and its service registry
+# imports all four service packages. An image that only held citela-<service> + citela-common
+# would have no entry point. So every image installs `--package citela-platform` (which
+# pulls citela-common and the four services) exactly as pinned in uv.lock, and the images
+# differ only by what they run. The third-party dependencies are the same for all of them,
+# so the layers are shared and the extra services cost a few hundred kilobytes of Python.
+
+ARG PYTHON_IMAGE=python:3.11-slim
+ARG UV_IMAGE=ghcr.io/astral-sh/uv:0.9.30
+
+FROM ${UV_IMAGE} AS uv
+
+# --- build: a virtual environment in /app/.venv, from the lock file only ------------------
+FROM ${PYTHON_IMAGE} AS builder
+COPY --from=uv /uv /uvx /bin/
+ENV UV_COMPILE_BYTECODE=1 \
+    UV_LINK_MODE=copy \
+    UV_PYTHON_DOWNLOADS=never \
+    UV_PROJECT_ENVIRONMENT=/app/.venv
+WORKDIR /src
+
+# 1. third-party dependencies (this layer changes only when uv.lock does). uv needs the
+#    pyproject.toml of every workspace member to read the workspace, not their sources.
+COPY pyproject.toml uv.lock ./
+COPY services/common/pyproject.toml services/common/pyproject.toml
+COPY services/ingest/pyproject.toml services/ingest/pyproject.toml
+COPY services/catalogue/pyproject.toml services/catalogue/pyproject.toml
+COPY services/feedback/pyproject.toml services/feedback/pyproject.toml
+COPY services/analytics/pyproject.toml services/analytics/pyproject.toml
+COPY services/platform/pyproject.toml services/platform/pyproject.toml
+RUN --mount=type=cache,target=/root/.cache/uv \
+    uv sync --frozen --no-dev --no-install-workspace --package citela-platform
+
+# 2. the workspace packages, installed as regular wheels (not editable: no /src at run time)
+COPY services/ services/
+RUN --mount=type=cache,target=/root/.cache/uv \
+    uv sync --frozen --no-dev --no-editable --package citela-platform
+
+# --- run: the interpreter, the virtual environment, an unprivileged user ------------------
+FROM ${PYTHON_IMAGE} AS runtime
+RUN groupadd --system --gid 10001 citela \
+    && useradd --system --uid 10001 --gid citela --home-dir /app --no-create-home \
+       --shell /usr/sbin/nologin citela \
+    && mkdir -p /app /data /tmp/prometheus \
+    && chown citela:citela /data /tmp/prometheus
+COPY --from=builder /app/.venv /app/.venv
+# CITELA_DATA_DIR: the writable folder (the app folder is root-owned and read-only to us).
+ENV PATH="/app/.venv/bin:$PATH" \
+    PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1 \
+    CITELA_DATA_DIR=/data
+WORKDIR /app
+USER citela
+
+# The same image runs the Celery worker (default), Celery beat and the one-shot
+# `citela migrate` (docker-compose.yml overrides the command; beat and migrate disable
+# this health check, which asks the worker itself). It serves no port.
+HEALTHCHECK --interval=30s --timeout=20s --start-period=30s --retries=3 \
+    CMD celery -A citela_platform.celery_app inspect ping -d "celery@$HOSTNAME" --timeout 10 > /dev/null || exit 1
+CMD ["celery", "-A", "citela_platform.celery_app", "worker", "--loglevel=INFO", "--concurrency=2"]
