@@ -31,13 +31,17 @@ def events(n: int) -> list[CloudEvent]:
     return [
         make_event(
             FeedbackSubmitted(
-                feedback_id=f"fb-{i}", entry_id="service-public:mairie-64445-01",
-                author_ref=f"{i:08x}", channel="portal", satisfaction=1 + i % 5,
+                feedback_id=f"fb-{i}",
+                entry_id="service-public:mairie-64445-01",
+                author_ref=f"{i:08x}",
+                channel="portal",
+                satisfaction=1 + i % 5,
                 importance=1 + (i * 7) % 5,
                 comment="Horaires d'ouverture trop courts, toujours fermé le samedi matin.",
                 submitted_at=datetime.now(UTC),
             ),
-            tenant=tenants[i % len(tenants)], source="/citela/feedback",
+            tenant=tenants[i % len(tenants)],
+            source="/citela/feedback",
         )
         for i in range(n)
     ]
@@ -49,11 +53,13 @@ def rate(n: int, seconds: float) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--bootstrap", default=os.environ.get("CITELA_KAFKA_BOOTSTRAP",
-                                                             "127.0.0.1:9092"))
+    parser.add_argument(
+        "--bootstrap", default=os.environ.get("CITELA_KAFKA_BOOTSTRAP", "127.0.0.1:9092")
+    )
     parser.add_argument("--events", type=int, default=20_000)
-    parser.add_argument("--single", type=int, default=1_000,
-                        help="events for the one-ack-per-event path")
+    parser.add_argument(
+        "--single", type=int, default=1_000, help="events for the one-ack-per-event path"
+    )
     args = parser.parse_args()
     run = uuid.uuid4().hex[:8]
     sample = events(args.events)
@@ -62,8 +68,9 @@ def main() -> None:
     topics = {name: f"bench.{name}.{run}" for name in ("bare", "batch", "single")}
     bus.ensure_topics(topics.values())
 
-    producer = KafkaProducer(bootstrap_servers=args.bootstrap, acks="all",
-                             enable_idempotence=True, linger_ms=5)
+    producer = KafkaProducer(
+        bootstrap_servers=args.bootstrap, acks="all", enable_idempotence=True, linger_ms=5
+    )
     producer.send(topics["bare"], b"warm-up").get(30)
     t0 = time.perf_counter()
     for key, value, headers in encoded:

@@ -10,6 +10,7 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
+from typing import Any
 
 from fastapi import FastAPI
 
@@ -42,6 +43,7 @@ class ServiceRuntime:
     app_factory: Callable[[ServiceRuntime], FastAPI]
     consumers: list[ConsumerSpec] = field(default_factory=list)
     topics: list[str] = field(default_factory=list)
+    extras: dict[str, Any] = field(default_factory=dict)
     relay: OutboxRelay = field(init=False)
     _threads: list[threading.Thread] = field(default_factory=list, init=False)
     _running: list[Consumer] = field(default_factory=list, init=False)

@@ -46,7 +46,7 @@ class BrokenRecord:
     remote_id: str | None = None
 
 
-class SkipRecord(Exception):  # noqa: N818 - named for what the source tells the harvester
+class SkipRecord(Exception):
     """The record is valid but not for us (outside the territory, not published…)."""
 
     def __init__(self, reason: str) -> None:
@@ -54,7 +54,7 @@ class SkipRecord(Exception):  # noqa: N818 - named for what the source tells the
         self.reason = reason
 
 
-class InvalidRecord(Exception):  # noqa: N818
+class InvalidRecord(Exception):
     """The record breaks the source's format; kept aside with this reason and its raw input."""
 
     def __init__(self, reason: str) -> None:

@@ -1,0 +1,264 @@
+"""Read side of the catalogue: territories and their entries, filtered, searched, paginated."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date
+
+from sqlalchemy import Select, and_, func, or_, select, text
+from sqlalchemy.orm import Session
+
+from citela_catalogue.geo import bounding_box, distance_km
+from citela_catalogue.models import TS_CONFIG, Entry, EntryCommune, TerritoryRow
+from citela_catalogue.search import STOP_WORDS, fold, fts5_query
+from citela_common.web.pagination import decode_cursor, encode_cursor
+
+_PG_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+class UnknownTerritory(LookupError):
+    pass
+
+
+@dataclass(frozen=True)
+class EntryFilter:
+    territory: str | None = None
+    kind: str | None = None
+    policy_area: str | None = None
+    q: str | None = None
+    near: tuple[float, float] | None = None
+    radius_km: float = 5.0
+
+
+@dataclass(frozen=True)
+class Found:
+    entry: Entry
+    distance_km: float | None = None
+
+
+def territory_rows(session: Session, code: str) -> list[TerritoryRow]:
+    return list(session.scalars(select(TerritoryRow).where(TerritoryRow.code == code)))
+
+
+def communes_of(session: Session, code: str) -> list[str]:
+    """INSEE codes of the communes (and municipal arrondissements) a territory code covers."""
+    rows = territory_rows(session, code)
+    if not rows:
+        raise UnknownTerritory(code)
+    codes: set[str] = set()
+    for row in rows:
+        if row.level in ("commune", "arrondissement"):
+            codes.add(row.code)
+        column = {
+            "epci": TerritoryRow.epci_code,
+            "departement": TerritoryRow.departement_code,
+            "region": TerritoryRow.region_code,
+        }.get(row.level)
+        if column is not None:
+            codes |= set(
+                session.scalars(
+                    select(TerritoryRow.code).where(
+                        column == row.code, TerritoryRow.level.in_(("commune", "arrondissement"))
+                    )
+                )
+            )
+    # Entries of Paris, Lyon and Marseille often carry an arrondissement's own code.
+    codes |= set(
+        session.scalars(
+            select(TerritoryRow.code).where(TerritoryRow.parent_commune_code.in_(codes))
+        )
+    )
+    return sorted(codes)
+
+
+def _base(session: Session, f: EntryFilter) -> Select[Entry]:
+    stmt = select(Entry).where(Entry.removed_at.is_(None))
+    if f.territory:
+        communes = communes_of(session, f.territory)
+        stmt = stmt.where(
+            Entry.id.in_(
+                select(EntryCommune.entry_pk).where(EntryCommune.commune_code.in_(communes))
+            )
+        )
+    if f.kind:
+        stmt = stmt.where(Entry.kind == f.kind)
+    if f.policy_area:
+        stmt = stmt.where(Entry.policy_area == f.policy_area)
+    if f.near:
+        lat, lon = f.near
+        min_lat, max_lat, min_lon, max_lon = bounding_box(lat, lon, f.radius_km)
+        stmt = stmt.where(Entry.lat.between(min_lat, max_lat), Entry.lon.between(min_lon, max_lon))
+    return stmt
+
+
+def _search(session: Session, stmt: Select[Entry], q: str) -> Select[Entry] | None:
+    if session.get_bind().dialect.name == "postgresql":
+        words = [w for w in _PG_WORD.findall(q) if fold(w) not in STOP_WORDS]
+        if not words:
+            return None
+        tsquery = " & ".join([*words[:-1], words[-1] + ":*"])
+        query = func.to_tsquery(text(f"'{TS_CONFIG}'::regconfig"), tsquery)
+        return stmt.where(Entry.search_vector.op("@@")(query)).order_by(
+            func.ts_rank(Entry.search_vector, query).desc(), Entry.id
+        )
+    match = fts5_query(q)
+    if match is None:
+        return None
+    ranked = (
+        text(
+            "SELECT rowid AS id, bm25(entries_fts) AS rank FROM catalogue.entries_fts"
+            " WHERE entries_fts MATCH :match"
+        )
+        .bindparams(match=match)
+        .columns(id=Entry.id.type, rank=Entry.lat.type)
+        .subquery("fts")
+    )
+    return stmt.join(ranked, ranked.c.id == Entry.id).order_by(ranked.c.rank, Entry.id)
+
+
+def list_entries(
+    session: Session, f: EntryFilter, cursor: str | None, limit: int
+) -> tuple[list[Found], str | None]:
+    stmt = _base(session, f)
+    if f.q:
+        searched = _search(session, stmt, f.q)
+        if searched is None:
+            return [], None
+        return _offset_page(session, searched, f, cursor, limit)
+    if f.near:
+        return _offset_page(session, stmt, f, cursor, limit)
+    # Keyset pagination on (folded title, id): stable while entries change.
+    if cursor:
+        title, last_id = decode_cursor(cursor, 2)
+        stmt = stmt.where(
+            or_(Entry.title_sort > title, and_(Entry.title_sort == title, Entry.id > last_id))
+        )
+    rows = list(session.scalars(stmt.order_by(Entry.title_sort, Entry.id).limit(limit + 1)))
+    more = len(rows) > limit
+    rows = rows[:limit]
+    next_cursor = encode_cursor([rows[-1].title_sort, rows[-1].id]) if more else None
+    return [Found(e) for e in rows], next_cursor
+
+
+def _offset_page(
+    session: Session, stmt: Select[Entry], f: EntryFilter, cursor: str | None, limit: int
+) -> tuple[list[Found], str | None]:
+    """Ranked or distance-ordered results: the cursor carries the position."""
+    start = int(decode_cursor(cursor, 2)[1]) if cursor else 0
+    if f.near:
+        lat, lon = f.near
+        found = [
+            Found(e, distance_km(lat, lon, e.lat, e.lon))
+            for e in session.scalars(stmt)
+            if e.lat is not None and e.lon is not None
+        ]
+        found = [x for x in found if x.distance_km is not None and x.distance_km <= f.radius_km]
+        if not f.q:
+            found.sort(key=lambda x: (x.distance_km, x.entry.title_sort))
+        page = found[start : start + limit + 1]
+    else:
+        page = [Found(e) for e in session.scalars(stmt.offset(start).limit(limit + 1))]
+    more = len(page) > limit
+    return page[:limit], encode_cursor(["pos", start + limit]) if more else None
+
+
+def events_between(
+    session: Session,
+    territory: str | None,
+    start: date,
+    end: date,
+    cursor: str | None,
+    limit: int,
+) -> tuple[list[tuple[Entry, date]], str | None]:
+    """Events with at least one date in [start, end], by their next date in the window."""
+    stmt = _base(session, EntryFilter(territory=territory, kind="event")).where(
+        Entry.first_date <= end, Entry.last_date >= start
+    )
+    found: list[tuple[Entry, date]] = []
+    for entry in session.scalars(stmt):
+        upcoming = [
+            max(date.fromisoformat(d["start"]), start)
+            for d in entry.dates
+            if date.fromisoformat(d["start"]) <= end and date.fromisoformat(d["end"]) >= start
+        ]
+        if upcoming:
+            found.append((entry, min(upcoming)))
+    found.sort(key=lambda pair: (pair[1], pair[0].title_sort, pair[0].id))
+    position = int(decode_cursor(cursor, 2)[1]) if cursor else 0
+    page = found[position : position + limit + 1]
+    more = len(page) > limit
+    return page[:limit], encode_cursor(["pos", position + limit]) if more else None
+
+
+def search_territories(session: Session, q: str, limit: int) -> list[TerritoryRow]:
+    """Communes by name prefix (accents ignored) or postal code."""
+    q = q.strip()
+    communes = TerritoryRow.level.in_(("commune", "arrondissement"))
+    if q.isdigit():
+        rows = [
+            r
+            for r in session.scalars(select(TerritoryRow).where(communes))
+            if any(p.startswith(q) for p in r.postal_codes) or r.code.startswith(q)
+        ]
+        rows.sort(key=lambda r: (-(r.population or 0), r.name_folded))
+        return rows[:limit]
+    folded = fold(q).replace("-", " ")
+    rows = list(
+        session.scalars(
+            select(TerritoryRow)
+            .where(
+                communes,
+                func.replace(TerritoryRow.name_folded, "-", " ").like(folded + "%"),
+            )
+            .order_by(TerritoryRow.population.desc().nulls_last(), TerritoryRow.name_folded)
+            .limit(limit)
+        )
+    )
+    return rows
+
+
+def children_of(session: Session, row: TerritoryRow) -> list[TerritoryRow]:
+    column = {
+        "epci": TerritoryRow.epci_code,
+        "departement": TerritoryRow.departement_code,
+        "region": TerritoryRow.region_code,
+        "commune": TerritoryRow.parent_commune_code,
+    }
+    col = column.get(row.level)
+    if col is None:
+        return []
+    levels = ("arrondissement",) if row.level == "commune" else ("commune",)
+    if row.level == "region":
+        levels = ("departement",)
+    return list(
+        session.scalars(
+            select(TerritoryRow)
+            .where(col == row.code, TerritoryRow.level.in_(levels))
+            .order_by(TerritoryRow.name_folded)
+        )
+    )
+
+
+def parents_of(session: Session, row: TerritoryRow) -> list[TerritoryRow]:
+    wanted = [
+        ("region", row.region_code),
+        ("departement", row.departement_code),
+        ("epci", row.epci_code),
+        ("commune", row.parent_commune_code),
+    ]
+    parents = []
+    for level, code in wanted:
+        if code and code != row.code:
+            parent = session.get(TerritoryRow, (row.tenant_id, level, code))
+            if parent is not None:
+                parents.append(parent)
+    return parents
+
+
+def policy_area_counts(session: Session, territory: str | None) -> dict[str, int]:
+    base = _base(session, EntryFilter(territory=territory)).subquery()
+    rows = session.execute(
+        select(base.c.policy_area, func.count()).group_by(base.c.policy_area)
+    ).all()
+    return {area or "Non classé": n for area, n in rows}

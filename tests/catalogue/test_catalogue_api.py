@@ -1,0 +1,249 @@
+"""The catalogue at its HTTP boundary: projection of events, filters, search, pagination, caching.
+
+Runs in both modes: embedded (SQLite FTS5, in-process bus) and distributed (PostgreSQL French
+full-text search, Kafka, Redis cache).
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from citela_common.events.models import CATALOGUE_TOPIC, EntryKind
+from citela_common.settings import Settings
+from citela_platform.embedded import create_embedded_app
+from tests.catalogue import factories as f
+
+
+class Platform:
+    def __init__(self, client: TestClient, tenant: str) -> None:
+        self.client = client
+        self.tenant = tenant
+        app: Any = client.app
+        self.runtime = app.state.runtimes["catalogue"]
+
+    def publish(self, *datas: Any, tenant: str | None = None) -> None:
+        events = [f.event(d, tenant or self.tenant) for d in datas]
+        self.runtime.bus.publish_many((CATALOGUE_TOPIC, e) for e in events)
+        self.wait_for(events[-1].id)
+
+    def wait_for(self, event_id: str, timeout_s: float = 30) -> None:
+        from citela_catalogue.models import ProcessedEvent
+
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            with self.runtime.db.transaction() as s:
+                if s.get(ProcessedEvent, ("catalogue-projection", event_id)):
+                    return
+            time.sleep(0.05)
+        raise AssertionError(f"event {event_id} not projected in {timeout_s}s")
+
+    def get(self, path: str, **params: Any) -> Any:
+        r = self.client.get(f"/catalogue/v1/tenants/{self.tenant}{path}", params=params)
+        assert r.status_code == 200, r.text
+        return r.json()
+
+
+@pytest.fixture(params=["embedded", "distributed"])
+def platform(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Platform]:
+    tenant = f"t-{uuid.uuid4().hex[:8]}"  # fresh tenant: tests share the PostgreSQL database
+    if request.param == "embedded":
+        settings = Settings(data_dir=tmp_path / "var")
+    else:
+        settings = Settings(
+            data_dir=tmp_path / "var",
+            database_url=request.getfixturevalue("pg_url"),
+            kafka_bootstrap=request.getfixturevalue("kafka_bootstrap"),
+            redis_url=request.getfixturevalue("redis_url"),
+            kafka_client_id=f"test-{tenant}",
+        )
+    with TestClient(create_embedded_app(settings)) as client:
+        p = Platform(client, tenant)
+        p.publish(*f.GEOGRAPHY)
+        yield p
+
+
+def titles(page: dict[str, Any]) -> list[str]:
+    return [e["title"] for e in page["items"]]
+
+
+def test_entries_of_a_commune_and_of_its_epci(platform: Platform) -> None:
+    platform.publish(
+        f.entry("mairie-pau", "Mairie de Pau", "64445", point=(43.2951, -0.3708)),
+        f.entry("mediatheque-lons", "Médiathèque de Lons", "64348", point=(43.3156, -0.4097)),
+        f.entry("mairie-arudy", "Mairie d'Arudy", "64024"),
+    )
+    assert titles(platform.get("/entries", territory="64445")) == ["Mairie de Pau"]
+    assert titles(platform.get("/entries", territory="200067254")) == [
+        "Mairie de Pau",
+        "Médiathèque de Lons",
+    ]
+    assert len(platform.get("/entries", territory="64")["items"]) == 3
+    one = platform.get("/entries/service-public:mairie-pau")
+    assert one["point"] == {"lat": 43.2951, "lon": -0.3708}
+    assert one["opening_hours"] == [
+        {"weekday": 0, "opens": "08:30", "closes": "17:30", "note": None}
+    ]
+    r = platform.client.get(
+        f"/catalogue/v1/tenants/{platform.tenant}/entries", params={"territory": "99999"}
+    )
+    assert r.status_code == 404
+    assert r.json()["type"].endswith("/unknown-territory")
+
+
+def test_french_full_text_search_folds_accents_and_stems(platform: Platform) -> None:
+    platform.publish(
+        f.entry(
+            "mediatheque",
+            "Médiathèque André-Labarrère",
+            "64445",
+            description="Prêt de livres, de disques et de films ; ateliers numériques.",
+        ),
+        f.entry(
+            "piscine",
+            "Piscine Péguilhan",
+            "64445",
+            policy_area="Sport",
+            description="Bassins couverts, cours de natation pour les enfants.",
+        ),
+        f.entry(
+            "ccas",
+            "Centre communal d'action sociale",
+            "64445",
+            policy_area="Action sociale",
+            description="Aides aux familles.",
+        ),
+    )
+    assert titles(platform.get("/entries", q="mediatheque")) == ["Médiathèque André-Labarrère"]
+    assert titles(platform.get("/entries", q="MÉDIATHÈQUES")) == ["Médiathèque André-Labarrère"]
+    assert titles(platform.get("/entries", q="piscines")) == ["Piscine Péguilhan"]
+    assert titles(platform.get("/entries", q="natation enfant")) == ["Piscine Péguilhan"]
+    assert titles(platform.get("/entries", q="action sociale")) == [
+        "Centre communal d'action sociale"
+    ]
+    assert titles(platform.get("/entries", q="médiat")) == ["Médiathèque André-Labarrère"]
+    assert platform.get("/entries", q="le la les")["items"] == []
+    assert titles(platform.get("/entries", policy_area="Sport")) == ["Piscine Péguilhan"]
+    assert platform.get("/policy-areas") == {"Culture": 1, "Sport": 1, "Action sociale": 1}
+
+
+def test_proximity_orders_by_distance_within_the_radius(platform: Platform) -> None:
+    platform.publish(
+        f.entry("mairie-pau", "Mairie de Pau", "64445", point=(43.2951, -0.3708)),
+        f.entry("mediatheque-lons", "Médiathèque de Lons", "64348", point=(43.3156, -0.4097)),
+        f.entry("mairie-arudy", "Mairie d'Arudy", "64024", point=(43.1064, -0.4264)),
+    )
+    page = platform.get("/entries", near="43.2960,-0.3700", radius_km=10)
+    assert titles(page) == ["Mairie de Pau", "Médiathèque de Lons"]
+    assert page["items"][0]["distance_km"] < 0.2
+    assert 3 < page["items"][1]["distance_km"] < 5
+    r = platform.client.get(
+        f"/catalogue/v1/tenants/{platform.tenant}/entries", params={"near": "Pau"}
+    )
+    assert r.status_code == 422
+    assert r.json()["errors"][0]["field"] == "query.near"
+
+
+def test_cursor_pagination_walks_every_entry_once(platform: Platform) -> None:
+    platform.publish(*[f.entry(f"svc-{i:02d}", f"Service {i:02d}", "64445") for i in range(23)])
+    seen: list[str] = []
+    cursor = None
+    while True:
+        page = platform.get("/entries", limit=10, **({"cursor": cursor} if cursor else {}))
+        seen += titles(page)
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == [f"Service {i:02d}" for i in range(23)]
+    bad = platform.client.get(
+        f"/catalogue/v1/tenants/{platform.tenant}/entries", params={"cursor": "garbage!"}
+    )
+    assert bad.status_code == 400
+
+
+def test_events_between_two_dates(platform: Platform) -> None:
+    platform.publish(
+        f.entry(
+            "expo",
+            "Exposition « Pau, ville anglaise »",
+            "64445",
+            kind=EntryKind.EVENT,
+            dates=[(date(2026, 11, 20), date(2026, 12, 5)), (date(2027, 1, 10), date(2027, 1, 12))],
+        ),
+        f.entry(
+            "concert",
+            "Concert du Nouvel An",
+            "64445",
+            kind=EntryKind.EVENT,
+            dates=[(date(2027, 1, 1), date(2027, 1, 1))],
+        ),
+    )
+    december = platform.get("/events", **{"from": "2026-12-01", "to": "2026-12-31"})
+    assert titles(december) == ["Exposition « Pau, ville anglaise »"]
+    assert december["items"][0]["next_date"] == "2026-12-01"
+    january = platform.get("/events", **{"from": "2027-01-01", "to": "2027-01-31"})
+    assert titles(january) == ["Concert du Nouvel An", "Exposition « Pau, ville anglaise »"]
+    r = platform.client.get(
+        f"/catalogue/v1/tenants/{platform.tenant}/events",
+        params={"from": "2027-01-31", "to": "2027-01-01"},
+    )
+    assert r.status_code == 422
+
+
+def test_territory_hierarchy_and_commune_search(platform: Platform) -> None:
+    pau = platform.get("/territories/64445")
+    assert [(p["level"], p["name"]) for p in pau["parents"]] == [
+        ("region", "Nouvelle-Aquitaine"),
+        ("departement", "Pyrénées-Atlantiques"),
+        ("epci", "CA Pau Béarn Pyrénées"),
+    ]
+    epci = platform.get("/territories/200067254")
+    assert [c["name"] for c in epci["children"]] == ["Lons", "Pau"]
+    assert [c["name"] for c in platform.get("/territories", q="pau")] == ["Pau"]
+    assert [c["name"] for c in platform.get("/territories", q="6414")] == ["Lons"]
+
+
+def test_versions_are_idempotent_and_never_go_back(platform: Platform) -> None:
+    platform.publish(f.entry("mairie", "Mairie de Pau", "64445", version=2))
+    platform.publish(f.entry("mairie", "Ancien nom", "64445", version=1))  # late, older
+    platform.publish(f.entry("mairie", "Mairie de Pau", "64445", version=2))  # duplicate
+    assert titles(platform.get("/entries")) == ["Mairie de Pau"]
+    platform.publish(f.removed("mairie", version=3))
+    assert platform.get("/entries")["items"] == []
+    r = platform.client.get(
+        f"/catalogue/v1/tenants/{platform.tenant}/entries/service-public:mairie"
+    )
+    assert r.status_code == 404
+
+
+def test_reads_carry_etags_and_answer_304(platform: Platform) -> None:
+    platform.publish(f.entry("mairie", "Mairie de Pau", "64445"))
+    url = f"/catalogue/v1/tenants/{platform.tenant}/entries"
+    first = platform.client.get(url)
+    assert first.headers["cache-control"] == "public, max-age=60"
+    etag = first.headers["etag"]
+    assert platform.client.get(url, headers={"If-None-Match": etag}).status_code == 304
+    platform.publish(f.entry("piscine", "Piscine Péguilhan", "64445"))
+    fresh = platform.client.get(url, headers={"If-None-Match": etag})
+    assert fresh.status_code == 200, "a change invalidates the cached list"
+    assert titles(fresh.json()) == ["Mairie de Pau", "Piscine Péguilhan"]
+
+
+def test_tenants_never_see_each_others_catalogue(platform: Platform) -> None:
+    other = f"o-{uuid.uuid4().hex[:8]}"
+    platform.publish(*f.GEOGRAPHY, tenant=other)
+    platform.publish(f.entry("secret", "Service d'un autre", "64445"), tenant=other)
+    platform.publish(f.entry("mairie", "Mairie de Pau", "64445"))
+    assert titles(platform.get("/entries")) == ["Mairie de Pau"]
+    assert titles(platform.get("/entries", q="autre")) == []
+    r = platform.client.get(
+        f"/catalogue/v1/tenants/{platform.tenant}/entries/service-public:secret"
+    )
+    assert r.status_code == 404

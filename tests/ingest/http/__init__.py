@@ -1,0 +1,1 @@
+"""HttpFetcher against a local replay server."""

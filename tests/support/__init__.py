@@ -1,0 +1,1 @@
+"""Helpers shared by the test suites (servers, fixture loaders)."""
