@@ -44,12 +44,12 @@ def consume_all(
     topic: str,
     handler: Collect,
     expected: int,
-    group: str = "g",
+    group: str | None = None,
     timeout_s: float = 30,
 ) -> None:
     consumer = stack.bus.consumer(
         [topic],
-        group,
+        group or f"g-{topic}",
         handler,
         max_attempts=3,
         retry_backoff_s=0.01,
@@ -99,7 +99,7 @@ def test_one_tenants_events_stay_in_one_partition_in_order(stack: Stack, topic: 
     tenants = ["agglo-pau", "ville-lyon", "cc-verdon", "dep-oise"]
     sent = [retraction(tenants[i % 4], i) for i in range(40)]
     stack.bus.publish_many((topic, e) for e in sent)
-    records = RecordCollect(stack, topic, "order").drain(40)
+    records = RecordCollect(stack, topic, f"order-{topic}").drain(40)
     assert len(records) == 40
     by_tenant: dict[str, list[Record]] = {}
     for r in records:
@@ -141,12 +141,12 @@ def test_crash_before_commit_redelivers_and_idempotent_handler_counts_once(
         if event.id == events[1].id and deliveries.count(event.id) == 1:
             raise SimulatedCrash  # …but the process dies before the offset is committed
 
-    first = stack.bus.consumer([topic], "crashy", crashing, max_attempts=1)
+    first = stack.bus.consumer([topic], f"crashy-{topic}", crashing, max_attempts=1)
     with pytest.raises(SimulatedCrash):
         first.run_until(lambda: False, 30)
     first.transport.close()
 
-    second = stack.bus.consumer([topic], "crashy", crashing, max_attempts=1)
+    second = stack.bus.consumer([topic], f"crashy-{topic}", crashing, max_attempts=1)
     second.run_until(lambda: deliveries.count(events[2].id) >= 1, 30)
     second.close()
 
@@ -178,7 +178,7 @@ def test_poison_and_failing_events_go_to_the_dlq_and_the_consumer_goes_on(
     assert [e.id for e in handler.events] == [good.id]
     assert attempts.count(bad.id) == 3, "bounded retries before the DLQ"
 
-    dead = RecordCollect(stack, dlq_topic(topic), "dlq-reader").drain(2)
+    dead = RecordCollect(stack, dlq_topic(topic), f"dlq-reader-{topic}").drain(2)
     assert len(dead) == 2
     poison, failed = sorted(dead, key=lambda r: int(r.header("citela_original_offset") or 0))
     assert poison.value == b"\xff not json"

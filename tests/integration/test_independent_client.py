@@ -8,7 +8,7 @@ import subprocess
 from datetime import UTC, datetime
 
 import pytest
-from cloudevents.kafka import KafkaMessage, from_binary
+from cloudevents.core.bindings.kafka import KafkaMessage, from_binary_event
 
 from citela_common.bus.kafka import KafkaBus
 from citela_common.events import make_event
@@ -47,12 +47,16 @@ def test_cloudevents_sdk_and_kcat_read_what_the_platform_publishes(
     )
     raw = next(iter(consumer))
     consumer.close()
-    sdk_event = from_binary(KafkaMessage(headers=dict(raw.headers), key=raw.key, value=raw.value))
-    assert sdk_event["id"] == sent.id
-    assert sdk_event["type"] == "fr.citela.feedback.submitted.v1"
-    assert sdk_event["tenant"] == "agglo-pau"
-    assert sdk_event["source"] == "/citela/feedback"
-    assert sdk_event.data == data.model_dump(mode="json")
+    sdk_event = from_binary_event(
+        KafkaMessage(headers=dict(raw.headers), key=raw.key, value=raw.value)
+    )
+    assert sdk_event.get_id() == sent.id
+    assert sdk_event.get_type() == "fr.citela.feedback.submitted.v1"
+    assert sdk_event.get_extension("tenant") == "agglo-pau"
+    assert sdk_event.get_source() == "/citela/feedback"
+    assert sdk_event.get_subject() == "fb-42"
+    assert sdk_event.get_time() == sent.time
+    assert sdk_event.get_data() == data.model_dump(mode="json")
 
     # 2. kcat, a C client from Debian, with nothing of Python in the way
     kcat = shutil.which("kcat") or shutil.which("kafkacat")
