@@ -106,13 +106,13 @@ def main() -> None:
 
     print(f"events: {args.events} (one-ack path: {args.single}), broker {args.bootstrap}")
     print(f"{'path':<34}{'events/s':>12}{'vs bare':>10}")
-    for label, value in [
+    for label, figure in [
         ("bare kafka-python producer", bare),
         ("platform bus, batches of 500", batch),
         ("platform bus, one ack per event", single),
         ("platform consumer (decode+commit)", consume),
     ]:
-        print(f"{label:<34}{value:>12,.0f}{value / bare:>10.2f}")
+        print(f"{label:<34}{figure:>12,.0f}{figure / bare:>10.2f}")
 
 
 if __name__ == "__main__":
