@@ -53,8 +53,9 @@ class ItemOut(BaseModel):
 
 
 def create_app(runtime: ServiceRuntime) -> FastAPI:
-    app = create_service_app("ingest", title=TITLE, description=DESCRIPTION,
-                             checks=runtime.readiness_checks())
+    app = create_service_app(
+        "ingest", title=TITLE, description=DESCRIPTION, checks=runtime.readiness_checks()
+    )
     router = APIRouter(prefix="/v1/tenants/{tenant}", tags=["ingest"])
 
     @router.get("/runs", response_model=Page[RunOut], summary="Harvest runs, newest first")
@@ -72,16 +73,24 @@ def create_app(runtime: ServiceRuntime) -> FastAPI:
             if cursor:
                 started, run_id = decode_cursor(cursor, 2)
                 started_at = datetime.fromisoformat(started)
-                stmt = stmt.where(or_(HarvestRun.started_at < started_at,
-                                      and_(HarvestRun.started_at == started_at,
-                                           HarvestRun.id < run_id)))
-            runs = list(session.scalars(
-                stmt.order_by(HarvestRun.started_at.desc(), HarvestRun.id.desc()).limit(limit + 1)
-            ))
+                stmt = stmt.where(
+                    or_(
+                        HarvestRun.started_at < started_at,
+                        and_(HarvestRun.started_at == started_at, HarvestRun.id < run_id),
+                    )
+                )
+            runs = list(
+                session.scalars(
+                    stmt.order_by(HarvestRun.started_at.desc(), HarvestRun.id.desc()).limit(
+                        limit + 1
+                    )
+                )
+            )
         more = len(runs) > limit
         runs = runs[:limit]
-        next_cursor = (encode_cursor([runs[-1].started_at.isoformat(), runs[-1].id])
-                       if more else None)
+        next_cursor = (
+            encode_cursor([runs[-1].started_at.isoformat(), runs[-1].id]) if more else None
+        )
         return Page[RunOut](items=[RunOut.of(r) for r in runs], next_cursor=next_cursor)
 
     @router.get("/runs/{run_id}", response_model=RunOut, summary="One run and its counts")
@@ -90,12 +99,16 @@ def create_app(runtime: ServiceRuntime) -> FastAPI:
             scope_to_tenant(session, tenant)
             run = session.scalar(select(HarvestRun).where(HarvestRun.id == run_id))
             if run is None:
-                raise Problem(404, f"No harvest run {run_id!r} for this tenant.",
-                              slug="unknown-run")
+                raise Problem(
+                    404, f"No harvest run {run_id!r} for this tenant.", slug="unknown-run"
+                )
             return RunOut.of(run)
 
-    @router.get("/runs/{run_id}/items", response_model=Page[ItemOut],
-                summary="Records of a run; `status=invalid` lists those put aside, with reasons")
+    @router.get(
+        "/runs/{run_id}/items",
+        response_model=Page[ItemOut],
+        summary="Records of a run; `status=invalid` lists those put aside, with reasons",
+    )
     def list_items(
         tenant: Tenant,
         run_id: str,
@@ -106,8 +119,9 @@ def create_app(runtime: ServiceRuntime) -> FastAPI:
         with runtime.db.transaction() as session:
             scope_to_tenant(session, tenant)
             if session.scalar(select(HarvestRun.id).where(HarvestRun.id == run_id)) is None:
-                raise Problem(404, f"No harvest run {run_id!r} for this tenant.",
-                              slug="unknown-run")
+                raise Problem(
+                    404, f"No harvest run {run_id!r} for this tenant.", slug="unknown-run"
+                )
             stmt = select(HarvestItem).where(HarvestItem.run_id == run_id)
             if status:
                 stmt = stmt.where(HarvestItem.status == status)
