@@ -11,7 +11,7 @@ from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -21,6 +21,16 @@ class Mode(StrEnum):
 
 
 DEV_SECRET = "citela-dev-secret-change-me"  # noqa: S105 - refused outside development below
+
+
+class HarvestSchedule(BaseModel):
+    """One scheduled harvest (Celery beat), e.g. every night for a tenant's territory."""
+
+    source: str
+    tenant: str
+    territory: str
+    file: str | None = Field(None, description="read this path instead of the source's API")
+    cron: str = Field("0 3 * * *", description="minute hour day-of-month month day-of-week")
 
 
 class Settings(BaseSettings):
@@ -46,6 +56,9 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_json: bool = True
     secret_key: SecretStr = SecretStr(DEV_SECRET)
+    ingest_schedule: list[HarvestSchedule] = Field(
+        default_factory=list, description="JSON list of HarvestSchedule (distributed mode)"
+    )
 
     @model_validator(mode="after")
     def _refuse_dev_secret_in_production(self) -> Settings:
