@@ -74,6 +74,7 @@ class RunSummary:
     error: str | None = None
     seconds: float = 0.0
     dry_run: bool = False
+    incomplete_reason: str | None = None  # why nothing was archived this run
 
     @property
     def records(self) -> int:
@@ -88,7 +89,8 @@ def output_key(output: Output) -> str:
 
 def content_hash(output: Output) -> str:
     """Hash of what matters in an output: harvest-time fields are left out."""
-    data = output.model_dump(mode="json", exclude={"version"})
+    # updated_at may fall back to the harvest time: a change shows in provenance instead.
+    data = output.model_dump(mode="json", exclude={"version", "updated_at"})
     provenance = data.get("provenance") or {}
     provenance.pop("downloaded_at", None)
     provenance.pop("download_url", None)
@@ -141,7 +143,6 @@ class Harvester:
                     started_at=run_started_at,
                 )
             )
-        complete_listing = False
         try:
             for batch in _batches(self._limited(source.list_records(), max_items), self.batch_size):
                 with self.db.transaction() as session:
@@ -152,7 +153,9 @@ class Harvester:
                     self.on_commit()
                 if progress:
                     progress(summary)
-            complete_listing = max_items is None or summary.records < max_items
+            complete_listing = not summary.incomplete_reason and (
+                max_items is None or summary.records < max_items
+            )
             if complete_listing:
                 with self.db.transaction() as session:
                     scope_to_tenant(session, tenant)
@@ -233,6 +236,8 @@ class Harvester:
 
         if isinstance(record, BrokenRecord):
             keep(ItemStatus.INVALID, record.reason, record.raw, record.remote_id)
+            if record.incomplete:
+                summary.incomplete_reason = record.reason
             return
         try:
             outputs = list(source.map_record(record, ctx))

@@ -44,6 +44,9 @@ class BrokenRecord:
     reason: str
     raw: str = field(repr=False, default="")
     remote_id: str | None = None
+    # True when the rest of the listing could not be read (truncated file, API window):
+    # then nothing is archived, since what was not seen may well still exist.
+    incomplete: bool = False
 
 
 class SkipRecord(Exception):

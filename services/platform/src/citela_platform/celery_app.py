@@ -1,8 +1,15 @@
-"""The Celery application of the platform: ``celery -A citela_platform.celery_app worker``."""
+"""The Celery application of the platform: ``celery -A citela_platform.celery_app worker``.
+
+Each service registers its tasks (and beat entries) here; in the embedded mode the same tasks
+run in-process (``task_always_eager``).
+"""
 
 from __future__ import annotations
 
 from citela_common.settings import get_settings
 from citela_common.tasks import create_celery
+from citela_ingest import tasks as ingest_tasks
 
-app = create_celery(get_settings(), "citela")
+settings = get_settings()
+app = create_celery(settings, "citela")
+ingest_tasks.register(app, settings)

@@ -1,0 +1,155 @@
+"""``citela ingest …``: run a harvest from the command line, with progress and a summary."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from sqlalchemy import select
+
+from citela_common.bus import create_bus
+from citela_common.settings import Mode, get_settings
+from citela_common.tenancy import scope_to_tenant
+from citela_ingest.harvester import RunStatus, RunSummary
+from citela_ingest.models import HarvestItem, PolicyAreaOverride
+from citela_ingest.policy_areas import parse_policy_area
+from citela_ingest.runs import SOURCES, RunRefused, run_harvest
+from citela_ingest.service import build_runtime
+
+console = Console(stderr=True)
+COLUMNS = ("new", "updated", "unchanged", "skipped", "invalid", "archived")
+
+
+def ingest(
+    source: Annotated[str, typer.Argument(help=f"one of {', '.join(SOURCES)}")],
+    territory: Annotated[
+        str, typer.Option(help="INSEE code of a commune or département, or SIREN of an EPCI")
+    ],
+    tenant: Annotated[str, typer.Option(help="tenant (collectivité) code")] = "demo",
+    file: Annotated[
+        Path | None, typer.Option(help="read this file or folder instead of the source's API")
+    ] = None,
+    dry_run: Annotated[bool, typer.Option(help="compute and report, change nothing")] = False,
+    max_items: Annotated[int | None, typer.Option(min=1)] = None,
+    grace_days: Annotated[
+        float, typer.Option(help="days a record may be missing before it is archived")
+    ] = 3.0,
+) -> None:
+    """Harvest one source for a tenant's territory; print new/updated/unchanged/invalid/archived."""
+    settings = get_settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    runtime = build_runtime(settings, create_bus(settings))
+    runtime.migrate()
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed} enregistrements"),
+        TimeElapsedColumn(),
+        console=console,
+    ) as bar:
+        task = bar.add_task(f"{source} · {territory}", total=max_items)
+
+        def progress(summary: RunSummary) -> None:
+            bar.update(task, completed=summary.records)
+
+        try:
+            summary = run_harvest(
+                runtime.db,
+                source,
+                tenant=tenant,
+                territory_code=territory,
+                path=file,
+                dry_run=dry_run,
+                max_items=max_items,
+                grace_period=timedelta(days=grace_days),
+                progress=progress,
+            )
+        except RunRefused as exc:
+            console.print(f"[red]Refusé :[/red] {exc}")
+            raise typer.Exit(2) from None
+        bar.update(task, completed=summary.records)
+    published = 0
+    if settings.mode is Mode.DISTRIBUTED and not dry_run:
+        # Embedded: the running platform's relay publishes the outbox on its in-process bus.
+        published = runtime.relay.drain()
+        runtime.bus.close()
+    _print_summary(summary, published, settings.mode)
+    if summary.status is RunStatus.FAILED:
+        raise typer.Exit(1)
+
+
+def _print_summary(summary: RunSummary, published: int, mode: Mode) -> None:
+    table = Table(
+        title=f"Collecte {summary.source} — {summary.status.value}"
+        + (" (essai à blanc)" if summary.dry_run else "")
+    )
+    labels = ("nouveaux", "modifiés", "inchangés", "ignorés", "invalides", "archivés")
+    for label in labels:
+        table.add_column(label, justify="right")
+    table.add_row(*(str(summary.counts[c]) for c in COLUMNS))
+    console.print(table)
+    console.print(
+        f"run {summary.run_id} · {summary.seconds:.1f} s"
+        + (f" · {published} événements publiés" if mode is Mode.DISTRIBUTED else "")
+    )
+    if summary.error:
+        console.print(f"[red]Échec :[/red] {summary.error}")
+    if summary.counts["invalid"]:
+        console.print(
+            f"Voir les enregistrements invalides : citela ingest-invalid {summary.run_id}"
+            f" --tenant {summary.tenant}"
+        )
+
+
+def ingest_invalid(
+    run_id: str,
+    tenant: Annotated[str, typer.Option()] = "demo",
+    limit: Annotated[int, typer.Option(min=1)] = 50,
+) -> None:
+    """List the records a run put aside, with their reason."""
+    runtime = build_runtime(get_settings(), create_bus(get_settings()))
+    with runtime.db.transaction() as session:
+        scope_to_tenant(session, tenant)
+        items = session.scalars(
+            select(HarvestItem)
+            .where(HarvestItem.run_id == run_id, HarvestItem.status == "invalid")
+            .order_by(HarvestItem.id)
+            .limit(limit)
+        ).all()
+        table = Table("remote id", "raison")
+        for item in items:
+            table.add_row(item.remote_id or "—", item.reason or "")
+    console.print(table)
+
+
+def policy_area(
+    source_type: str,
+    area: str,
+    tenant: Annotated[str, typer.Option()] = "demo",
+) -> None:
+    """Set the tenant's policy area for a source type (e.g. `ccas "Action sociale"`)."""
+    label = parse_policy_area(area).value
+    runtime = build_runtime(get_settings(), create_bus(get_settings()))
+    runtime.migrate()
+    with runtime.db.transaction() as session:
+        scope_to_tenant(session, tenant)
+        row = session.get(PolicyAreaOverride, (tenant, source_type))
+        if row is None:
+            session.add(
+                PolicyAreaOverride(tenant_id=tenant, source_type=source_type, policy_area=label)
+            )
+        else:
+            row.policy_area = label
+    console.print(f"{tenant} : {source_type} → {label}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("ingest")(ingest)
+    app.command("ingest-invalid")(ingest_invalid)
+    app.command("policy-area")(policy_area)

@@ -1,0 +1,145 @@
+"""Starting a harvest: which source, for which territory, read from where.
+
+Shared by the CLI, the Celery tasks and the tests, so that a run behaves the same whoever
+starts it. The source reads a file or folder when one is given, else its real HTTP API.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+
+from sqlalchemy import select
+
+from citela_common.db import Database, utcnow
+from citela_common.events.models import TerritoryUpserted
+from citela_common.tenancy import scope_to_tenant
+from citela_ingest.harvester import Harvester, RunSummary
+from citela_ingest.http import HttpFetcher
+from citela_ingest.models import PolicyAreaOverride, TerritoryRow
+from citela_ingest.policy_areas import policy_area_table
+from citela_ingest.records import Fetcher, HarvestContext, Source, Territory
+from citela_ingest.sources.datagouv import DatagouvSource
+from citela_ingest.sources.datatourisme import DatatourismeSource
+from citela_ingest.sources.service_public import ServicePublicSource
+from citela_ingest.sources.territories import TerritoriesSource, territory_from
+
+SOURCES = ("territories", "service-public", "datagouv", "datatourisme")
+
+
+class RunRefused(ValueError):
+    """The run cannot start (unknown source, territory not harvested yet, missing file)."""
+
+
+def load_territory(db: Database, code: str) -> Territory:
+    """The territory a tenant covers, from the geography harvested by the territories source."""
+    with db.transaction() as session:
+        rows = session.scalars(select(TerritoryRow)).all()
+        outputs = [TerritoryUpserted.model_validate(row.data) for row in rows]
+    try:
+        return territory_from(outputs, code)
+    except LookupError:
+        raise RunRefused(
+            f"territory {code!r} is unknown: harvest it first with "
+            f"`citela ingest territories --territory {code}`"
+        ) from None
+
+
+def policy_areas(db: Database, tenant: str) -> dict[str, str]:
+    """The documented source type → policy area table with the tenant's overrides applied."""
+    with db.transaction() as session:
+        scope_to_tenant(session, tenant)
+        overrides = {
+            o.source_type: o.policy_area for o in session.scalars(select(PolicyAreaOverride))
+        }
+    return policy_area_table(overrides, allow_custom=True)
+
+
+def make_source(
+    name: str,
+    *,
+    path: Path | None,
+    fetcher: Fetcher | None,
+    territory_code: str,
+    territory: Territory | None,
+) -> Source:
+    if path is not None and not path.exists():
+        raise RunRefused(f"no such file or folder: {path}")
+    if name == "territories":
+        if path is not None:
+            return TerritoriesSource.from_path(path)
+        assert fetcher is not None
+        code = territory_code
+        return TerritoriesSource.from_api(
+            fetcher,
+            departement_codes=[code] if len(code) in (2, 3) else [],
+            epci_codes=[code] if len(code) == 9 else [],
+            commune_codes=[code] if len(code) == 5 else [],
+        )
+    if territory is None:
+        raise RunRefused(f"source {name!r} needs a territory")
+    if name == "service-public":
+        if path is not None:
+            return ServicePublicSource.from_file(path)
+        assert fetcher is not None
+        return ServicePublicSource.from_api(fetcher, commune_codes=sorted(territory.commune_codes))
+    if name == "datagouv":
+        if path is not None:
+            return DatagouvSource.from_file(path)
+        assert fetcher is not None
+        return DatagouvSource.from_api(
+            fetcher, geozones=[f"fr:commune:{c}" for c in sorted(territory.commune_codes)]
+        )
+    if name == "datatourisme":
+        if path is None:
+            raise RunRefused("DATAtourisme is read from a flux export: give --file (folder or ZIP)")
+        return DatatourismeSource.from_path(path)
+    raise RunRefused(f"unknown source {name!r}; choose one of {', '.join(SOURCES)}")
+
+
+def run_harvest(
+    db: Database,
+    source_name: str,
+    *,
+    tenant: str,
+    territory_code: str,
+    path: Path | None = None,
+    fetcher: Fetcher | None = None,
+    dry_run: bool = False,
+    max_items: int | None = None,
+    grace_period: timedelta = timedelta(days=3),
+    on_commit: Callable[[], None] | None = None,
+    progress: Callable[[RunSummary], None] | None = None,
+) -> RunSummary:
+    territory = None if source_name == "territories" else load_territory(db, territory_code)
+    own_fetcher = fetcher is None and path is None
+    if own_fetcher:
+        fetcher = HttpFetcher()
+    try:
+        source = make_source(
+            source_name,
+            path=path,
+            fetcher=fetcher,
+            territory_code=territory_code,
+            territory=territory,
+        )
+        ctx = HarvestContext(
+            territory=territory,
+            policy_areas=policy_areas(db, tenant),
+            downloaded_at=utcnow(),
+            download_url=str(path.resolve()) if path else None,
+        )
+        harvester = Harvester(db, grace_period=grace_period, on_commit=on_commit)
+        return harvester.run(
+            source,
+            ctx,
+            tenant=tenant,
+            dry_run=dry_run,
+            max_items=max_items,
+            location=str(path) if path else "api",
+            progress=progress,
+        )
+    finally:
+        if own_fetcher and isinstance(fetcher, HttpFetcher):
+            fetcher.close()
