@@ -24,14 +24,30 @@ def test_metrics_aggregate_two_uvicorn_workers(tmp_path: Path) -> None:
     port = free_port()
     multiproc = tmp_path / "prom"
     multiproc.mkdir()
-    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(multiproc),
-           "CITELA_DATA_DIR": str(tmp_path / "var"), "CITELA_LOG_JSON": "true"}
+    env = {
+        **os.environ,
+        "PROMETHEUS_MULTIPROC_DIR": str(multiproc),
+        "CITELA_DATA_DIR": str(tmp_path / "var"),
+        "CITELA_LOG_JSON": "true",
+    }
     for key in ("CITELA_KAFKA_BOOTSTRAP", "CITELA_DATABASE_URL", "CITELA_REDIS_URL"):
         env.pop(key, None)
     server = subprocess.Popen(
-        [sys.executable, "-m", "citela_platform.cli", "serve", "catalogue", "--port", str(port),
-         "--workers", "2"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,
+        [
+            sys.executable,
+            "-m",
+            "citela_platform.cli",
+            "serve",
+            "catalogue",
+            "--port",
+            str(port),
+            "--workers",
+            "2",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
     )
     try:
         base = f"http://127.0.0.1:{port}"
@@ -53,7 +69,9 @@ def test_metrics_aggregate_two_uvicorn_workers(tmp_path: Path) -> None:
         assert len(pids) >= 2, "two worker processes wrote metrics"
         counted = re.search(
             r'citela_http_requests_total\{method="GET",route="/healthz",service="catalogue",'
-            r'status="200"\} (\d+(?:\.\d+)?)', text)
+            r'status="200"\} (\d+(?:\.\d+)?)',
+            text,
+        )
         assert counted is not None, text[:2000]
         assert float(counted.group(1)) >= 61  # the 60 above plus at least the first probe
     finally:

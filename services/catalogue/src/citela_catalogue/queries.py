@@ -42,27 +42,24 @@ def territory_rows(session: Session, code: str) -> list[TerritoryRow]:
 
 
 def communes_of(session: Session, code: str) -> list[str]:
-    """INSEE codes of the communes (and municipal arrondissements) a territory code covers."""
-    rows = territory_rows(session, code)
-    if not rows:
+    """INSEE codes of the communes (and municipal arrondissements) a territory code covers.
+
+    An EPCI, département or région needs no row of its own: its communes name it. Région and
+    département codes collide ("75" is Paris and Nouvelle-Aquitaine): a bare code is a
+    département, ``region:75`` a région.
+    """
+    municipal = TerritoryRow.level.in_(("commune", "arrondissement"))
+    if code.startswith("region:"):
+        match = TerritoryRow.region_code == code.removeprefix("region:")
+    else:
+        match = or_(
+            TerritoryRow.code == code,
+            TerritoryRow.epci_code == code,
+            TerritoryRow.departement_code == code,
+        )
+    codes = set(session.scalars(select(TerritoryRow.code).where(municipal, match)))
+    if not codes:
         raise UnknownTerritory(code)
-    codes: set[str] = set()
-    for row in rows:
-        if row.level in ("commune", "arrondissement"):
-            codes.add(row.code)
-        column = {
-            "epci": TerritoryRow.epci_code,
-            "departement": TerritoryRow.departement_code,
-            "region": TerritoryRow.region_code,
-        }.get(row.level)
-        if column is not None:
-            codes |= set(
-                session.scalars(
-                    select(TerritoryRow.code).where(
-                        column == row.code, TerritoryRow.level.in_(("commune", "arrondissement"))
-                    )
-                )
-            )
     # Entries of Paris, Lyon and Marseille often carry an arrondissement's own code.
     codes |= set(
         session.scalars(

@@ -56,8 +56,58 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_json: bool = True
     secret_key: SecretStr = SecretStr(DEV_SECRET)
+    geo_api_url: str = Field("https://geo.api.gouv.fr", description="API Découpage administratif")
+    service_public_api_url: str = Field(
+        "https://api-lannuaire.service-public.gouv.fr/api/explore/v2.1",
+        description="Annuaire de l'administration (Opendatasoft Explore v2.1)",
+    )
+    datagouv_api_url: str = Field("https://www.data.gouv.fr/api/1", description="udata API v1")
+    ingest_grace_days: float = Field(
+        3.0, ge=0, description="days a record may be missing upstream before it is archived"
+    )
     ingest_schedule: list[HarvestSchedule] = Field(
         default_factory=list, description="JSON list of HarvestSchedule (distributed mode)"
+    )
+
+    # --- auth (citela_common.auth) ---------------------------------------------------------
+    access_token_ttl_s: int = Field(
+        900, ge=30, description="lifetime of a signed access token, in seconds"
+    )
+    refresh_token_ttl_s: int = Field(
+        30 * 24 * 3600, ge=60, description="lifetime of a refresh token, in seconds"
+    )
+    email_confirmation_ttl_s: int = Field(
+        48 * 3600, ge=60, description="how long an email confirmation link stays valid, in seconds"
+    )
+    password_hash_time_cost: int = Field(3, ge=1, description="Argon2id iterations")
+    password_hash_memory_kib: int = Field(
+        65536, ge=8, description="Argon2id memory per hash, in KiB (RFC 9106: 64 MiB)"
+    )
+    password_hash_parallelism: int = Field(4, ge=1, description="Argon2id lanes")
+    # --- feedback service ------------------------------------------------------------------
+    feedback_public_url: str = Field(
+        "http://127.0.0.1:8000/feedback",
+        description="public base URL of the feedback API, used in the links sent by email",
+    )
+    smtp_host: str | None = Field(
+        None, description="SMTP server for outgoing mail; none = mails are only logged"
+    )
+    smtp_port: int = Field(25, ge=1, le=65535, description="port of the SMTP server")
+    smtp_username: str | None = Field(None, description="SMTP login, when the server wants one")
+    smtp_password: SecretStr | None = Field(None, description="SMTP password")
+    smtp_starttls: bool = Field(False, description="upgrade the SMTP connection with STARTTLS")
+    smtp_timeout_s: float = Field(10.0, gt=0, description="SMTP connection timeout, in seconds")
+    mail_from: str = Field(
+        "Citéla <ne-pas-repondre@citela.fr>", description="From: of the mails the platform sends"
+    )
+    partner_rate_limit_per_minute: int = Field(
+        600, ge=1, description="default requests per minute of one partner API key"
+    )
+    login_rate_limit_per_minute: int = Field(
+        10, ge=1, description="login attempts per minute for one email address"
+    )
+    idempotency_ttl_s: int = Field(
+        24 * 3600, ge=60, description="how long an Idempotency-Key's first response is replayed"
     )
 
     @model_validator(mode="after")

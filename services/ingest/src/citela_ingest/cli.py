@@ -18,7 +18,7 @@ from citela_common.tenancy import scope_to_tenant
 from citela_ingest.harvester import RunStatus, RunSummary
 from citela_ingest.models import HarvestItem, PolicyAreaOverride
 from citela_ingest.policy_areas import parse_policy_area
-from citela_ingest.runs import SOURCES, RunRefused, run_harvest
+from citela_ingest.runs import SOURCES, Endpoints, RunRefused, run_harvest
 from citela_ingest.service import build_runtime
 
 console = Console(stderr=True)
@@ -37,8 +37,12 @@ def ingest(
     dry_run: Annotated[bool, typer.Option(help="compute and report, change nothing")] = False,
     max_items: Annotated[int | None, typer.Option(min=1)] = None,
     grace_days: Annotated[
-        float, typer.Option(help="days a record may be missing before it is archived")
-    ] = 3.0,
+        float | None,
+        typer.Option(
+            help="days a record may be missing before it is archived "
+            "(default: CITELA_INGEST_GRACE_DAYS)"
+        ),
+    ] = None,
 ) -> None:
     """Harvest one source for a tenant's territory; print new/updated/unchanged/invalid/archived."""
     settings = get_settings()
@@ -67,7 +71,10 @@ def ingest(
                 path=file,
                 dry_run=dry_run,
                 max_items=max_items,
-                grace_period=timedelta(days=grace_days),
+                grace_period=timedelta(
+                    days=settings.ingest_grace_days if grace_days is None else grace_days
+                ),
+                endpoints=Endpoints.from_settings(settings),
                 progress=progress,
             )
         except RunRefused as exc:

@@ -7,6 +7,7 @@ starts it. The source reads a file or folder when one is given, else its real HT
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
@@ -14,18 +15,36 @@ from sqlalchemy import select
 
 from citela_common.db import Database, utcnow
 from citela_common.events.models import TerritoryUpserted
+from citela_common.settings import Settings
 from citela_common.tenancy import scope_to_tenant
 from citela_ingest.harvester import Harvester, RunSummary
 from citela_ingest.http import HttpFetcher
 from citela_ingest.models import PolicyAreaOverride, TerritoryRow
 from citela_ingest.policy_areas import policy_area_table
 from citela_ingest.records import Fetcher, HarvestContext, Source, Territory
-from citela_ingest.sources.datagouv import DatagouvSource
+from citela_ingest.sources.datagouv import DEFAULT_DATAGOUV_API, DatagouvSource
 from citela_ingest.sources.datatourisme import DatatourismeSource
-from citela_ingest.sources.service_public import ServicePublicSource
-from citela_ingest.sources.territories import TerritoriesSource, territory_from
+from citela_ingest.sources.service_public import DEFAULT_API_BASE, ServicePublicSource
+from citela_ingest.sources.territories import (
+    DEFAULT_GEO_API,
+    TerritoriesSource,
+    territory_from,
+)
 
 SOURCES = ("territories", "service-public", "datagouv", "datatourisme")
+
+
+@dataclass(frozen=True)
+class Endpoints:
+    """Base URLs of the sources' APIs (configurable: hosts move, tests replay recordings)."""
+
+    geo_api: str = DEFAULT_GEO_API
+    service_public: str = DEFAULT_API_BASE
+    datagouv: str = DEFAULT_DATAGOUV_API
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Endpoints:
+        return cls(settings.geo_api_url, settings.service_public_api_url, settings.datagouv_api_url)
 
 
 class RunRefused(ValueError):
@@ -63,6 +82,7 @@ def make_source(
     fetcher: Fetcher | None,
     territory_code: str,
     territory: Territory | None,
+    endpoints: Endpoints = Endpoints(),
 ) -> Source:
     if path is not None and not path.exists():
         raise RunRefused(f"no such file or folder: {path}")
@@ -73,6 +93,7 @@ def make_source(
         code = territory_code
         return TerritoriesSource.from_api(
             fetcher,
+            base_url=endpoints.geo_api,
             departement_codes=[code] if len(code) in (2, 3) else [],
             epci_codes=[code] if len(code) == 9 else [],
             commune_codes=[code] if len(code) == 5 else [],
@@ -83,13 +104,19 @@ def make_source(
         if path is not None:
             return ServicePublicSource.from_file(path)
         assert fetcher is not None
-        return ServicePublicSource.from_api(fetcher, commune_codes=sorted(territory.commune_codes))
+        return ServicePublicSource.from_api(
+            fetcher,
+            base_url=endpoints.service_public,
+            commune_codes=sorted(territory.commune_codes),
+        )
     if name == "datagouv":
         if path is not None:
             return DatagouvSource.from_file(path)
         assert fetcher is not None
         return DatagouvSource.from_api(
-            fetcher, geozones=[f"fr:commune:{c}" for c in sorted(territory.commune_codes)]
+            fetcher,
+            base_url=endpoints.datagouv,
+            geozones=[f"fr:commune:{c}" for c in sorted(territory.commune_codes)],
         )
     if name == "datatourisme":
         if path is None:
@@ -111,6 +138,7 @@ def run_harvest(
     grace_period: timedelta = timedelta(days=3),
     on_commit: Callable[[], None] | None = None,
     progress: Callable[[RunSummary], None] | None = None,
+    endpoints: Endpoints = Endpoints(),
 ) -> RunSummary:
     territory = None if source_name == "territories" else load_territory(db, territory_code)
     own_fetcher = fetcher is None and path is None

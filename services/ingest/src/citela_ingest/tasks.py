@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,7 @@ from celery.schedules import crontab
 from citela_common.bus import create_bus
 from citela_common.runtime import ServiceRuntime
 from citela_common.settings import HarvestSchedule, Mode, Settings, get_settings
-from citela_ingest.runs import run_harvest
+from citela_ingest.runs import Endpoints, run_harvest
 from citela_ingest.service import build_runtime
 
 HARVEST_TASK = "citela.ingest.harvest"
@@ -35,6 +36,9 @@ def harvest(source: str, tenant: str, territory: str, file: str | None = None) -
         tenant=tenant,
         territory_code=territory,
         path=Path(file) if file else None,
+        grace_period=timedelta(days=runtime.settings.ingest_grace_days),
+        endpoints=Endpoints.from_settings(runtime.settings),
+        on_commit=runtime.relay.wake,
     )
     if runtime.settings.mode is Mode.DISTRIBUTED:
         runtime.relay.drain()
