@@ -151,6 +151,7 @@ def run_harvest(
             fetcher=fetcher,
             territory_code=territory_code,
             territory=territory,
+            endpoints=endpoints,
         )
         ctx = HarvestContext(
             territory=territory,
