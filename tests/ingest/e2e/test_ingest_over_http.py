@@ -145,7 +145,7 @@ def test_datagouv_pages_by_geozone_and_a_source_that_stays_down(
         datasets.append(d)
 
     def by_zone(request: RecordedRequest) -> Reply:
-        zone = request.param("geozone")
+        zone = request.param("geozone") or ""
         page, size = int(request.param("page") or 1), int(request.param("page_size") or 20)
         mine = [d for d in datasets if zone in d["spatial"]["zones"]]
         chunk = mine[(page - 1) * size : page * size]
