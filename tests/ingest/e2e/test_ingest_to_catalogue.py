@@ -69,6 +69,11 @@ def test_service_public_export_and_api_page_reach_the_catalogue(with_oise: Platf
     assert [e["source_type"] for e in epci] == ["epci"]
     assert epci[0]["commune_codes"] == ["60141"]
 
+    metrics = p.client.get("/ingest/metrics").text
+    assert 'citela_ingest_records_total{outcome="new",source="service-public"}' in metrics
+    assert "citela_ingest_run_duration_seconds_bucket" in metrics
+    assert 'citela_ingest_last_success_timestamp_seconds{source="service-public"}' in metrics
+
     in_coye = p.get("/entries", territory="60172")["items"]
     assert [e["title"] for e in in_coye] == ["Mairie - Coye-la-Forêt"]
     assert len(p.get("/entries", territory=EPCI)["items"]) == 3
