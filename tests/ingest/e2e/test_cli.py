@@ -1,4 +1,4 @@
-"""`citela ingest …` at the command line: progress, summary table, dry run, refusals, invalid list."""
+"""`citela ingest …` at the command line: summary table, dry run, refusals, invalid list."""
 
 from __future__ import annotations
 
