@@ -15,11 +15,19 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-KAFKA = os.environ.get("CITELA_TEST_KAFKA_BOOTSTRAP", "127.0.0.1:9092")
-PG_URL = os.environ.get(
-    "CITELA_TEST_DATABASE_URL", "postgresql+psycopg://citela:citela@127.0.0.1:5432/citela_test"
+# The servers of deploy/infra.sh, on the ports it was given (CITELA_*_PORT), unless the
+# CITELA_TEST_* URLs point elsewhere.
+KAFKA = os.environ.get(
+    "CITELA_TEST_KAFKA_BOOTSTRAP", f"127.0.0.1:{os.environ.get('CITELA_KAFKA_PORT', '9092')}"
 )
-REDIS_URL = os.environ.get("CITELA_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+PG_URL = os.environ.get(
+    "CITELA_TEST_DATABASE_URL",
+    f"postgresql+psycopg://citela:citela@127.0.0.1:{os.environ.get('CITELA_PG_PORT', '5432')}"
+    "/citela_test",
+)
+REDIS_URL = os.environ.get(
+    "CITELA_TEST_REDIS_URL", f"redis://127.0.0.1:{os.environ.get('CITELA_REDIS_PORT', '6379')}/15"
+)
 
 
 def _answers(hostport: str) -> bool:
@@ -73,3 +81,12 @@ def infra_script(*args: str, timeout: float = 180) -> None:
 @pytest.fixture
 def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'citela.db'}"
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _no_ambient_platform_urls() -> Iterator[None]:
+    """Each test picks its mode explicitly: URLs exported in the shell must not switch it."""
+    names = ("CITELA_DATABASE_URL", "CITELA_KAFKA_BOOTSTRAP", "CITELA_REDIS_URL")
+    saved = {n: os.environ.pop(n) for n in names if n in os.environ}
+    yield
+    os.environ.update(saved)
