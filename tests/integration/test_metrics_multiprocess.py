@@ -59,7 +59,8 @@ def test_metrics_aggregate_two_uvicorn_workers(tmp_path: Path) -> None:
             except httpx.HTTPError:
                 time.sleep(0.3)
         else:
-            raise AssertionError("server did not start")
+            server.terminate()
+            raise AssertionError(f"server did not start: {server.communicate(timeout=10)[1]!r}")
         for _ in range(60):  # new connections each time: both workers get some
             with httpx.Client() as client:
                 r = client.get(f"{base}/healthz", headers={"Connection": "close"})

@@ -62,6 +62,8 @@ def serve(
     _check_service(service)
     _logging()
     settings = get_settings()
+    # Migrate once here: worker processes starting together would race on the schema.
+    SERVICES[service](settings, create_bus(settings)).migrate()
     uvicorn.run(
         f"citela_platform.standalone:{service}",
         factory=True,
