@@ -42,6 +42,13 @@ class Endpoints:
     service_public: str = DEFAULT_API_BASE
     datagouv: str = DEFAULT_DATAGOUV_API
 
+    def url_of(self, source: str) -> str | None:
+        return {
+            "territories": self.geo_api,
+            "service-public": self.service_public,
+            "datagouv": self.datagouv,
+        }.get(source)
+
     @classmethod
     def from_settings(cls, settings: Settings) -> Endpoints:
         return cls(settings.geo_api_url, settings.service_public_api_url, settings.datagouv_api_url)
@@ -157,7 +164,7 @@ def run_harvest(
             territory=territory,
             policy_areas=policy_areas(db, tenant),
             downloaded_at=utcnow(),
-            download_url=str(path.resolve()) if path else None,
+            download_url=str(path.resolve()) if path else endpoints.url_of(source_name),
         )
         harvester = Harvester(db, grace_period=grace_period, on_commit=on_commit)
         return harvester.run(
