@@ -3,7 +3,7 @@
 
 demo:  ## install and run the embedded platform on http://127.0.0.1:8000/
 	deploy/bootstrap.sh --no-dev
-	uv run --no-dev citela run
+	uv run --no-sync citela run
 
 test:  ## install what the tests need, start Kafka/PostgreSQL/Redis, run everything, stop them
 	deploy/test.sh

@@ -9,5 +9,7 @@ if ! command -v uv >/dev/null 2>&1; then
   echo "bootstrap: installing uv ${UV_VERSION} from PyPI" >&2
   python3 -m pip install --quiet --disable-pip-version-check "uv==${UV_VERSION}"
 fi
-# --frozen: install exactly what uv.lock pins; "$@" passes e.g. --no-dev.
-uv sync --all-packages --frozen "$@"
+# --frozen: install exactly what uv.lock pins; "$@" passes e.g. --no-dev or
+# --extra transformers (the optional sentiment backend: torch, about 5 GB from the cache).
+# --inexact: keep what another command installed (the demo does not uninstall the test tools).
+uv sync --all-packages --frozen --inexact "$@"

@@ -11,6 +11,7 @@ handler's effect, so a redelivered event is skipped.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 import zlib
@@ -210,6 +211,9 @@ class OutboxRelay:
                     error=str(exc),
                     retry_in_s=backoff,
                 )
+                # The backlog and its age matter most while the bus refuses: keep them fresh.
+                with contextlib.suppress(Exception):
+                    self.update_gauges()
                 self._stop.wait(backoff)
                 backoff = min(backoff * 2, self.max_backoff_s)
                 continue

@@ -147,8 +147,7 @@ class Harvester:
             for batch in _batches(self._limited(source.list_records(), max_items), self.batch_size):
                 with self.db.transaction() as session:
                     scope_to_tenant(session, tenant)
-                    for record in batch:
-                        self._item(session, source, ctx, record, summary)
+                    self._batch(session, source, ctx, batch, summary)
                 if self.on_commit and not dry_run:
                     self.on_commit()
                 if progress:
@@ -203,80 +202,135 @@ class Harvester:
                 return
             yield record
 
-    def _item(
+    def _batch(
         self,
         session: Session,
         source: Source,
         ctx: HarvestContext,
-        record: RawRecord | BrokenRecord,
+        batch: list[RawRecord | BrokenRecord],
         summary: RunSummary,
     ) -> None:
-        def keep(
-            status: ItemStatus,
-            reason: str | None = None,
-            raw: str | None = None,
-            remote_id: str | None = None,
-            entry_id: str | None = None,
-            outcome: str | None = None,
-        ) -> None:
-            session.add(
-                HarvestItem(
-                    run_id=summary.run_id,
-                    remote_id=remote_id,
-                    entry_id=entry_id,
-                    status=status,
-                    reason=reason,
-                    raw=raw[:RAW_LIMIT] if raw is not None else None,
-                    outcome=outcome,
-                )
+        """Map a batch, then compare it with what was published in one query, not one a record."""
+        mapped = [(record, self._map(source, ctx, record)) for record in batch]
+        keys = {output_key(o) for _, result in mapped if isinstance(result, list) for o in result}
+        known = (
+            {
+                row.key: row
+                for row in session.scalars(select(SourceRecord).where(SourceRecord.key.in_(keys)))
+            }
+            if keys
+            else {}
+        )
+        territories = self._known_territories(session, mapped)
+        unchanged: list[str] = []
+        with session.no_autoflush:  # inserts go out together at commit
+            for record, result in mapped:
+                if isinstance(result, tuple):
+                    status, reason, raw = result
+                    self._keep(session, source, summary, status, reason, raw, record)
+                    continue
+                for output in result:
+                    outcome = self._publish_if_changed(
+                        session, source, output, summary, known, territories
+                    )
+                    summary.counts[outcome] += 1
+                    RECORDS.labels(source=source.name, outcome=outcome).inc()
+                    if outcome == "unchanged":
+                        # counted on the run, not stored: a national daily harvest would
+                        # otherwise add tens of millions of rows a year
+                        unchanged.append(output_key(output))
+                    else:
+                        session.add(
+                            HarvestItem(
+                                run_id=summary.run_id,
+                                remote_id=record.remote_id,
+                                entry_id=output_key(output),
+                                status=ItemStatus.DONE,
+                                outcome=outcome,
+                            )
+                        )
+        if unchanged and not summary.dry_run:
+            session.execute(
+                update(SourceRecord)
+                .where(SourceRecord.key.in_(unchanged))
+                .values(last_seen_at=utcnow())
+                .execution_options(synchronize_session=False)
             )
-            if status is not ItemStatus.DONE:
-                summary.counts[status.value] += 1
-                RECORDS.labels(source=source.name, outcome=status.value).inc()
 
+    @staticmethod
+    def _map(
+        source: Source, ctx: HarvestContext, record: RawRecord | BrokenRecord
+    ) -> list[Output] | tuple[ItemStatus, str, str | None]:
+        """The record's outputs, or (status, reason, raw input to keep) when there are none."""
         if isinstance(record, BrokenRecord):
-            keep(ItemStatus.INVALID, record.reason, record.raw, record.remote_id)
-            if record.incomplete:
-                summary.incomplete_reason = record.reason
-            return
+            return ItemStatus.INVALID, record.reason, record.raw
         try:
-            outputs = list(source.map_record(record, ctx))
+            return list(source.map_record(record, ctx))
         except SkipRecord as skip:
-            keep(ItemStatus.SKIPPED, skip.reason, remote_id=record.remote_id)
-            return
+            return ItemStatus.SKIPPED, skip.reason, None
         except InvalidRecord as invalid:
-            keep(ItemStatus.INVALID, invalid.reason, record.raw, record.remote_id)
-            return
-        except Exception as exc:
+            return ItemStatus.INVALID, invalid.reason, record.raw
+        except Exception as exc:  # a mapping bug must not abort the run
             log.exception("ingest.map_error", source=source.name, remote_id=record.remote_id)
-            keep(
-                ItemStatus.INVALID,
-                f"unexpected error while mapping: {exc!r}",
-                record.raw,
-                record.remote_id,
-            )
-            return
-        for output in outputs:
-            outcome = self._publish_if_changed(session, source, output, summary)
-            keep(
-                ItemStatus.DONE,
+            return ItemStatus.INVALID, f"unexpected error while mapping: {exc!r}", record.raw
+
+    @staticmethod
+    def _keep(
+        session: Session,
+        source: Source,
+        summary: RunSummary,
+        status: ItemStatus,
+        reason: str,
+        raw: str | None,
+        record: RawRecord | BrokenRecord,
+    ) -> None:
+        session.add(
+            HarvestItem(
+                run_id=summary.run_id,
                 remote_id=record.remote_id,
-                entry_id=output_key(output),
-                outcome=outcome,
+                status=status,
+                reason=reason,
+                raw=raw[:RAW_LIMIT] if raw is not None else None,
             )
-            summary.counts[outcome] += 1
-            RECORDS.labels(source=source.name, outcome=outcome).inc()
+        )
+        summary.counts[status.value] += 1
+        RECORDS.labels(source=source.name, outcome=status.value).inc()
+        if isinstance(record, BrokenRecord) and record.incomplete:
+            summary.incomplete_reason = record.reason
+
+    @staticmethod
+    def _known_territories(
+        session: Session,
+        mapped: list[
+            tuple[RawRecord | BrokenRecord, list[Output] | tuple[ItemStatus, str, str | None]]
+        ],
+    ) -> dict[tuple[str, str], TerritoryRow]:
+        codes = {
+            o.code
+            for _, result in mapped
+            if isinstance(result, list)
+            for o in result
+            if isinstance(o, TerritoryUpserted)
+        }
+        if not codes:
+            return {}
+        rows = session.scalars(select(TerritoryRow).where(TerritoryRow.code.in_(codes)))
+        return {(row.code, row.level): row for row in rows}
 
     def _publish_if_changed(
-        self, session: Session, source: Source, output: Output, summary: RunSummary
+        self,
+        session: Session,
+        source: Source,
+        output: Output,
+        summary: RunSummary,
+        known: dict[str, SourceRecord],
+        territories: dict[tuple[str, str], TerritoryRow],
     ) -> str:
         key = output_key(output)
         digest = content_hash(output)
         now = utcnow()
-        existing = session.get(SourceRecord, (key, summary.tenant))
+        existing = known.get(key)
         if existing is not None and existing.content_hash == digest and not existing.archived_at:
-            if not summary.dry_run:
-                existing.last_seen_at = now
             return "unchanged"
         outcome = "new" if existing is None or existing.archived_at else "updated"
         if summary.dry_run:
@@ -284,23 +338,23 @@ class Harvester:
         version = existing.version + 1 if existing else 1
         output = output.model_copy(update={"version": version})
         if existing is None:
-            session.add(
-                SourceRecord(
-                    key=key,
-                    tenant_id=summary.tenant,
-                    source=source.name,
-                    remote_id=_remote_id(output),
-                    content_hash=digest,
-                    version=version,
-                    first_seen_at=now,
-                    last_seen_at=now,
-                )
+            # remembered at once: the same record twice in one file updates, never re-inserts
+            known[key] = SourceRecord(
+                key=key,
+                tenant_id=summary.tenant,
+                source=source.name,
+                remote_id=_remote_id(output),
+                content_hash=digest,
+                version=version,
+                first_seen_at=now,
+                last_seen_at=now,
             )
+            session.add(known[key])
         else:
             existing.content_hash, existing.version = digest, version
             existing.last_seen_at, existing.archived_at = now, None
         if isinstance(output, TerritoryUpserted):
-            _remember_territory(session, output)
+            _remember_territory(session, output, territories)
         self._stage(session, summary.tenant, output, subject=key)
         return outcome
 
@@ -361,13 +415,15 @@ def _remote_id(output: Output) -> str:
     return output.code
 
 
-def _remember_territory(session: Session, output: TerritoryUpserted) -> None:
-    row = session.get(TerritoryRow, (output.code, output.level.value))
+def _remember_territory(
+    session: Session, output: TerritoryUpserted, known: dict[tuple[str, str], TerritoryRow]
+) -> None:
     data = output.model_dump(mode="json")
+    row = known.get((output.code, output.level.value))
     if row is None:
-        session.add(
-            TerritoryRow(code=output.code, level=output.level.value, name=output.name, data=data)
-        )
+        row = TerritoryRow(code=output.code, level=output.level.value, name=output.name, data=data)
+        known[(output.code, output.level.value)] = row
+        session.add(row)
     else:
         row.name, row.data = output.name, data
 

@@ -14,6 +14,7 @@ from citela_common.bus import create_bus
 from citela_common.events.schemas import export_schemas
 from citela_common.logging import configure_logging
 from citela_common.settings import get_settings
+from citela_feedback import cli as feedback_cli
 from citela_ingest import cli as ingest_cli
 from citela_platform.registry import SERVICES
 
@@ -21,6 +22,7 @@ app = typer.Typer(help="Citéla: open platform of French local authorities.", no
 events_app = typer.Typer(help="The event contract.", no_args_is_help=True)
 app.add_typer(events_app, name="events")
 ingest_cli.register(app)
+feedback_cli.register(app)
 
 ServiceName = Annotated[str, typer.Argument(help=f"one of {', '.join(SERVICES)}")]
 

@@ -1,0 +1,1 @@
+"""Domain rules of feedback: plain Python, no FastAPI, SQL or Kafka (fast to test)."""

@@ -1,0 +1,114 @@
+"""Rate limits: a sliding window per key, in Redis (distributed) or in process (embedded).
+
+The window is approximated the usual cheap way (two fixed windows, the previous one weighted
+by how much of it still overlaps the sliding window), which needs two counters per key and
+no per-request log. The Redis version runs as one Lua script, so concurrent API processes
+share one exact count.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True)
+class Decision:
+    allowed: bool
+    limit: int
+    remaining: int
+    retry_after_s: int
+
+
+class RateLimiter(Protocol):
+    def hit(self, key: str, limit: int, window_s: int = 60) -> Decision: ...
+
+
+def _retry_after(prev: int, cur: int, limit: int, window_s: int, now: float) -> int:
+    """Seconds until one more request fits under the sliding estimate."""
+    elapsed = now % window_s
+    if cur + 1 <= limit and prev > 0:
+        # still in this window: the previous window's share decays linearly
+        weight_needed = (limit - 1 - cur) / prev
+        wait = (1 - weight_needed) * window_s - elapsed
+        return max(1, math.ceil(wait))
+    # in the next window, this window's count becomes the decaying share
+    weight_needed = (limit - 1) / cur if cur else 1.0
+    return max(1, math.ceil(window_s - elapsed + (1 - weight_needed) * window_s))
+
+
+def _decide(prev: int, cur: int, limit: int, window_s: int, now: float) -> tuple[bool, int, int]:
+    """(allowed, remaining after this request, retry after seconds)."""
+    weight = 1 - (now % window_s) / window_s
+    estimated = prev * weight + cur
+    if estimated + 1 > limit:
+        return False, 0, _retry_after(prev, cur, limit, window_s, now)
+    return True, max(0, math.floor(limit - estimated - 1)), 0
+
+
+class MemoryRateLimiter:
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self._counts: dict[tuple[str, int], int] = {}
+        self._lock = threading.Lock()
+        self._clock = clock
+
+    def hit(self, key: str, limit: int, window_s: int = 60) -> Decision:
+        now = self._clock()
+        window = int(now // window_s)
+        with self._lock:
+            prev = self._counts.get((key, window - 1), 0)
+            cur = self._counts.get((key, window), 0)
+            allowed, remaining, retry = _decide(prev, cur, limit, window_s, now)
+            if allowed:
+                self._counts[(key, window)] = cur + 1
+            if len(self._counts) > 100_000:  # forget old windows
+                for k in [k for k in self._counts if k[1] < window - 1]:
+                    del self._counts[k]
+        return Decision(allowed, limit, remaining, retry)
+
+
+_LUA = """
+local cur = tonumber(redis.call('GET', KEYS[1]) or '0')
+local prev = tonumber(redis.call('GET', KEYS[2]) or '0')
+local weight = tonumber(ARGV[1])
+local limit = tonumber(ARGV[2])
+if prev * weight + cur + 1 > limit then
+  return {0, cur, prev}
+end
+cur = redis.call('INCR', KEYS[1])
+redis.call('EXPIRE', KEYS[1], tonumber(ARGV[3]))
+return {1, cur - 1, prev}
+"""
+
+
+class RedisRateLimiter:
+    def __init__(self, url: str, prefix: str = "citela:feedback:rl") -> None:
+        import redis
+
+        self._redis: Any = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+        self._script = self._redis.register_script(_LUA)
+        self.prefix = prefix
+
+    def hit(self, key: str, limit: int, window_s: int = 60) -> Decision:
+        now = time.time()
+        window = int(now // window_s)
+        weight = 1 - (now % window_s) / window_s
+        allowed_raw, cur, prev = self._script(
+            keys=[f"{self.prefix}:{key}:{window}", f"{self.prefix}:{key}:{window - 1}"],
+            args=[repr(weight), limit, window_s * 2],
+        )
+        # The script decided atomically; the figures for the headers come from its counts.
+        _, remaining, retry = _decide(int(prev), int(cur), limit, window_s, now)
+        if bool(allowed_raw):
+            return Decision(True, limit, remaining, 0)
+        return Decision(
+            False, limit, 0, retry or _retry_after(int(prev), int(cur), limit, window_s, now)
+        )
+
+
+def create_rate_limiter(redis_url: str | None) -> RateLimiter:
+    return RedisRateLimiter(redis_url) if redis_url else MemoryRateLimiter()
