@@ -13,11 +13,10 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from email.message import EmailMessage
-from typing import Any
+from typing import Any, Protocol
 
 from aiosmtpd.controller import Controller
 from fastapi.testclient import TestClient
-from httpx import Response
 from sqlalchemy import select
 
 from citela_common.bus import InProcessBus
@@ -32,6 +31,21 @@ from tests.catalogue import factories as cf
 
 PASSWORD = "un mot de passe solide"
 LINK = re.compile(r"https?://\S+/v1/auth/confirm\?token=\S+")
+
+
+class Response(Protocol):
+    """What the tests read of a TestClient response (httpx's or httpx2's: starlette picks)."""
+
+    @property
+    def status_code(self) -> int: ...
+
+    @property
+    def text(self) -> str: ...
+
+    @property
+    def headers(self) -> Any: ...
+
+    def json(self) -> Any: ...
 
 
 # --- mail ------------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from typing import Any
 
 from citela_feedback.models import ApiKey
 from tests.catalogue import factories as cf
@@ -442,7 +443,7 @@ def test_staff_lists_feedback_with_filters_and_a_cursor(platform: FeedbackPlatfo
             break
     assert len(seen) == len(set(seen)) == 8
 
-    def ids(**params: object) -> int:
+    def ids(**params: Any) -> int:
         r = platform.client.get(url, params=params, headers=analyst)
         assert r.status_code == 200, r.text
         return len(r.json()["items"])
