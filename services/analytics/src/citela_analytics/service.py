@@ -1,26 +1,129 @@
-"""Assembly of the analytics service: database, bus, outbox relay, consumers, HTTP app."""
+"""Assembly of the analytics service: its store, three consumers, tasks, the HTTP app.
+
+Consumers (each its own group, so each has its own lag):
+- ``analytics-facts`` on ``citela.feedback``: facts and matrix sums, then scoring requested;
+- ``analytics-catalogue`` on ``citela.catalogue``: analytics' projection of the entries;
+- ``analytics-scores`` on ``citela.analytics``: the sentiment scores.
+All are idempotent (``processed_events`` in the same transaction as the effect).
+"""
 
 from __future__ import annotations
 
-from citela_analytics import api
-from citela_analytics.models import SCHEMA, Outbox
+from collections.abc import Callable
+
+from sqlalchemy import select
+
+from citela_analytics import api, facts, projection
+from citela_analytics.metrics import COMMENTS_SCORED, MATRIX_UPDATE_SECONDS, SCORING_DELAY_SECONDS
+from citela_analytics.models import SCHEMA, FeedbackFact, Outbox, ProcessedEvent
+from citela_analytics.scoring import BackendHolder
+from citela_analytics.tasks import ScoringTrigger, TaskGateway
 from citela_common.bus import EventBus
-from citela_common.db import Database
-from citela_common.events.models import ANALYTICS_TOPIC
-from citela_common.runtime import ServiceRuntime
+from citela_common.cache import Cache, create_cache
+from citela_common.db import Database, utcnow
+from citela_common.events.envelope import CloudEvent
+from citela_common.events.models import (
+    ANALYTICS_TOPIC,
+    CATALOGUE_TOPIC,
+    FEEDBACK_TOPIC,
+    CommentScored,
+    parse_data,
+)
+from citela_common.outbox import first_delivery
+from citela_common.runtime import ConsumerSpec, ServiceRuntime
 from citela_common.settings import Settings
 
 NAME = "analytics"
+FACTS = "analytics-facts"
+CATALOGUE = "analytics-catalogue"
+SCORES = "analytics-scores"
+
+
+def facts_consumer(db: Database, cache: Cache, trigger: Callable[[str], None]) -> ConsumerSpec:
+    def handle(event: CloudEvent) -> None:
+        with db.transaction() as session:
+            applied = (
+                facts.apply_event(session, event)
+                if first_delivery(session, ProcessedEvent, FACTS, event.id)
+                else facts.Applied()
+            )
+        if applied.changed:
+            MATRIX_UPDATE_SECONDS.observe(max(0.0, (utcnow() - event.time).total_seconds()))
+            cache.bump(event.tenant)
+        if applied.comment_to_score:
+            trigger(event.tenant)
+
+    return ConsumerSpec([FEEDBACK_TOPIC], FACTS, handle)
+
+
+def catalogue_consumer(db: Database, cache: Cache) -> ConsumerSpec:
+    def handle(event: CloudEvent) -> None:
+        with db.transaction() as session:
+            changed = first_delivery(
+                session, ProcessedEvent, CATALOGUE, event.id
+            ) and projection.apply_catalogue_event(session, event)
+        if changed:
+            cache.bump(event.tenant)
+
+    return ConsumerSpec([CATALOGUE_TOPIC], CATALOGUE, handle)
+
+
+def scores_consumer(db: Database, cache: Cache) -> ConsumerSpec:
+    def handle(event: CloudEvent) -> None:
+        data = parse_data(event)
+        if not isinstance(data, CommentScored):
+            return
+        with db.transaction() as session:
+            if not first_delivery(session, ProcessedEvent, SCORES, event.id):
+                return
+            projection.apply_score_event(session, event)
+            since = session.scalar(
+                select(FeedbackFact.event_time).where(
+                    FeedbackFact.tenant_id == event.tenant,
+                    FeedbackFact.feedback_id == data.feedback_id,
+                    FeedbackFact.revision == data.revision,
+                )
+            )
+        COMMENTS_SCORED.labels(backend=data.backend).inc()
+        if since is not None:
+            SCORING_DELAY_SECONDS.labels(backend=data.backend).observe(
+                max(0.0, (utcnow() - since).total_seconds())
+            )
+        cache.bump(event.tenant)
+
+    return ConsumerSpec([ANALYTICS_TOPIC], SCORES, handle)
 
 
 def build_runtime(settings: Settings, bus: EventBus) -> ServiceRuntime:
-    return ServiceRuntime(
+    db = Database(settings.resolved_database_url, SCHEMA)
+    cache = create_cache(settings.redis_url, "citela:analytics")
+    runtime: ServiceRuntime | None = None
+
+    def current() -> ServiceRuntime:
+        assert runtime is not None
+        return runtime
+
+    gateway = TaskGateway(settings, current)
+    trigger = ScoringTrigger(gateway, settings.analytics_scoring_delay_s)
+    runtime = ServiceRuntime(
         name=NAME,
         package="citela_analytics",
         settings=settings,
-        db=Database(settings.resolved_database_url, SCHEMA),
+        db=db,
         bus=bus,
         outbox_model=Outbox,
         app_factory=api.create_app,
+        consumers=[
+            facts_consumer(db, cache, trigger),
+            catalogue_consumer(db, cache),
+            scores_consumer(db, cache),
+        ],
         topics=[ANALYTICS_TOPIC],
+        extras={
+            "cache": cache,
+            "backend": BackendHolder(settings),
+            "tasks": gateway,
+            "scoring_trigger": trigger,
+        },
     )
+    return runtime

@@ -6,6 +6,7 @@ run in-process (``task_always_eager``).
 
 from __future__ import annotations
 
+from citela_analytics import tasks as analytics_tasks
 from citela_common.settings import get_settings
 from citela_common.tasks import create_celery
 from citela_ingest import tasks as ingest_tasks
@@ -13,3 +14,4 @@ from citela_ingest import tasks as ingest_tasks
 settings = get_settings()
 app = create_celery(settings, "citela")
 ingest_tasks.register(app, settings)
+analytics_tasks.register(app, settings)

@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 import uvicorn
 
+from citela_analytics import cli as analytics_cli
 from citela_common.bus import create_bus
 from citela_common.events.schemas import export_schemas
 from citela_common.logging import configure_logging
@@ -22,6 +23,7 @@ app = typer.Typer(help="Citéla: open platform of French local authorities.", no
 events_app = typer.Typer(help="The event contract.", no_args_is_help=True)
 app.add_typer(events_app, name="events")
 ingest_cli.register(app)
+analytics_cli.register(app)
 feedback_cli.register(app)
 
 ServiceName = Annotated[str, typer.Argument(help=f"one of {', '.join(SERVICES)}")]

@@ -1,0 +1,125 @@
+"""``citela analytics …``: rescore comments after a model change, recompute, snapshot."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+from citela_analytics import jobs, scoring
+from citela_analytics.scoring import BackendHolder, ScoringResult
+from citela_analytics.service import build_runtime
+from citela_common.bus import create_bus
+from citela_common.runtime import ServiceRuntime
+from citela_common.settings import Mode, get_settings
+
+console = Console(stderr=True)
+analytics_app = typer.Typer(
+    help="Synthèse : sentiment des commentaires, matrice importance × satisfaction.",
+    no_args_is_help=True,
+)
+
+TenantOption = Annotated[
+    str | None, typer.Option(help="one tenant (collectivité) code; default: every tenant")
+]
+
+
+def _runtime() -> ServiceRuntime:
+    settings = get_settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    runtime = build_runtime(settings, create_bus(settings))
+    runtime.migrate()
+    return runtime
+
+
+@analytics_app.command()
+def rescore(
+    tenant: TenantOption = None,
+    batch_size: Annotated[
+        int | None,
+        typer.Option(
+            min=1, help="comments per batch (default CITELA_ANALYTICS_SCORING_BATCH_SIZE)"
+        ),
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option(help="count what would be scored, score nothing")
+    ] = False,
+) -> None:
+    """Score every stored comment that has no score of the current backend and model version.
+
+    After the sentiment model or its configuration changed, this rescores the comments scored
+    by the previous one (and any comment not scored yet). Each revision is scored once per
+    backend and model version: running it twice scores nothing the second time.
+    """
+    runtime = _runtime()
+    holder: BackendHolder = runtime.extras["backend"]
+    backend = holder.get()
+    with runtime.db.transaction() as session:
+        stale = scoring.count_stale(session, backend.name, backend.model_version, tenant)
+        waiting = scoring.count_pending(session, backend.name, backend.model_version, tenant)
+    console.print(
+        f"Modèle : [bold]{backend.name}[/bold] {backend.model_version} · "
+        f"{waiting} commentaires à analyser, dont {stale} analysés par un autre modèle"
+    )
+    if dry_run or not waiting:
+        return
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("[bold]analyse"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total} commentaires"),
+        TimeElapsedColumn(),
+        console=console,
+    ) as bar:
+        task = bar.add_task("rescore", total=waiting)
+
+        def progress(result: ScoringResult) -> None:
+            bar.update(task, completed=result.scored + result.skipped)
+
+        result = scoring.score_pending(
+            runtime.db,
+            backend,
+            tenant=tenant,
+            batch_size=batch_size or runtime.settings.analytics_scoring_batch_size,
+            on_batch=progress,
+        )
+    if runtime.settings.mode is Mode.DISTRIBUTED:
+        runtime.relay.drain()  # embedded: the platform's own relay publishes them
+    typer.echo(
+        f"{result.scored} commentaires analysés ({result.skipped} ignorés car modifiés "
+        f"entre-temps), {result.batches} lots, modèle {result.backend} {result.model_version}"
+    )
+
+
+@analytics_app.command()
+def recompute(tenant: TenantOption = None) -> None:
+    """Recompute the matrix sums exactly from the facts and report any drift (0 expected)."""
+    runtime = _runtime()
+    drifted = 0
+    for row in jobs.recompute(runtime, tenant):
+        drifted += int(row["drifted_cells"])
+        typer.echo(
+            f"{row['tenant']}: {row['answers']} réponses, {row['cells']} cellules, "
+            f"{row['drifted_cells']} écarts, {row['duration_s']:.3f} s"
+        )
+    if drifted:
+        raise typer.Exit(code=1)
+
+
+@analytics_app.command()
+def snapshot(
+    tenant: TenantOption = None,
+    week: Annotated[
+        str | None, typer.Option(help="any day of the week (YYYY-MM-DD); default: last full week")
+    ] = None,
+) -> None:
+    """Take the weekly matrix snapshot (trends) now."""
+    runtime = _runtime()
+    for row in jobs.snapshot(runtime, tenant, week):
+        typer.echo(f"{row['tenant']}: semaine du {row['week_start']}")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(analytics_app, name="analytics")
