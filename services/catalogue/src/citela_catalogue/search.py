@@ -101,7 +101,13 @@ def fold(text: str) -> str:
 def terms(text: str) -> list[str]:
     """Folded, stemmed, stop-word-free terms of a French text."""
     words = [w for w in _WORD.findall(fold(_ELISION.sub(" ", text))) if w not in STOP_WORDS]
-    return list(_stemmer().stemWords(words))
+    return [_stem(w) for w in words]
+
+
+@lru_cache(maxsize=65536)
+def _stem(word: str) -> str:
+    # The catalogue's vocabulary is small and Snowball is pure Python: stem each word once.
+    return str(_stemmer().stemWord(word))
 
 
 def index_text(*parts: str | None) -> str:

@@ -6,6 +6,7 @@ relays and consumers run on background threads started by the lifespan.
 
 from __future__ import annotations
 
+import gc
 import html
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -41,6 +42,9 @@ def create_embedded_app(settings: Settings, *, background: bool = True) -> FastA
             for runtime in runtimes.values():
                 runtime.start_background()
         log.info("platform.started", mode=settings.mode.value, services=list(runtimes))
+        # What start-up allocated lives as long as the process: keep it out of every full
+        # collection (they took 70-150 ms each with ~130k objects, the catalogue's p99).
+        gc.freeze()
         yield
         for runtime in runtimes.values():
             runtime.stop_background()

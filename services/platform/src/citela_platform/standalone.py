@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -25,6 +26,7 @@ def create_app(name: str, settings: Settings | None = None, *, background: bool 
         runtime.migrate()
         if background:
             runtime.start_background()
+        gc.freeze()  # start-up objects stay for good: keep them out of full collections
         yield
         runtime.stop_background()
         runtime.bus.close()
