@@ -218,3 +218,20 @@ def test_outbox_publishes_only_committed_transactions(stack: Stack, topic: str) 
             session.scalar(select(func.count()).select_from(Outbox).where(Outbox.sent_at.is_(None)))
             == 0
         )
+
+
+def test_a_commit_that_staged_events_wakes_the_relay(stack: Stack, topic: str) -> None:
+    from citela_common.outbox import OutboxRelay, add_event
+    from tests.contract.stack import Outbox
+
+    relay = OutboxRelay(stack.db, Outbox, stack.bus, service="contract", poll_interval_s=30)
+    with stack.db.transaction() as session:
+        session.add(Counted(event_id="sans-evenement"))
+    assert not relay._wake.is_set(), "a transaction without events does not wake it"
+    with pytest.raises(RuntimeError), stack.db.transaction() as session:
+        add_event(session, Outbox, topic, retraction("agglo-pau", 1))
+        raise RuntimeError("rolled back")
+    assert not relay._wake.is_set(), "nor does a rolled-back one"
+    with stack.db.transaction() as session:
+        add_event(session, Outbox, topic, retraction("agglo-pau", 2))
+    assert relay._wake.is_set()

@@ -20,6 +20,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import JSON, String, func, select
+from sqlalchemy import event as sa_event
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from citela_common.bus.base import EventBus, Handler, PublishError
@@ -61,8 +62,12 @@ class ProcessedEventMixin:
     processed_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
+STAGED = "citela_outbox_staged"
+
+
 def add_event(session: Session, model: type[OutboxMixin], topic: str, event: CloudEvent) -> None:
     """Stage ``event`` for publication in the caller's transaction."""
+    session.info[STAGED] = True  # the relay is woken when this transaction commits
     session.add(
         model(  # type: ignore[call-arg]  # the mapped subclass takes the columns
             event_id=event.id,
@@ -124,8 +129,19 @@ class OutboxRelay:
         self.max_backoff_s = max_backoff_s
         self._wake = threading.Event()
         self._stop = threading.Event()
+        # Publish as soon as a transaction that staged events commits, not at the next poll.
+        sa_event.listen(db.sessions, "after_commit", self._on_commit)
+        sa_event.listen(db.sessions, "after_rollback", self._on_rollback)
         # One relay per service publishes at a time, so per-tenant order holds.
         self._lock_key = zlib.crc32(f"citela-outbox-{service}".encode()) & 0x7FFFFFFF
+
+    def _on_commit(self, session: Session) -> None:
+        if session.info.pop(STAGED, False):
+            self._wake.set()
+
+    @staticmethod
+    def _on_rollback(session: Session) -> None:
+        session.info.pop(STAGED, None)
 
     def wake(self) -> None:
         """Ask the running relay to look now rather than at its next poll."""
