@@ -54,7 +54,7 @@ class KafkaBus(EventBus):
                     linger_ms=5,
                     # Bounded so that a publish to a dead broker fails (and is retried by the
                     # outbox later) instead of hanging the relay.
-                    max_block_ms=timeout_ms,
+                    max_block_ms=min(timeout_ms, 10_000),
                     request_timeout_ms=min(timeout_ms // 2, 10_000),
                     delivery_timeout_ms=timeout_ms,
                 )
