@@ -20,7 +20,7 @@ def test_embedded_mode_follows_from_configuration(tmp_path: Path) -> None:
 def test_one_process_serves_the_four_services_with_health_and_metrics(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path / "var")
     with TestClient(create_embedded_app(settings)) as client:
-        landing = client.get("/")
+        landing = client.get("/plateforme")
         assert landing.status_code == 200
         assert '<html lang="fr">' in landing.text
         for name in SERVICES:

@@ -11,6 +11,7 @@ import html
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import httpx
 from fastapi import FastAPI
 from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.routing import Mount
@@ -21,6 +22,9 @@ from citela_common.runtime import ServiceRuntime
 from citela_common.settings import Settings
 from citela_common.web import create_service_app
 from citela_platform.registry import LABELS, SERVICES
+from citela_web.app import create_web_app
+
+EMBEDDED_BASES = {name: f"/{name}" for name in SERVICES}
 
 log = get_logger(__name__)
 
@@ -67,7 +71,7 @@ def create_embedded_app(settings: Settings, *, background: bool = True) -> FastA
     root.state.runtimes = runtimes
     root.state.settings = settings
 
-    @root.get("/", response_class=HTMLResponse, include_in_schema=False)
+    @root.get("/plateforme", response_class=HTMLResponse, include_in_schema=False)
     def landing() -> HTMLResponse:
         return HTMLResponse(render_landing(settings, list(runtimes)))
 
@@ -90,6 +94,12 @@ def create_embedded_app(settings: Settings, *, background: bool = True) -> FastA
 
     for name, runtime in runtimes.items():
         root.router.routes.append(Mount(f"/{name}", app=runtime.create_app(), name=name))
+    # The portal and the dashboard answer every other path; they reach the four APIs above
+    # through this very app (an ASGI transport: same process, no socket).
+    web_app = create_web_app(
+        settings, transport=httpx.ASGITransport(app=root), bases=EMBEDDED_BASES
+    )
+    root.router.routes.append(Mount("", app=web_app, name="web"))
     return root
 
 
@@ -124,6 +134,7 @@ def render_landing(settings: Settings, names: list[str]) -> str:
     <ul>
 {rows}
     </ul>
+    <p><a href="/">Portail citoyen</a></p>
     <p><a href="/healthz">Santé de la plateforme</a> · <a href="/readyz">Disponibilité</a> ·
     <a href="/metrics">Métriques Prometheus</a></p>
   </main>

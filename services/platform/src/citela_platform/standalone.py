@@ -50,3 +50,10 @@ def feedback() -> FastAPI:
 
 def analytics() -> FastAPI:
     return create_app("analytics")
+
+
+def web() -> FastAPI:
+    """The portal and the dashboard, calling the services at their `CITELA_WEB_*_URL`."""
+    from citela_web.app import create_web_app
+
+    return create_web_app(get_settings())
