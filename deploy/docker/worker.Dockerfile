@@ -35,6 +35,7 @@ COPY services/catalogue/pyproject.toml services/catalogue/pyproject.toml
 COPY services/feedback/pyproject.toml services/feedback/pyproject.toml
 COPY services/analytics/pyproject.toml services/analytics/pyproject.toml
 COPY services/platform/pyproject.toml services/platform/pyproject.toml
+COPY services/web/pyproject.toml services/web/pyproject.toml
 RUN --mount=type=cache,target=/root/.cache/uv \
     uv sync --frozen --no-dev --no-install-workspace --package citela-platform
 
