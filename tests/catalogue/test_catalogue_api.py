@@ -247,3 +247,26 @@ def test_tenants_never_see_each_others_catalogue(platform: Platform) -> None:
         f"/catalogue/v1/tenants/{platform.tenant}/entries/service-public:secret"
     )
     assert r.status_code == 404
+
+
+def test_a_commune_is_found_in_every_tenants_catalogue_that_holds_it(platform: Platform) -> None:
+    # The agglomeration and one of its communes each have their catalogue on the platform.
+    lons = f"l-{uuid.uuid4().hex[:8]}"
+    platform.publish(*[t for t in f.GEOGRAPHY if t.code in ("75", "64", "64348")], tenant=lons)
+    mine = {platform.tenant, lons}  # the database may hold other tests' tenants
+
+    def hits(q: str) -> list[tuple[str, str, str | None]]:
+        r = platform.client.get("/catalogue/v1/territories", params={"q": q, "limit": 100})
+        assert r.status_code == 200, r.text
+        found = [(h["tenant"], h["name"], h["epci_code"]) for h in r.json()]
+        return sorted(h for h in found if h[0] in mine)
+
+    assert hits("lons") == sorted(
+        [(platform.tenant, "Lons", "200067254"), (lons, "Lons", "200067254")]
+    )
+    assert hits("64140") == hits("lons")
+    assert hits("pau") == [(platform.tenant, "Pau", "200067254")]
+    first = platform.client.get("/catalogue/v1/territories", params={"q": "lons"}).json()
+    assert {"code", "level", "postal_codes", "departement_code", "region_code"} <= set(first[0])
+    too_short = platform.client.get("/catalogue/v1/territories", params={"q": "l"})
+    assert too_short.status_code == 422

@@ -30,7 +30,8 @@ from citela_feedback.readmodel import CONSUMER
 from tests.catalogue import factories as cf
 
 PASSWORD = "un mot de passe solide"
-LINK = re.compile(r"https?://\S+/v1/auth/confirm\?token=\S+")
+# The mail links to the portal's confirmation page, which confirms through the API.
+LINK = re.compile(r"https?://\S+/compte/confirmation\?token=(\S+)")
 
 
 class Response(Protocol):
@@ -237,8 +238,7 @@ class FeedbackPlatform:
     def confirm(self, email_address: str) -> None:
         link = LINK.search(body_of(self.inbox.wait_for(email_address)))
         assert link is not None
-        path = link.group(0).split("/feedback", 1)[1]
-        r = self.client.get("/feedback" + path)
+        r = self.client.post("/feedback/v1/auth/confirm", json={"token": link.group(1)})
         assert r.status_code == 200, r.text
 
     def citizen(self, name: str = "citoyen") -> tuple[str, dict[str, str]]:

@@ -28,6 +28,9 @@ def test_a_citizen_registers_confirms_by_mail_and_signs_in(platform: FeedbackPla
     mail = platform.inbox.wait_for(address)
     assert mail["Subject"] == "Confirmez votre adresse électronique — Citéla"
     assert "Bonjour Camille," in body_of(mail)
+    # The mail links to the portal's page (settings.portal_public_url), not to the API.
+    assert f"{platform.settings.portal_public_url}/compte/confirmation?token=" in body_of(mail)
+    assert "/v1/auth/confirm" not in body_of(mail)
     platform.confirm(address)
     me = c.get("/feedback/v1/me", headers=headers).json()
     assert me["email"] == address

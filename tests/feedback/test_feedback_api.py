@@ -563,3 +563,28 @@ def test_the_catalogue_read_model_is_versioned_and_idempotent(platform: Feedback
     assert fields(problem(platform.post(me, entry_id="service-public:secret"), 422)) == {
         "body.entry_id": "unknown_entry"
     }
+
+
+def test_the_public_directory_lists_every_tenant_with_what_the_public_may_know(
+    platform: FeedbackPlatform,
+) -> None:
+    other = platform.create_tenant(f"o-{platform.tenant}", territory=["64348"])
+    r = platform.client.get("/feedback/v1/tenants/public")  # no credentials needed
+    assert r.status_code == 200, r.text
+    listed = {t["code"]: t for t in r.json()}
+    assert listed[platform.tenant] == platform.client.get(platform.url()).json()
+    assert listed[other]["territory_codes"] == ["64348"]
+    assert set(listed[other]) == {
+        "code",
+        "name",
+        "territory_codes",
+        "comment_required",
+        "comment_max_length",
+        "public_averages",
+    }  # not the admins' settings (moderation mode, matrix cut, minimum answers)
+    reserved = platform.client.post(
+        "/feedback/v1/tenants",
+        json={"code": "public", "name": "Ville", "siren": "200067254", "territory_codes": ["64"]},
+        headers=platform.operator,
+    )
+    assert fields(problem(reserved, 422)) == {"body.code": "reserved"}

@@ -27,6 +27,7 @@ OPS = {
 # Open to anyone by design (reference data, the public face of a tenant, sign-up and sign-in).
 PUBLIC = {
     ("GET", "/v1/scales"),
+    ("GET", "/v1/tenants/public"),
     ("GET", "/v1/tenants/{tenant}"),
     ("GET", "/v1/tenants/{tenant}/scores"),
     ("POST", "/v1/accounts"),

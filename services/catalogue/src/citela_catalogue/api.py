@@ -11,7 +11,13 @@ from fastapi import APIRouter, FastAPI, Path, Query, Request, Response
 from sqlalchemy.orm import Session
 
 from citela_catalogue import queries
-from citela_catalogue.schemas import CommuneMatch, EntryOut, TerritoryOut, TerritoryRef
+from citela_catalogue.schemas import (
+    CommuneMatch,
+    EntryOut,
+    TerritoryHit,
+    TerritoryOut,
+    TerritoryRef,
+)
 from citela_common.cache import Cache
 from citela_common.events.models import EntryKind
 from citela_common.runtime import ServiceRuntime
@@ -231,5 +237,36 @@ def create_app(runtime: ServiceRuntime) -> FastAPI:
         )
 
     app.include_router(router)
+
+    @app.get(
+        "/v1/territories",
+        response_model=list[TerritoryHit],
+        tags=["catalogue"],
+        summary="Find a commune by name or postal code in every tenant's catalogue",
+        description="One hit per tenant whose catalogue holds the commune (a commune belongs to "
+        "its own commune's catalogue and to its EPCI's, for instance).",
+    )
+    def find_communes_everywhere(
+        request: Request,
+        q: Annotated[str, Query(min_length=2, max_length=100)],
+        limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    ) -> Response:
+        with runtime.db.transaction() as session:  # unscoped: public rows of every tenant
+            hits = [
+                TerritoryHit(
+                    tenant=r.tenant_id,
+                    code=r.code,
+                    level=r.level,
+                    name=r.name,
+                    postal_codes=r.postal_codes,
+                    departement_code=r.departement_code,
+                    epci_code=r.epci_code,
+                    region_code=r.region_code,
+                ).model_dump(mode="json")
+                for r in queries.search_territories(session, q, limit)
+            ]
+        body = json.dumps(hits, ensure_ascii=False, separators=(",", ":")).encode()
+        return conditional_json(request, body)
+
     _ = TerritoryRef  # re-exported in the OpenAPI through TerritoryOut
     return app

@@ -197,6 +197,7 @@ def search_territories(session: Session, q: str, limit: int) -> list[TerritoryRo
         # matching rows (building every commune of a département took 300 ms).
         candidates = session.execute(
             select(
+                TerritoryRow.tenant_id,
                 TerritoryRow.code,
                 TerritoryRow.postal_codes,
                 TerritoryRow.population,
@@ -209,16 +210,18 @@ def search_territories(session: Session, q: str, limit: int) -> list[TerritoryRo
                 for c in candidates
                 if c.code.startswith(q) or any(p.startswith(q) for p in c.postal_codes)
             ),
-            key=lambda c: (-(c.population or 0), c.name_folded),
+            key=lambda c: (-(c.population or 0), c.name_folded, c.tenant_id),
         )[:limit]
-        codes = [c.code for c in matching]
+        # Keyed by tenant too: an unscoped session (search across tenants) sees one commune
+        # once per tenant whose catalogue holds it.
+        keys = [(c.tenant_id, c.code) for c in matching]
         found = {
-            r.code: r
+            (r.tenant_id, r.code): r
             for r in session.scalars(
-                select(TerritoryRow).where(communes, TerritoryRow.code.in_(codes))
+                select(TerritoryRow).where(communes, TerritoryRow.code.in_([k[1] for k in keys]))
             )
         }
-        return [found[c] for c in codes if c in found]
+        return [found[k] for k in keys if k in found]
     folded = fold(q).replace("-", " ")
     rows = list(
         session.scalars(
@@ -227,7 +230,11 @@ def search_territories(session: Session, q: str, limit: int) -> list[TerritoryRo
                 communes,
                 func.replace(TerritoryRow.name_folded, "-", " ").like(folded + "%"),
             )
-            .order_by(TerritoryRow.population.desc().nulls_last(), TerritoryRow.name_folded)
+            .order_by(
+                TerritoryRow.population.desc().nulls_last(),
+                TerritoryRow.name_folded,
+                TerritoryRow.tenant_id,
+            )
             .limit(limit)
         )
     )

@@ -109,6 +109,13 @@ class CommuneMatch(TerritoryRef):
     epci_code: str | None
 
 
+class TerritoryHit(CommuneMatch):
+    """A commune found across every tenant's catalogue: the tenant says whose."""
+
+    tenant: str = Field(description="code of the tenant whose catalogue holds the commune")
+    region_code: str | None
+
+
 def dump(model: BaseModel | list[Any] | dict[str, Any]) -> Any:
     if isinstance(model, BaseModel):
         return model.model_dump(mode="json")

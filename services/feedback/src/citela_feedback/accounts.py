@@ -111,7 +111,8 @@ def confirmation_link(ctx: FeedbackContext, account: Account) -> str:
         ctx.tokens.confirmation_ttl,
         email=account.email,
     ).token
-    return f"{ctx.settings.feedback_public_url.rstrip('/')}/v1/auth/confirm?token={token}"
+    # The portal's page confirms through this API and offers a new link when it expired.
+    return f"{ctx.settings.portal_public_url.rstrip('/')}/compte/confirmation?token={token}"
 
 
 def send_confirmation(ctx: FeedbackContext, email: str, link: str, name: str | None) -> None:

@@ -15,6 +15,9 @@ from citela_feedback.domain.rules import TenantRules
 from citela_feedback.models import Account, StaffRole, Tenant
 from citela_feedback.schemas import StaffOut, TenantOut, TenantPublicOut
 
+# Path segments of /v1/tenants/… that are not tenants (GET /v1/tenants/public).
+RESERVED_CODES = frozenset({"public"})
+
 
 def unknown_tenant(code: str) -> Problem:
     return Problem(404, f"No tenant {code!r} on this platform.", slug="unknown-tenant")
@@ -38,6 +41,13 @@ def create(
     territory_codes: Iterable[str],
     rules: TenantRules | None = None,
 ) -> Tenant:
+    if code in RESERVED_CODES:
+        raise Problem(
+            422,
+            f"{code!r} is reserved by the API and cannot name a tenant.",
+            slug="validation",
+            errors=[field_error("body.code", "reserved word", "reserved")],
+        )
     if session.get(Tenant, code) is not None:
         raise Problem(
             409,

@@ -86,6 +86,16 @@ def router(deps: Deps) -> APIRouter:
             return [tenants.out(t) for t in rows]
 
     @api.get(
+        "/public",
+        response_model=list[TenantPublicOut],
+        summary="What the public may know of every tenant, by name (the portal's directory)",
+    )
+    def list_public_tenants() -> list[TenantPublicOut]:
+        with ctx.db.transaction() as session:
+            rows = session.scalars(select(Tenant).order_by(Tenant.name, Tenant.tenant_id)).all()
+            return [tenants.public_out(t) for t in rows]
+
+    @api.get(
         "/{tenant}",
         response_model=TenantPublicOut,
         summary="What the public may know of a tenant (name, territory, comment rules)",
