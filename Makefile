@@ -29,3 +29,8 @@ infra-up:
 
 infra-stop:
 	deploy/infra.sh stop
+
+.PHONY: screenshots
+screenshots:  ## rerun the browser tests and refresh the README's images (docs/screenshots/)
+	deploy/browser-tools.sh
+	CITELA_README_SCREENSHOTS=1 uv run --no-sync pytest tests/browser -q

@@ -13,3 +13,9 @@ fi
 # --extra transformers (the optional sentiment backend: torch, about 5 GB from the cache).
 # --inexact: keep what another command installed (the demo does not uninstall the test tools).
 uv sync --all-packages --frozen --inexact "$@"
+
+# With the dev tools (the tests): Chromium, Node.js and axe-core for tests/browser.
+case " $* " in
+  *" --no-dev "*) ;;
+  *) deploy/browser-tools.sh ;;
+esac
