@@ -1,19 +1,312 @@
-"""The authority's dashboard (staff of the tenant only): matrix, priorities, trends, moderation."""
+"""The authority's dashboard (staff of the tenant only): matrix, priorities, service and area
+pages, trends. Moderation, partner apps and exports are in dashboard_admin (same router)."""
 
 from __future__ import annotations
 
-from typing import Annotated
+import asyncio
+from collections.abc import Mapping, Sequence
+from typing import Any
+from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, Request
-from fastapi.responses import HTMLResponse
+from fastapi import Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from citela_web.app import render, visitor
-from citela_web.session import Visitor
+from citela_common.auth import Permission
+from citela_web.app import render
+from citela_web.dashboard_common import (
+    ROLE_FORBIDDEN,
+    CurrentVisitor,
+    Filters,
+    Refused,
+    Staff,
+    area_href,
+    crosshair_words,
+    router,
+    service_href,
+    staff_of,
+    staff_page,
+)
+from citela_web.matrix_chart import (
+    QUADRANT_HINTS,
+    QUADRANTS,
+    ChartPoint,
+    Estimate,
+    build_chart,
+    line_chart,
+)
 
-router = APIRouter(prefix="/tableau-de-bord", tags=["dashboard"])
-CurrentVisitor = Annotated[Visitor, Depends(visitor)]
+__all__ = ["router"]
+
+EXPLAINED_PRIORITIES = 10  # the first priorities get their comments explained on the page
 
 
-@router.get("/{tenant}/", response_class=HTMLResponse)
-async def matrix(request: Request, tenant: str, current: CurrentVisitor) -> HTMLResponse:
-    return render(request, "dashboard/matrix.html", {"tenant": tenant})
+def _estimate(raw: Mapping[str, Any] | None) -> Estimate:
+    raw = raw or {}
+    return Estimate(raw.get("mean"), raw.get("ci_low"), raw.get("ci_high"))
+
+
+def chart_point(tenant: str, raw: Mapping[str, Any]) -> ChartPoint:
+    key = str(raw["key"])
+    area = raw.get("scope") == "area"
+    return ChartPoint(
+        key=key,
+        label=str(raw.get("label") or key),
+        n=int(raw.get("n") or 0),
+        importance=_estimate(raw.get("importance")),
+        satisfaction=_estimate(raw.get("satisfaction")),
+        gap=_estimate(raw.get("gap")),
+        quadrant=raw.get("quadrant"),
+        quadrant_label=raw.get("quadrant_label"),
+        status=str(raw.get("status") or "clear"),
+        href=area_href(tenant, key) if area else service_href(tenant, key),
+        policy_area=raw.get("policy_area"),
+        priority=raw.get("priority"),
+    )
+
+
+def _ordered(points: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """Priority order, then the cells without enough answers by label."""
+    return sorted(
+        points,
+        key=lambda p: (
+            p.get("priority") is None,
+            p.get("priority") or 0,
+            str(p.get("label") or "").lower(),
+        ),
+    )
+
+
+def sentiment_bar(sentiment: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Negative / neutral / positive shares of the scored comments, for a small bar."""
+    labels = (("negative", "négatifs"), ("neutral", "neutres"), ("positive", "positifs"))
+    scored = sum(int(sentiment.get(k) or 0) for k, _ in labels)
+    return [
+        {
+            "key": key,
+            "label": label,
+            "count": int(sentiment.get(key) or 0),
+            "share": (int(sentiment.get(key) or 0) / scored) if scored else 0.0,
+        }
+        for key, label in labels
+    ]
+
+
+@router.get("/{tenant}/", response_class=HTMLResponse, response_model=None)
+@staff_page
+async def matrix(request: Request, tenant: str, current: CurrentVisitor) -> Response:
+    staff = await staff_of(request, tenant, current)
+    if not staff.analytics:
+        if staff.moderation:  # a moderator's dashboard is the moderation queue
+            return RedirectResponse(f"{staff.base}/moderation", status_code=303)
+        raise Refused(ROLE_FORBIDDEN)
+    filters = Filters.of(request.query_params)
+    data: dict[str, Any] | None = None
+    points: list[Mapping[str, Any]] = []
+    areas: list[str] = []
+    chart = None
+    if not filters.errors:
+        data = await staff.get("analytics", f"/v1/tenants/{tenant}/matrix", filters.api_params())
+        areas = sorted({str(a["key"]) for a in data["areas"]}, key=str.lower)
+        if filters.niveau == "domaines":
+            points = [
+                a for a in data["areas"] if not filters.domaine or a["key"] == filters.domaine
+            ]
+        else:
+            points = [
+                s
+                for s in data["services"]
+                if not filters.domaine or s.get("policy_area") == filters.domaine
+            ]
+        points = _ordered(points)
+        cross = data["crosshairs"]
+        if cross.get("importance") is not None and cross.get("satisfaction") is not None:
+            chart = build_chart(
+                [chart_point(tenant, p) for p in points],
+                float(cross["importance"]),
+                float(cross["satisfaction"]),
+            )
+    if filters.domaine and filters.domaine not in areas:
+        areas.append(filters.domaine)
+    return render(
+        request,
+        "dashboard/matrix.html",
+        staff.page(
+            "matrice",
+            filters=filters,
+            data=data,
+            points=[chart_point(tenant, p) for p in points],
+            chart=chart,
+            areas=areas,
+            crosshair_text=crosshair_words(data["crosshairs"]) if data else "",
+            quadrants=QUADRANTS,
+            quadrant_hints=QUADRANT_HINTS,
+            settings=data["settings"] if data else None,
+        ),
+        status_code=422 if filters.errors else 200,
+    )
+
+
+@router.get("/{tenant}/priorites", response_class=HTMLResponse, response_model=None)
+@staff_page
+async def priorities(request: Request, tenant: str, current: CurrentVisitor) -> Response:
+    staff = await staff_of(request, tenant, current, Permission.ANALYTICS_READ)
+    filters = Filters.of(request.query_params)
+    data: dict[str, Any] | None = None
+    explained: list[dict[str, Any]] = []
+    if not filters.errors:
+        params = {**filters.api_params(), "scope": filters.scope}
+        data = await staff.get("analytics", f"/v1/tenants/{tenant}/priorities", params)
+        first = data["items"][:EXPLAINED_PRIORITIES]
+        details = await asyncio.gather(*(_detail(staff, filters, p) for p in first))
+        explained = [
+            {
+                "point": chart_point(tenant, p),
+                "explanation": d["explanation"],
+                "bar": sentiment_bar(d["explanation"]["sentiment"]),
+            }
+            for p, d in zip(first, details, strict=True)
+        ]
+    return render(
+        request,
+        "dashboard/priorities.html",
+        staff.page(
+            "priorites",
+            filters=filters,
+            data=data,
+            explained=explained,
+            rest=[chart_point(tenant, p) for p in (data or {}).get("items", [])][
+                EXPLAINED_PRIORITIES:
+            ],
+            not_enough=[chart_point(tenant, p) for p in (data or {}).get("not_enough_answers", [])],
+            crosshair_text=crosshair_words(data["crosshairs"]) if data else "",
+        ),
+        status_code=422 if filters.errors else 200,
+    )
+
+
+async def _detail(staff: Staff, filters: Filters, point: Mapping[str, Any]) -> Any:
+    if point.get("scope") == "area":
+        path = f"/v1/tenants/{staff.tenant}/areas/{quote(str(point['key']), safe='')}"
+    else:
+        path = f"/v1/tenants/{staff.tenant}/services/{quote(str(point['key']), safe=':')}"
+    return await staff.get("analytics", path, filters.api_params())
+
+
+@router.get("/{tenant}/services/{entry_id:path}", response_class=HTMLResponse, response_model=None)
+@staff_page
+async def service_page(
+    request: Request, tenant: str, entry_id: str, current: CurrentVisitor
+) -> Response:
+    staff = await staff_of(request, tenant, current, Permission.ANALYTICS_READ)
+    return await _detail_page(request, staff, {"scope": "service", "key": entry_id})
+
+
+@router.get("/{tenant}/domaines/{area:path}", response_class=HTMLResponse, response_model=None)
+@staff_page
+async def area_page(request: Request, tenant: str, area: str, current: CurrentVisitor) -> Response:
+    staff = await staff_of(request, tenant, current, Permission.ANALYTICS_READ)
+    return await _detail_page(request, staff, {"scope": "area", "key": area})
+
+
+async def _detail_page(request: Request, staff: Staff, which: Mapping[str, str]) -> Response:
+    filters = Filters.of(request.query_params)
+    if filters.errors:
+        filters = Filters(axes=filters.axes)
+    data = await _detail(staff, filters, which)
+    point = chart_point(staff.tenant, data["point"])
+    members = [chart_point(staff.tenant, s) for s in data.get("services") or []]
+    return render(
+        request,
+        "dashboard/detail.html",
+        staff.page(
+            "matrice",
+            filters=filters,
+            data=data,
+            point=point,
+            area=which["scope"] == "area",
+            members=members,
+            explanation=data["explanation"],
+            bar=sentiment_bar(data["explanation"]["sentiment"]),
+            crosshair_text=crosshair_words(data["crosshairs"]),
+            public_href=f"/c/{staff.tenant}/services/{quote(point.key, safe=':')}",
+            area_link=area_href(staff.tenant, point.policy_area) if point.policy_area else "",
+        ),
+    )
+
+
+TREND_WEEKS = (4, 12, 26, 52)
+
+
+@router.get("/{tenant}/tendances", response_class=HTMLResponse, response_model=None)
+@staff_page
+async def trends(request: Request, tenant: str, current: CurrentVisitor) -> Response:
+    staff = await staff_of(request, tenant, current, Permission.ANALYTICS_READ)
+    query = request.query_params
+    niveau = query.get("niveau", "services")
+    scope = "area" if niveau == "domaines" else "service"
+    try:
+        weeks = int(query.get("semaines", "12"))
+    except ValueError:
+        weeks = 12
+    weeks = weeks if weeks in TREND_WEEKS else 12
+    key = query.get("cle", "").strip()[:250]
+    data = await staff.get(
+        "analytics",
+        f"/v1/tenants/{tenant}/trends",
+        {"scope": scope, "weeks": weeks, "key": key or None},
+    )
+    week_days: list[str] = [str(w) for w in data["weeks"]]
+    series = []
+    for s in data["series"]:
+        by_week = {str(p["week_start"]): p for p in s["points"]}
+        rows = [by_week.get(w) for w in week_days]
+        series.append(
+            {
+                "label": s["label"],
+                "key": s["key"],
+                "href": area_href(tenant, s["key"])
+                if scope == "area"
+                else service_href(tenant, s["key"]),
+                "rows": list(zip(week_days, rows, strict=True)),
+                "charts": [
+                    (
+                        "Satisfaction moyenne",
+                        line_chart(
+                            week_days,
+                            [r["satisfaction"] if r else None for r in rows],
+                            low=1,
+                            high=5,
+                        ),
+                    ),
+                    (
+                        "Importance moyenne",
+                        line_chart(
+                            week_days, [r["importance"] if r else None for r in rows], low=1, high=5
+                        ),
+                    ),
+                    (
+                        "Nombre de réponses",
+                        line_chart(
+                            week_days, [float(r["n"]) if r else None for r in rows], digits=0
+                        ),
+                    ),
+                ],
+            }
+        )
+    return render(
+        request,
+        "dashboard/trends.html",
+        staff.page(
+            "tendances",
+            data=data,
+            weeks=week_days,
+            series=series,
+            niveau="domaines" if scope == "area" else "services",
+            semaines=weeks,
+            week_choices=TREND_WEEKS,
+            cle=key,
+        ),
+    )
+
+
+from citela_web import dashboard_admin  # noqa: E402, F401  (registers its routes on router)

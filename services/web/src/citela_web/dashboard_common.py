@@ -1,0 +1,264 @@
+"""What every dashboard page shares: access rules, API calls with the staff token, filters,
+the sub-navigation."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Annotated, Any, ParamSpec
+from urllib.parse import quote, urlencode
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response
+
+from citela_common.auth import Permission
+from citela_web.api_client import ApiError, Params
+from citela_web.app import render, visitor, web
+from citela_web.session import Visitor
+
+router = APIRouter(prefix="/tableau-de-bord", tags=["dashboard"])
+CurrentVisitor = Annotated[Visitor, Depends(visitor)]
+
+FORBIDDEN = "Vous n'avez pas accès au tableau de bord de cette collectivité."
+ROLE_FORBIDDEN = (
+    "Votre rôle dans cette collectivité ne donne pas accès à cette page du tableau de bord."
+)
+CROSSHAIR_MODES = {"moyennes": "grand_means", "milieu": "midpoint"}
+LEVELS = ("services", "domaines")
+
+
+class Refused(Exception):
+    """The visitor may not see this page: answered with the French 403 page."""
+
+    def __init__(self, message: str = FORBIDDEN) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+P = ParamSpec("P")
+
+
+def staff_page(fn: Callable[P, Awaitable[Response]]) -> Callable[P, Awaitable[Response]]:
+    """Turns a refusal (ours, or an API's 403) into the dashboard's French 403 page."""
+
+    @functools.wraps(fn)
+    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> Response:
+        try:
+            return await fn(*args, **kwargs)
+        except Refused as exc:
+            request = kwargs.get("request")
+            assert isinstance(request, Request)
+            return render(
+                request, "error.html", {"status": 403, "message": exc.message}, status_code=403
+            )
+
+    return wrapper
+
+
+@dataclass
+class Staff:
+    """The signed-in staff member on one tenant's dashboard, and what their roles allow."""
+
+    request: Request
+    visitor: Visitor
+    tenant: str
+    tenant_name: str = ""
+    perms: frozenset[Permission] = field(default_factory=frozenset)
+
+    @property
+    def token(self) -> str | None:
+        return self.visitor.token
+
+    @property
+    def analytics(self) -> bool:
+        return Permission.ANALYTICS_READ in self.perms
+
+    @property
+    def moderation(self) -> bool:
+        return Permission.FEEDBACK_MODERATE in self.perms
+
+    @property
+    def admin(self) -> bool:
+        return Permission.TENANT_ADMIN in self.perms
+
+    @property
+    def base(self) -> str:
+        return f"/tableau-de-bord/{self.tenant}"
+
+    async def get(self, service: str, path: str, params: Params | None = None) -> Any:
+        return await self.call("GET", service, path, params=params)
+
+    async def call(
+        self,
+        method: str,
+        service: str,
+        path: str,
+        *,
+        params: Params | None = None,
+        json: Any = None,
+    ) -> Any:
+        api = web(self.request).api
+        try:
+            response = await api.request(
+                method, service, path, token=self.token, params=params, json=json
+            )
+        except ApiError as exc:
+            if exc.status == 403:
+                raise Refused() from exc
+            raise
+        return response.json() if response.content else None
+
+    async def raw(self, service: str, path: str, params: Params | None = None) -> Any:
+        api = web(self.request).api
+        try:
+            return await api.request("GET", service, path, token=self.token, params=params)
+        except ApiError as exc:
+            if exc.status == 403:
+                raise Refused() from exc
+            raise
+
+    def nav(self, current: str) -> list[dict[str, Any]]:
+        """The sub-navigation: only the pages the visitor's roles open."""
+        items = [
+            ("matrice", "Matrice", "/", self.analytics),
+            ("priorites", "Priorités", "/priorites", self.analytics),
+            ("tendances", "Tendances", "/tendances", self.analytics),
+            ("moderation", "Modération", "/moderation", self.moderation),
+            ("partenaires", "Applications partenaires", "/partenaires", self.admin),
+            ("exports", "Exports", "/exports", self.analytics),
+        ]
+        return [
+            {"slug": slug, "label": label, "href": self.base + path, "current": slug == current}
+            for slug, label, path, allowed in items
+            if allowed
+        ]
+
+    def page(self, current: str, **context: Any) -> dict[str, Any]:
+        return {"staff": self, "tenant": self.tenant, "subnav": self.nav(current), **context}
+
+
+async def staff_of(
+    request: Request, tenant: str, current: Visitor, need: Permission | None = None
+) -> Staff:
+    """The staff member, or a refusal: checked before any API is called."""
+    if not current.signed_in or current.user is None:
+        # The web app's handler sends a 401 to the sign-in page, back here afterwards.
+        raise ApiError(401, "Connexion requise", "Sign in to reach the dashboard.")
+    if not current.is_staff(tenant):
+        raise Refused(FORBIDDEN)
+    staff = Staff(request, current, tenant, perms=current.user.permissions(tenant))
+    if need is not None and need not in staff.perms:
+        raise Refused(ROLE_FORBIDDEN)
+    try:
+        info = await web(request).api.get("feedback", f"/v1/tenants/{quote(tenant, safe='')}")
+        staff.tenant_name = str(info.get("name") or tenant)
+    except ApiError as exc:
+        if exc.status != 404:
+            raise
+        staff.tenant_name = tenant
+    return staff
+
+
+# --- filters ---------------------------------------------------------------------------------
+
+
+def _date_or_error(raw: str, errors: dict[str, str], name: str) -> str:
+    if not raw:
+        return ""
+    try:
+        return date.fromisoformat(raw).isoformat()
+    except ValueError:
+        errors[name] = "Indiquez une date valide, au format jj/mm/aaaa."
+        return raw
+
+
+@dataclass
+class Filters:
+    """The GET filters shared by the analytics pages (period, crosshairs, area, level)."""
+
+    du: str = ""
+    au: str = ""
+    axes: str = ""
+    domaine: str = ""
+    niveau: str = "services"
+    errors: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, query: Mapping[str, str]) -> Filters:
+        errors: dict[str, str] = {}
+        du = _date_or_error(query.get("du", "").strip(), errors, "du")
+        au = _date_or_error(query.get("au", "").strip(), errors, "au")
+        if du and au and not errors and au < du:
+            errors["au"] = "La fin de la période doit suivre son début."
+        axes = query.get("axes", "")
+        niveau = query.get("niveau", "services")
+        return cls(
+            du=du,
+            au=au,
+            axes=axes if axes in CROSSHAIR_MODES else "",
+            domaine=query.get("domaine", "").strip()[:100],
+            niveau=niveau if niveau in LEVELS else "services",
+            errors=errors,
+        )
+
+    @property
+    def scope(self) -> str:
+        return "area" if self.niveau == "domaines" else "service"
+
+    def api_params(self) -> dict[str, str | None]:
+        return {
+            "from": self.du or None,
+            "to": self.au or None,
+            "crosshair": CROSSHAIR_MODES.get(self.axes),
+        }
+
+    def query(self, **override: str) -> str:
+        """The query string of these filters (for links that keep them), `?…` or ``."""
+        values = {
+            "du": self.du,
+            "au": self.au,
+            "axes": self.axes,
+            "domaine": self.domaine,
+            "niveau": self.niveau if self.niveau != "services" else "",
+            **override,
+        }
+        kept = {k: v for k, v in values.items() if v}
+        return "?" + urlencode(kept) if kept else ""
+
+    @property
+    def period_words(self) -> str:
+        from citela_web.filters import french_date
+
+        if self.du and self.au:
+            return f"du {french_date(self.du)} au {french_date(self.au)}"
+        if self.du:
+            return f"depuis le {french_date(self.du)}"
+        if self.au:
+            return f"jusqu'au {french_date(self.au)}"
+        return "depuis le début"
+
+
+def service_href(tenant: str, entry_id: str) -> str:
+    return f"/tableau-de-bord/{tenant}/services/{quote(entry_id, safe=':')}"
+
+
+def area_href(tenant: str, area: str) -> str:
+    return f"/tableau-de-bord/{tenant}/domaines/{quote(area, safe='')}"
+
+
+def crosshair_words(crosshairs: Mapping[str, Any]) -> str:
+    """Where the axes cross, in words."""
+    from citela_web.filters import french_number
+
+    if crosshairs.get("mode") == "midpoint":
+        return "Les axes se croisent au milieu de l'échelle (3 sur 5)."
+    imp, sat = crosshairs.get("importance"), crosshairs.get("satisfaction")
+    if imp is None or sat is None:
+        return "Les axes se croisent à la moyenne de la collectivité (aucune réponse encore)."
+    return (
+        "Les axes se croisent à la moyenne de la collectivité : importance "
+        f"{french_number(imp, 2)}, satisfaction {french_number(sat, 2)} "
+        f"({french_number(crosshairs.get('answers', 0), 0)} réponses)."
+    )
