@@ -1,9 +1,9 @@
 # The two commands of README.md: `make demo` and `make test`.
 .PHONY: demo test lint format schemas bench infra-up infra-stop
 
-demo:  ## install and run the embedded platform on http://127.0.0.1:8000/
+demo:  ## install, put the demo in place and run the embedded platform on http://127.0.0.1:8000/
 	deploy/bootstrap.sh --no-dev
-	uv run --no-sync citela run
+	uv run --no-sync citela demo
 
 test:  ## install what the tests need, start Kafka/PostgreSQL/Redis, run everything, stop them
 	deploy/test.sh

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 import threading
+import time
 from pathlib import Path
 from typing import Annotated
 
@@ -53,6 +54,46 @@ def run(
     host, port = host or settings.host, port or settings.port
     typer.echo(f"Citéla ({settings.mode.value}) sur http://{host}:{port}/", err=True)
     uvicorn.run(application, host=host, port=port, log_config=None, access_log=False)
+
+
+@app.command()
+def demo(
+    host: Annotated[str | None, typer.Option(help="interface (default CITELA_HOST)")] = None,
+    port: Annotated[int | None, typer.Option(help="port (default CITELA_PORT)")] = None,
+    reset: Annotated[
+        bool, typer.Option(help="start again from an empty embedded database (deletes it)")
+    ] = False,
+    serve: Annotated[
+        bool, typer.Option(help="serve the platform once the demo is in place")
+    ] = True,
+) -> None:
+    """Put the demo in place (a real territory, generated feedback) and run the platform."""
+    from citela_platform import demo as demo_module
+    from citela_platform.embedded import create_embedded_app
+
+    settings = get_settings()
+    # Seeding logs an event per generated answer: only errors while it runs.
+    configure_logging("ERROR", settings.log_json)
+    if reset:
+        if settings.database_url:
+            raise typer.BadParameter(
+                "--reset ne vide que la base SQLite du mode intégré, pas CITELA_DATABASE_URL"
+            )
+        for path in settings.data_dir.glob("citela*.db*"):
+            path.unlink()
+    typer.echo("Préparation de la démonstration (données ouvertes, avis générés)…", err=True)
+    started = time.monotonic()
+    try:
+        summary = demo_module.seed_demo(settings)
+    except demo_module.DemoError as exc:
+        typer.echo(f"La démonstration n'a pas pu être préparée : {exc}", err=True)
+        raise typer.Exit(1) from None
+    host, port = host or settings.host, port or settings.port
+    typer.echo(demo_module.describe(summary, host, port, time.monotonic() - started, serving=serve))
+    if serve:
+        configure_logging(settings.log_level, settings.log_json)
+        application = create_embedded_app(settings)
+        uvicorn.run(application, host=host, port=port, log_config=None, access_log=False)
 
 
 @app.command()
