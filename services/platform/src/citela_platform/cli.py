@@ -66,6 +66,7 @@ def demo(
     serve: Annotated[
         bool, typer.Option(help="serve the platform once the demo is in place")
     ] = True,
+    feedbacks: Annotated[int, typer.Option(min=1, help="generated feedbacks")] = 1500,
 ) -> None:
     """Put the demo in place (a real territory, generated feedback) and run the platform."""
     from citela_platform import demo as demo_module
@@ -84,8 +85,8 @@ def demo(
     typer.echo("Préparation de la démonstration (données ouvertes, avis générés)…", err=True)
     started = time.monotonic()
     try:
-        summary = demo_module.seed_demo(settings)
-    except demo_module.DemoError as exc:
+        summary = demo_module.seed_demo(settings, feedbacks=feedbacks)
+    except (demo_module.DemoError, ValueError) as exc:
         typer.echo(f"La démonstration n'a pas pu être préparée : {exc}", err=True)
         raise typer.Exit(1) from None
     host, port = host or settings.host, port or settings.port

@@ -268,7 +268,9 @@ def allocate(total: int) -> list[int]:
     counts = [p.fixed if p.fixed is not None else int(rest * p.share) for p in PROFILES]
     counts[0] += total - sum(counts)
     if any(c < MIN_ANSWERS for c, p in zip(counts, PROFILES, strict=True) if p.fixed is None):
-        raise ValueError(f"{total} generated feedbacks are too few for the demo's matrix")
+        raise ValueError(
+            f"{total} avis générés ne suffisent pas à remplir la matrice de la démonstration"
+        )
     return counts
 
 
