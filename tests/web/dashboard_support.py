@@ -13,7 +13,7 @@ import re
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fastapi.testclient import TestClient
@@ -22,9 +22,12 @@ from citela_common.auth import Role
 from citela_common.events import make_event
 from citela_common.events.models import (
     CATALOGUE_TOPIC,
+    FEEDBACK_TOPIC,
     Address,
     CatalogueEntryUpserted,
+    Channel,
     EntryKind,
+    FeedbackSubmitted,
     Provenance,
     TerritoryLevel,
     TerritoryUpserted,
@@ -331,6 +334,33 @@ class Authority:
         assert r.json()["rejected"] == 0, r.text
         self.wait_matrix(len(items))
         return len(items)
+
+    def seed_history(self, service: Service, weeks: dict[int, list[tuple[int, int]]]) -> int:
+        """Answers of past weeks ({weeks ago: [(importance, satisfaction)]}), as the feedback
+        service published them then: events on the bus (the API only stamps the present)."""
+        now = datetime.now(UTC)
+        events = [
+            make_event(
+                FeedbackSubmitted(
+                    feedback_id=uuid.uuid4().hex,
+                    entry_id=service.entry_id,
+                    author_ref=f"habitant-{ago}-{i}",
+                    channel=Channel.PORTAL,
+                    satisfaction=satisfaction,
+                    importance=importance,
+                    comment=None,
+                    revision=1,
+                    submitted_at=now - timedelta(weeks=ago),
+                ),
+                tenant=self.tenant,
+                source="/citela/feedback",
+            )
+            for ago, answers in weeks.items()
+            for i, (importance, satisfaction) in enumerate(answers)
+        ]
+        self.feedback_runtime.bus.publish_many((FEEDBACK_TOPIC, e) for e in events)
+        self.wait_matrix(len(events))
+        return len(events)
 
     def wait_matrix(self, answers: int, timeout_s: float = 60) -> None:
         """Until the analytics matrix counts `answers` and every comment shared is scored."""

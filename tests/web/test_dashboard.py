@@ -234,6 +234,30 @@ def test_trends_page_lists_the_weeks(authority: Authority, admin: dict[str, str]
     assert 'value="4" selected' in page
 
 
+def test_trends_draw_each_week_as_lines_and_a_table(authority: Authority) -> None:
+    history = Authority(authority.client, authority.settings)
+    history.create()
+    history.seed_history(
+        CCAS, {3: [(5, 1), (5, 2), (4, 2), (5, 1)], 2: [(5, 3), (4, 3), (5, 4), (5, 3)]}
+    )
+    history.sign_in(history.staff(Role.ANALYST))
+    page = get(history, "/tendances", semaines="4")
+    series = section(page, "tendance-1")
+    assert CCAS.title in text_of(series)
+    assert page.count('class="trend-line"') == 3  # satisfaction, importance, answers
+    assert "Satisfaction moyenne" in page
+    assert "Nombre de réponses" in page
+    body = series[series.index("<tbody>") :]
+    rows = [text_of(r) for r in re.findall(r"<tr>(.*?)</tr>", body, flags=re.S)]
+    assert len(rows) == 4
+    # the matrix over every answer up to the end of each week: none, 4, then 8, then 8
+    assert rows[0].endswith("aucune réponse")
+    assert rows[1].endswith("recalculée 4 4,8 1,5 3,2 —"), rows[1]
+    assert rows[2].endswith(" 8 4,8 2,4 2,4 —"), rows[2]
+    assert rows[3].endswith(" 8 4,8 2,4 2,4 —"), rows[3]
+    assert "Semaine du" in text_of(page)
+
+
 # --- access -----------------------------------------------------------------------------------
 
 
