@@ -201,7 +201,8 @@ def create_web_app(
         assert isinstance(exc, ApiError)
         current = await visitor(request)
         if exc.status == 401:
-            return redirect(f"/compte/connexion?suivant={quote(request.url.path)}")
+            back = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+            return redirect(f"/compte/connexion?suivant={quote(back, safe='')}")
         log.info("web.api_error", status=exc.status, slug=exc.slug, path=request.url.path)
         return render(
             request,
