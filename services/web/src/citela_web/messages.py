@@ -48,7 +48,7 @@ CODE_MESSAGES: dict[str, str] = {
 
 FIELD_MESSAGES: dict[str, str] = {
     "email": "Indiquez une adresse électronique valide (ex. : prenom.nom@exemple.fr).",
-    "password": "Le mot de passe doit compter au moins 12 caractères.",
+    "password": "Le mot de passe doit compter au moins 10 caractères.",
     "satisfaction": "Choisissez une note de satisfaction de 1 à 5.",
     "importance": "Choisissez une note d'importance de 1 à 5.",
     "comment": "Le commentaire ne respecte pas les règles de la collectivité.",
