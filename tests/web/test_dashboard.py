@@ -7,6 +7,7 @@ import re
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -263,12 +264,13 @@ def test_trends_draw_each_week_as_lines_and_a_table(authority: Authority) -> Non
 
 def test_not_signed_in_is_sent_to_sign_in(authority: Authority) -> None:
     authority.sign_in(None)
-    for path in ("/", "/priorites", "/moderation", "/exports/matrice.csv"):
-        r = authority.client.get(
-            f"/tableau-de-bord/{authority.tenant}{path}", follow_redirects=False
-        )
+    for path in ("/", "/priorites", "/moderation", "/exports/matrice.csv", "/?niveau=domaines"):
+        page = f"/tableau-de-bord/{authority.tenant}{path}"
+        r = authority.client.get(page, follow_redirects=False)
         assert r.status_code == 303, path
-        assert r.headers["location"].startswith("/compte/connexion?suivant=/tableau-de-bord/")
+        location = urlsplit(r.headers["location"])
+        assert location.path == "/compte/connexion"
+        assert parse_qs(location.query)["suivant"] == [page]  # back where they were, filters too
 
 
 def test_citizens_and_staff_of_another_tenant_are_refused(authority: Authority) -> None:
