@@ -29,7 +29,7 @@ from prometheus_client.metrics import MetricWrapperBase
 from sqlalchemy.engine import make_url
 
 from citela_common.settings import Mode, Settings, get_settings
-from citela_platform.registry import SERVICES
+from citela_platform.registry import SERVED, SERVICES
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
@@ -330,7 +330,7 @@ def check_command(args: list[str], cli_commands: set[str], *, port: int | None =
         assert len(args) > 1, "`citela` alone does nothing"
         assert args[1] in cli_commands, f"`citela {args[1]}`: no such command"
         if args[1] == "serve":
-            assert args[2] in SERVICES, f"`citela serve {args[2]}`: not in registry.SERVICES"
+            assert args[2] in SERVED, f"`citela serve {args[2]}`: not in registry.SERVED"
             assert option(args, "--host") == "0.0.0.0", f"{args}: listen on all interfaces"
             listens = option(args, "--port")
             assert listens is not None, f"{args}: give the port explicitly"
@@ -360,12 +360,12 @@ def check_command(args: list[str], cli_commands: set[str], *, port: int | None =
 
 
 def test_compose_has_the_whole_platform(services: dict[str, Any]) -> None:
-    expected = {*INFRA, "prometheus", "grafana", "migrate", "worker", "beat", *SERVICES}
+    expected = {*INFRA, "prometheus", "grafana", "migrate", "worker", "beat", *SERVED}
     assert expected <= set(services), f"missing: {sorted(expected - set(services))}"
 
 
 def test_one_container_per_service_serving_it(services: dict[str, Any]) -> None:
-    for name in SERVICES:
+    for name in SERVED:
         serving = [
             s
             for s, spec in services.items()
@@ -376,13 +376,13 @@ def test_one_container_per_service_serving_it(services: dict[str, Any]) -> None:
 
 def test_every_build_has_its_dockerfile(services: dict[str, Any]) -> None:
     built = {n: s["build"] for n, s in services.items() if "build" in s}
-    assert set(SERVICES) | {"worker", "beat", "migrate"} <= set(built)
+    assert set(SERVED) | {"worker", "beat", "migrate"} <= set(built)
     for name, build in built.items():
         context = ROOT / (build if isinstance(build, str) else build.get("context", "."))
         dockerfile = "Dockerfile" if isinstance(build, str) else build.get("dockerfile", "")
         assert context.is_dir(), f"{name}: build context {context} does not exist"
         assert (context / dockerfile).is_file(), f"{name}: no Dockerfile {dockerfile}"
-    for name in SERVICES:
+    for name in SERVED:
         assert built[name]["dockerfile"] == f"deploy/docker/{name}.Dockerfile"
     for name in ("worker", "beat", "migrate"):
         assert built[name]["dockerfile"] == "deploy/docker/worker.Dockerfile"
@@ -412,7 +412,7 @@ def test_every_command_exists(services: dict[str, Any], cli_commands: set[str]) 
 
 def test_api_services_publish_and_check_their_port(services: dict[str, Any]) -> None:
     host_ports: list[int] = []
-    for index, name in enumerate(SERVICES):
+    for index, name in enumerate(SERVED):
         spec = services[name]
         listens = int(option(argv(spec["command"]), "--port") or 0)
         assert listens == CONTAINER_PORT
@@ -431,7 +431,7 @@ def test_api_services_publish_and_check_their_port(services: dict[str, Any]) -> 
 def test_api_services_keep_multiprocess_metrics_in_a_fresh_folder(
     services: dict[str, Any],
 ) -> None:
-    for name in SERVICES:
+    for name in SERVED:
         spec = services[name]
         folder = environment(spec).get("PROMETHEUS_MULTIPROC_DIR")
         assert folder, f"{name}: PROMETHEUS_MULTIPROC_DIR is not set"
@@ -476,6 +476,11 @@ def test_dependencies_exist_and_wait_for_the_right_state(
         assert depends["migrate"]["condition"] == "service_completed_successfully", name
         for infra in INFRA:
             assert depends[infra]["condition"] == "service_healthy", f"{name} -> {infra}"
+    for api in SERVICES:  # the web calls the four APIs: it starts once they answer
+        assert services["web"]["depends_on"][api]["condition"] == "service_healthy", api
+    web_env = environment(services["web"])
+    for api in SERVICES:
+        assert web_env[f"CITELA_WEB_{api.upper()}_URL"] == f"http://{api}:{CONTAINER_PORT}"
     for infra in INFRA:
         assert "healthcheck" in services[infra], f"{infra} has no healthcheck"
     assert "pg_isready" in healthcheck_text(services["postgres"]["healthcheck"])
@@ -626,11 +631,11 @@ def test_docker_compose_config_accepts_the_file(tmp_path: Path) -> None:
 
 
 def test_each_image_has_its_dockerfile(dockerfiles: dict[str, Dockerfile]) -> None:
-    expected = {f"{name}.Dockerfile" for name in SERVICES} | {"worker.Dockerfile"}
+    expected = {f"{name}.Dockerfile" for name in SERVED} | {"worker.Dockerfile"}
     assert expected <= set(dockerfiles), f"missing: {sorted(expected - set(dockerfiles))}"
 
 
-@pytest.mark.parametrize("name", [*SERVICES, "worker"])
+@pytest.mark.parametrize("name", [*SERVED, "worker"])
 def test_dockerfile_builds_from_the_lock_and_runs_unprivileged(
     name: str,
     dockerfiles: dict[str, Dockerfile],
@@ -656,7 +661,7 @@ def test_dockerfile_builds_from_the_lock_and_runs_unprivileged(
     assert re.search(r"(^|\s)CMD\s", healthcheck), f"HEALTHCHECK without CMD: {healthcheck}"
     check_command(image.cmd, cli_commands, port=CONTAINER_PORT)
     assert not image.last("ENTRYPOINT"), "compose gives the full command; keep no ENTRYPOINT"
-    if name in SERVICES:
+    if name in SERVED:
         assert image.cmd == ["citela", "serve", name, "--host", "0.0.0.0", "--port", "8000"]
         assert "8000" in (image.last("EXPOSE") or "").split()
         assert ":8000/healthz" in healthcheck
@@ -702,7 +707,7 @@ def ignored(relative: str, patterns: list[str]) -> bool:
     return result
 
 
-@pytest.mark.parametrize("name", [*SERVICES, "worker"])
+@pytest.mark.parametrize("name", [*SERVED, "worker"])
 def test_dockerfile_copies_what_exists_and_is_not_ignored(
     name: str,
     dockerfiles: dict[str, Dockerfile],
@@ -752,7 +757,7 @@ def test_compose_commands_match_the_images(
     services: dict[str, Any],
     dockerfiles: dict[str, Dockerfile],
 ) -> None:
-    for name in (*SERVICES, "worker"):
+    for name in (*SERVED, "worker"):
         image = dockerfiles[Path(services[name]["build"]["dockerfile"]).name]
         assert argv(services[name]["command"]) == image.cmd, (
             f"{name}: compose runs {services[name]['command']}, its image runs {image.cmd}"
@@ -775,7 +780,7 @@ def test_prometheus_scrapes_every_service(services: dict[str, Any]) -> None:
         for static in job.get("static_configs", [])
         for target in static["targets"]
     }
-    for name in SERVICES:
+    for name in SERVED:
         listens = option(argv(services[name]["command"]), "--port")
         assert f"{name}:{listens}" in targets, f"Prometheus does not scrape {name}:{listens}"
     prometheus = services["prometheus"]

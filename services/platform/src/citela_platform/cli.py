@@ -18,7 +18,7 @@ from citela_common.logging import configure_logging
 from citela_common.settings import get_settings
 from citela_feedback import cli as feedback_cli
 from citela_ingest import cli as ingest_cli
-from citela_platform.registry import SERVICES
+from citela_platform.registry import SERVED, SERVICES, WEB
 
 app = typer.Typer(help="Citéla: open platform of French local authorities.", no_args_is_help=True)
 events_app = typer.Typer(help="The event contract.", no_args_is_help=True)
@@ -99,17 +99,19 @@ def demo(
 
 @app.command()
 def serve(
-    service: ServiceName,
+    service: Annotated[str, typer.Argument(help=f"one of {', '.join(SERVED)}")],
     host: Annotated[str | None, typer.Option()] = None,
     port: Annotated[int | None, typer.Option()] = None,
     workers: Annotated[int, typer.Option(help="uvicorn worker processes")] = 1,
 ) -> None:
-    """Serve one service's API, with its outbox relay and consumers (distributed mode)."""
-    _check_service(service)
+    """Serve one service's API, with its outbox relay and consumers, or the web (distributed)."""
+    if service not in SERVED:
+        raise typer.BadParameter(f"unknown service {service!r}; choose one of {', '.join(SERVED)}")
     _logging()
     settings = get_settings()
-    # Migrate once here: worker processes starting together would race on the schema.
-    SERVICES[service](settings, create_bus(settings)).migrate()
+    if service != WEB:  # the web owns no tables
+        # Migrate once here: worker processes starting together would race on the schema.
+        SERVICES[service](settings, create_bus(settings)).migrate()
     uvicorn.run(
         f"citela_platform.standalone:{service}",
         factory=True,

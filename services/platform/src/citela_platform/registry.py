@@ -27,3 +27,8 @@ LABELS: dict[str, str] = {
     "feedback": "Avis des usagers",
     "analytics": "Synthèse et priorités",
 }
+
+# What `citela serve` runs: the four services, and the web (portal and dashboard), which owns no
+# tables and no runtime: it only calls the four APIs.
+WEB = "web"
+SERVED: tuple[str, ...] = (*SERVICES, WEB)
