@@ -285,6 +285,7 @@ def export(session: Session, account: Account) -> ExportOut:
                     comment=rev.comment,
                     channel=rev.channel,
                     submitted_at=rev.submitted_at,
+                    received_at=rev.received_at,
                     replaced_at=rev.replaced_at,
                 )
             )
@@ -346,6 +347,7 @@ def erase(session: Session, ctx: FeedbackContext, account: Account, now: datetim
                 revision=1,
                 moderation_status=ModerationStatus.NONE.value,
                 moderation_flags=[],
+                submitted_at=fb.submitted_at,
                 created_at=fb.created_at,
                 updated_at=fb.updated_at,
             )

@@ -44,7 +44,7 @@ def stage_current(session: Session, feedback: Feedback, secret: str, *, first: b
         importance=feedback.importance,
         comment=public_comment(feedback),
         revision=feedback.revision,
-        submitted_at=feedback.updated_at,
+        submitted_at=feedback.submitted_at,
     )
     event = make_event(data, tenant=feedback.tenant_id, source=SOURCE, subject=feedback.id)
     add_event(session, Outbox, FEEDBACK_TOPIC, event)

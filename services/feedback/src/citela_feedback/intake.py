@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import cached_property
 from typing import Literal
 
@@ -50,6 +50,24 @@ class Submission:
     satisfaction: int
     importance: int
     comment: str | None
+    collected_at: datetime | None = None  # partner apps: when the answer was given, if earlier
+
+
+# A partner's clock may run a little ahead of ours; a year back is as far as an offline answer
+# may still count (beyond, it would rewrite a past the authority has already reported on).
+CLOCK_SKEW = timedelta(minutes=5)
+MAX_AGE = timedelta(days=365)
+OLDER_THAN_CURRENT = "older_than_current"
+
+
+def date_violation(collected_at: datetime | None, now: datetime) -> Violation | None:
+    if collected_at is None:
+        return None
+    if collected_at > now + CLOCK_SKEW:
+        return Violation("collected_at", "is in the future", "in_future")
+    if collected_at < now - MAX_AGE:
+        return Violation("collected_at", "is more than 365 days ago", "too_old")
+    return None
 
 
 class Rejected(Exception):
@@ -140,11 +158,32 @@ class Intake:
         entry_problem = self.entry_violation(submission.entry_id)
         if entry_problem is not None:
             violations.insert(0, entry_problem)
+        date_problem = date_violation(submission.collected_at, now)
+        if date_problem is not None:
+            violations.append(date_problem)
         if violations:
             raise Rejected(violations)
         comment = rules.normalise_comment(submission.comment)
         key = current_key(author, submission.entry_id)
         current = self._current_of(key)
+        given_at = submission.collected_at or now
+        if (
+            submission.collected_at is not None
+            and current is not None
+            and submission.collected_at < current.submitted_at
+        ):
+            # Uploaded late but given earlier: the author's newer answer stays current.
+            raise Rejected(
+                [
+                    Violation(
+                        "collected_at",
+                        "the author's current feedback on this entry was given later "
+                        f"({current.submitted_at.isoformat()}); an older answer does not "
+                        "replace it",
+                        OLDER_THAN_CURRENT,
+                    )
+                ]
+            )
         if current is not None and (
             current.satisfaction,
             current.importance,
@@ -195,6 +234,7 @@ class Intake:
         feedback.moderation_note = None
         feedback.moderated_by = None
         feedback.moderated_at = None
+        feedback.submitted_at = given_at
         feedback.updated_at = now
         self.session.add(
             FeedbackRevision(
@@ -206,7 +246,8 @@ class Intake:
                 importance=feedback.importance,
                 comment=comment,
                 comment_redacted=redacted,
-                submitted_at=now,
+                submitted_at=given_at,
+                received_at=now,
             )
         )
         self._current[key] = feedback

@@ -197,6 +197,9 @@ class Feedback(TenantScoped, Base):
     moderation_note: Mapped[str | None] = mapped_column(Text)
     moderated_by: Mapped[str | None] = mapped_column(String(32))
     moderated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # When the current version's answer was given (a partner app's ``collected_at``, else when
+    # it was received); created_at and updated_at are when the service received its versions.
+    submitted_at: Mapped[datetime] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
     retracted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
@@ -217,7 +220,8 @@ class FeedbackRevision(TenantScoped, Base):
     importance: Mapped[int] = mapped_column(SmallInteger)
     comment: Mapped[str | None] = mapped_column(Text)
     comment_redacted: Mapped[str | None] = mapped_column(Text)
-    submitted_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    submitted_at: Mapped[datetime] = mapped_column(UTCDateTime())  # when the answer was given
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime())
     replaced_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 

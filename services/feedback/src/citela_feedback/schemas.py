@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints
+from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field, StringConstraints
 
 from citela_common.auth import Permission, Role
 from citela_common.events.envelope import TENANT_PATTERN
@@ -228,6 +228,16 @@ class FeedbackIn(Strict):
         "shares; the tenant may require it and limit its length",
     )
     user_ref: UserRef | None = None
+    collected_at: AwareDatetime | None = Field(
+        None,
+        description="partner apps only: when their user gave this answer, where it was collected "
+        "earlier and uploaded later (an offline kiosk, a paper survey); ISO 8601 with a time "
+        "zone, at most 365 days ago and not in the future (5 minutes of clock skew allowed). "
+        "It dates the answer in the statistics (`submitted_at`); an answer older than the "
+        "user's current feedback on the entry is refused (409, or a rejected batch item). "
+        "Absent: the answer is dated when the service receives it",
+        examples=["2026-10-14T10:30:00+02:00"],
+    )
 
 
 class Outcome(StrEnum):
@@ -252,8 +262,12 @@ class FeedbackOut(BaseModel):
     channel: str
     user_ref: str | None = Field(None, description="partner apps: their user's reference")
     revision: int = Field(description="counts every published change of this feedback")
-    created_at: datetime
-    updated_at: datetime
+    submitted_at: datetime = Field(
+        description="when the current version was given: its `collected_at`, or when it was "
+        "received"
+    )
+    created_at: datetime = Field(description="when the service received the first version")
+    updated_at: datetime = Field(description="when the service received the current version")
     retracted_at: datetime | None = None
     moderation_flags: list[dict[str, str]] | None = Field(
         None, description="moderators: why the pre-screening held the comment"
@@ -288,7 +302,10 @@ class RevisionOut(BaseModel):
     importance: int
     comment: str | None
     channel: str
-    submitted_at: datetime
+    submitted_at: datetime = Field(
+        description="when this version was given: its `collected_at`, or when it was received"
+    )
+    received_at: datetime = Field(description="when the service received this version")
     replaced_at: datetime | None
 
 

@@ -43,6 +43,7 @@ def feedback_out(feedback: Feedback, reader: Reader) -> FeedbackOut:
         channel=feedback.channel,
         user_ref=feedback.partner_user_ref if reader is Reader.AUTHOR else None,
         revision=feedback.revision,
+        submitted_at=feedback.submitted_at,
         created_at=feedback.created_at,
         updated_at=feedback.updated_at,
         retracted_at=feedback.retracted_at,
@@ -61,5 +62,6 @@ def revision_out(rev: FeedbackRevision, reader: Reader, current: Feedback) -> Re
         comment=comment_for(rev, reader, status),
         channel=rev.channel,
         submitted_at=rev.submitted_at,
+        received_at=rev.received_at,
         replaced_at=rev.replaced_at,
     )

@@ -175,7 +175,11 @@ class FeedbackSubmitted(EventData):
     importance: int = Field(ge=1, le=5)
     comment: str | None = Field(None, description="redacted text; null when hidden or absent")
     revision: int = Field(1, ge=1)
-    submitted_at: datetime
+    submitted_at: datetime = Field(
+        description="when the answer was given: when the feedback service received it, or, "
+        "for a partner app's answer collected earlier (offline kiosk, paper survey), when it "
+        "was collected; statistics count it on this day"
+    )
 
 
 class FeedbackRevised(FeedbackSubmitted):

@@ -60,6 +60,17 @@ ATTEMPTS = 3  # a unit of work lost to a concurrent duplicate is replayed, then 
 
 
 def _rejected_problem(rejected: Rejected) -> Problem:
+    if rejected.reason == intake.OLDER_THAN_CURRENT:
+        return Problem(
+            409,
+            "This answer was collected before the author's current feedback on this entry, "
+            "which stays current: "
+            + "; ".join(f"{v.field}: {v.reason}" for v in rejected.violations)
+            + ".",
+            slug="newer-feedback-exists",
+            title="Un avis plus récent existe déjà",
+            errors=[field_error(f"body.{v.field}", v.reason, v.code) for v in rejected.violations],
+        )
     return Problem(
         422,
         "The feedback was not accepted: "
@@ -71,7 +82,9 @@ def _rejected_problem(rejected: Rejected) -> Problem:
     )
 
 
-def _author(principal: Principal, tenant: str, user_ref: str | None) -> Author:
+def _author(
+    principal: Principal, tenant: str, user_ref: str | None, collected_at: datetime | None = None
+) -> Author:
     if isinstance(principal, UserPrincipal):
         if user_ref is not None:
             raise Problem(
@@ -79,6 +92,19 @@ def _author(principal: Principal, tenant: str, user_ref: str | None) -> Author:
                 "`user_ref` is for partner apps; a signed-in citizen posts as themself.",
                 slug="validation",
                 errors=[field_error("body.user_ref", "only partner apps send it", "forbidden")],
+            )
+        if collected_at is not None:
+            # A citizen answers now, on the portal: only a partner app collects answers earlier.
+            raise Problem(
+                422,
+                "`collected_at` is for partner apps that upload answers collected earlier; a "
+                "citizen's feedback is dated when it is received.",
+                slug="validation",
+                errors=[
+                    field_error(
+                        "body.collected_at", "only partner apps may date an answer", "forbidden"
+                    )
+                ],
             )
         return Author("citizen", account_id=principal.account_id)
     if not principal.can(tenant, Permission.FEEDBACK_WRITE):
@@ -91,6 +117,16 @@ def _author(principal: Principal, tenant: str, user_ref: str | None) -> Author:
             errors=[field_error("body.user_ref", "required for partner apps", "missing")],
         )
     return Author("partner", app_id=principal.app_id, user_ref=user_ref)
+
+
+def _fingerprint_body(body: BatchIn | FeedbackIn) -> dict[str, Any]:
+    """The body as fingerprinted for Idempotency-Key: an absent ``collected_at`` is left out,
+    so that keys stored before the field existed still match their retries."""
+    dumped: dict[str, Any] = body.model_dump(mode="json")
+    for item in dumped.get("items", [dumped]):
+        if item.get("collected_at") is None:
+            item.pop("collected_at", None)
+    return dumped
 
 
 def _principal_key(principal: Principal) -> str:
@@ -196,11 +232,13 @@ def router(deps: Deps) -> APIRouter:
             "A citizen (Bearer token, confirmed email) or a partner app (X-API-Key with "
             "`feedback:write`, and `user_ref`). One author has one current feedback per entry: "
             "a new one replaces it (200, `revised`) and the history is kept; the very same "
-            "content again changes nothing (200, `unchanged`)."
+            "content again changes nothing (200, `unchanged`). A partner app may date an answer "
+            "it collected earlier (`collected_at`); one older than the author's current "
+            "feedback on the entry is refused (409, `newer-feedback-exists`)."
         ),
         responses={
             200: {"model": SubmittedOut, "description": "replaced the author's feedback"},
-            **problems(401, 403, 404, 422, 429),
+            **problems(401, 403, 404, 409, 422, 429),
         },
     )
     def submit(
@@ -209,9 +247,11 @@ def router(deps: Deps) -> APIRouter:
         principal: AnyPrincipal,
         idempotency_key: IdempotencyKey = None,
     ) -> Response:
-        author = _author(principal, tenant, body.user_ref)
+        author = _author(principal, tenant, body.user_ref, body.collected_at)
         channel = author.channel.value
-        submission = Submission(body.entry_id, body.satisfaction, body.importance, body.comment)
+        submission = Submission(
+            body.entry_id, body.satisfaction, body.importance, body.comment, body.collected_at
+        )
 
         def work(session: Session, row: Tenant) -> tuple[int, SubmittedOut]:
             try:
@@ -230,7 +270,7 @@ def router(deps: Deps) -> APIRouter:
             principal=principal,
             key=idempotency_key,
             fingerprint=idempotency.fingerprint(
-                "POST", f"/v1/tenants/{tenant}/feedback", body.model_dump(mode="json")
+                "POST", f"/v1/tenants/{tenant}/feedback", _fingerprint_body(body)
             ),
             channel=channel,
             work=work,
@@ -248,7 +288,9 @@ def router(deps: Deps) -> APIRouter:
         description=(
             "Partial success: the answer lists, for each item by its index, `accepted` (with "
             "the feedback id and whether it was submitted, revised or unchanged) or `rejected` "
-            "with the reasons. The accepted ones are stored together, in one transaction."
+            "with the reasons. The accepted ones are stored together, in one transaction. Items "
+            "may carry `collected_at` (answers collected earlier, offline); one older than its "
+            "author's current feedback on the entry is rejected (`older_than_current`)."
         ),
         responses=problems(401, 403, 404, 422, 429),
     )
@@ -297,7 +339,13 @@ def router(deps: Deps) -> APIRouter:
                 try:
                     done = unit.submit(
                         author,
-                        Submission(item.entry_id, item.satisfaction, item.importance, item.comment),
+                        Submission(
+                            item.entry_id,
+                            item.satisfaction,
+                            item.importance,
+                            item.comment,
+                            item.collected_at,
+                        ),
                         now,
                     )
                 except Rejected as exc:
@@ -335,7 +383,7 @@ def router(deps: Deps) -> APIRouter:
             principal=partner,
             key=idempotency_key,
             fingerprint=idempotency.fingerprint(
-                "POST", f"/v1/tenants/{tenant}/feedback/batch", body.model_dump(mode="json")
+                "POST", f"/v1/tenants/{tenant}/feedback/batch", _fingerprint_body(body)
             ),
             channel=channel,
             work=work,
