@@ -14,6 +14,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,6 +45,8 @@ CHROMIUM_ARGS = [
     "--disable-background-networking",
     "--disable-component-update",
     "--disable-sync",
+    # French date fields (jj/mm/aaaa) and messages, as a French visitor sees them.
+    "--lang=fr-FR",
 ]
 
 
@@ -110,7 +113,10 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
             analytics_scoring_delay_s=0.2,
             log_level="WARNING",
         )
-        demo = seed_demo(settings, feedbacks=DEMO_FEEDBACKS)
+        # On its own thread: seed_demo runs an event loop, and Playwright's sync API keeps one
+        # running on this thread once the browser has started.
+        with ThreadPoolExecutor(1) as pool:
+            demo = pool.submit(seed_demo, settings, feedbacks=DEMO_FEEDBACKS).result()
         env = {
             "CITELA_DATA_DIR": str(data_dir),
             "CITELA_LOG_LEVEL": "WARNING",

@@ -106,7 +106,12 @@ def rated(browser: Browser, viewport: str, platform: Platform) -> Iterator[Rated
             page.locator('main input[name="q"]').first.press("Enter")
         assert "/territoires" in page.url, f"the commune search led to {page.url}"
         visits.check(page, "territoires")
-        commune = page.locator(f'main a[href^="/c/{TENANT}"]', has_text="Chantilly")
+        # The Chantilly result (name and postal code) links to the authority's catalogue.
+        commune = (
+            page.locator("main :is(li, article, section, div)")
+            .filter(has_text=re.compile(r"Chantilly.*60500|60500.*Chantilly", re.S))
+            .locator(f'a[href^="/c/{TENANT}"]')
+        )
         assert commune.count() >= 1, "no link to the Aire Cantilienne from the Chantilly result"
         with page.expect_navigation():
             commune.first.click()
