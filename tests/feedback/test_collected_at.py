@@ -42,7 +42,7 @@ def test_a_partner_batch_of_answers_collected_over_past_weeks_fills_the_weekly_t
     kiosk = platform.partner("feedback:write", "feedback:read")
     # The kiosk of the town hall was offline three weeks: two answers a week, uploaded today.
     scores = {3: (2, 2), 2: (3, 4), 1: (5, 5)}
-    items = [
+    items: list[dict[str, Any]] = [
         {
             "entry_id": MAIRIE,
             "user_ref": f"borne-{weeks}-{n}",
