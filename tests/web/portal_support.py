@@ -205,15 +205,19 @@ class Portal:
                 assert time.monotonic() < deadline, f"{len(ids - done)} events not consumed"
                 time.sleep(0.2)
 
-    def seed(self, **epci_rules: Any) -> None:
+    def seed(
+        self, epci_rules: dict[str, Any] | None = None, town_rules: dict[str, Any] | None = None
+    ) -> None:
         self.create_tenant(
             self.epci,
             "Communauté de communes de l'Aire Cantilienne",
             "246000764",
             [EPCI],
-            **epci_rules,
+            **(epci_rules or {}),
         )
-        self.create_tenant(self.town, "Ville de Chantilly", "216001412", [CHANTILLY])
+        self.create_tenant(
+            self.town, "Ville de Chantilly", "216001412", [CHANTILLY], **(town_rules or {})
+        )
         for tenant, territory in ((self.epci, EPCI), (self.town, CHANTILLY)):
             self.harvest(tenant, "territories", OISE, territory)
             self.harvest(
