@@ -167,6 +167,13 @@ def test_the_catalogue_is_browsed_by_policy_area_text_kind_and_commune(portal: P
     assert "Médiathèque de Gouvieux" not in text_of(in_coye)
     assert entry_url(portal, MAIRIE_COYE) + "?territoire=60172" in links(in_coye)
 
+    # Searched from Chantilly: Chantilly's answers first, then the rest of the territory's.
+    from_chantilly = text_of(page(portal, f"{base}?q=mairie&territoire={CHANTILLY}"))
+    assert "Aucune fiche à Chantilly ne correspond à ces critères." in from_chantilly
+    assert from_chantilly.index("Ailleurs sur le territoire") < from_chantilly.index(
+        "Mairie - Coye-la-Forêt"
+    )
+
     nothing = text_of(page(portal, f"{base}?q=piscine+olympique"))
     assert "Aucune fiche ne correspond à ces critères." in nothing
     bad_cursor = page(portal, f"{base}?curseur=pas-un-curseur", status=400)

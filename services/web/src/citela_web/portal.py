@@ -277,6 +277,22 @@ async def services(
         },
     )
     filters = {"q": q.strip(), "domaine": domaine, "type": kind or "", "territoire": territoire}
+    elsewhere: list[dict[str, Any]] = []
+    if territoire and filters["q"] and not curseur:
+        # A service of the next commune often serves the chosen one too: show what the
+        # search finds in the rest of the authority's territory, below.
+        wider = await api.get(
+            "catalogue",
+            f"/v1/tenants/{quote(tenant)}/entries",
+            params={
+                "q": filters["q"][:200],
+                "policy_area": domaine,
+                "kind": kind,
+                "limit": PAGE_SIZE,
+            },
+        )
+        shown = {e["entry_id"] for e in page["items"]}
+        elsewhere = [e for e in wider["items"] if e["entry_id"] not in shown]
     return render(
         request,
         "portal/services.html",
@@ -290,6 +306,7 @@ async def services(
             "kinds": [(k, v) for k, v in KINDS.items() if k != "place"],
             "kind_labels": KINDS,
             "items": page["items"],
+            "elsewhere": elsewhere,
             "next_page": link(f"/c/{tenant}/services", **filters, curseur=page["next_cursor"])
             if page["next_cursor"]
             else None,
