@@ -7,11 +7,13 @@ import json
 import re
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 from html import unescape
 from typing import Any
 
 import pytest
 
+from citela_common.auth import TokenService, TokenType
 from citela_web.session import ACCESS_COOKIE, REFRESH_COOKIE
 from tests.feedback.support import PASSWORD
 from tests.web.portal_support import (
@@ -124,12 +126,26 @@ def test_register_confirm_sign_in_give_change_and_retract_feedback(portal: Porta
 def test_an_invalid_confirmation_link_says_so_and_offers_a_new_one(portal: Portal) -> None:
     address = portal.register("Zoé")
     first = portal.confirmation_path(address)
-    forged = portal.client.get("/compte/confirmation?token=pas.un.jeton")
-    assert forged.status_code == 400
-    text = text_of(forged.text)
-    assert "Lien de confirmation invalide ou expiré" in text
-    assert "Ce lien de confirmation n'est pas valide ou a expiré" in text
-    assert '<form method="post" action="/compte/confirmation"' in forged.text
+    me = portal.client.post(
+        "/feedback/v1/auth/token", json={"email": address, "password": PASSWORD}
+    ).json()
+    account_id = TokenService(portal.settings).decode(me["access_token"], TokenType.ACCESS)["sub"]
+    expired = (
+        TokenService(portal.settings)
+        .issue(account_id, TokenType.EMAIL_CONFIRMATION, timedelta(seconds=-60), email=address)
+        .token
+    )
+    for token in ("pas.un.jeton", expired):
+        refused = portal.client.get(f"/compte/confirmation?token={token}")
+        assert refused.status_code == 400
+        text = text_of(refused.text)
+        assert "Lien de confirmation invalide ou expiré" in text
+        assert "Ce lien de confirmation n'est pas valide ou a expiré" in text
+        assert '<form method="post" action="/compte/confirmation"' in refused.text
+    state = portal.client.get(
+        "/feedback/v1/me", headers={"Authorization": f"Bearer {me['access_token']}"}
+    ).json()
+    assert state["email_confirmed"] is False
     r = portal.form("/compte/confirmation", {"email": address})
     assert (r.status_code, r.headers["location"]) == (303, "/compte/connexion")
     assert "un nouveau lien de confirmation vient de lui être envoyé" in text_of(
@@ -252,3 +268,16 @@ def test_another_citizen_never_sees_someone_elses_comment(portal: Portal) -> Non
     assert secret not in unescape(page(portal, entry_url(portal, MAIRIE_COYE)))
     exported = portal.client.get("/compte/export").json()
     assert secret not in json.dumps(exported, ensure_ascii=False)
+
+
+def test_too_many_sign_in_attempts_are_refused_in_french(portal: Portal) -> None:
+    address = "dominique.martin@exemple.fr"
+    statuses = [
+        portal.form("/compte/connexion", {"email": address, "password": "essai"}).status_code
+        for _ in range(portal.settings.login_rate_limit_per_minute)
+    ]
+    assert set(statuses) == {401}
+    limited = portal.form("/compte/connexion", {"email": address, "password": "essai"})
+    assert limited.status_code == 429
+    assert "Trop de tentatives en peu de temps." in text_of(limited.text)
+    assert f'value="{address}"' in limited.text
