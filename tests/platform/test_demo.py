@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -113,6 +114,26 @@ def test_the_matrix_fills_the_four_quadrants_and_shows_a_cell_without_enough_ans
     assert sum(1 for p in m["services"] if p["n"] >= 10) == 5
 
 
+def test_the_weekly_trends_cover_the_last_twelve_weeks_with_the_ccas_improving(
+    client: TestClient,
+) -> None:
+    r = client.get(f"/analytics/v1/tenants/{T}/trends", headers=login(client, "analyste (élu)"))
+    assert r.status_code == 200, r.text
+    trends = r.json()
+    assert len(trends["weeks"]) == 12
+    series = {s["label"]: s for s in trends["series"]}
+    ccas = series["Centre communal d'action sociale (CCAS) - Chantilly"]["points"]
+    # the answers were collected over the twelve weeks: a point in each of them
+    assert [p["week_start"] for p in ccas] == trends["weeks"]
+    ns = [p["n"] for p in ccas]
+    assert ns == sorted(ns)
+    assert 0 < ns[0] < ns[-1]
+    rated = [p["satisfaction"] for p in ccas if p["satisfaction"] is not None]
+    assert len(rated) >= 6, "most weeks have enough answers for a verdict"
+    assert rated[-1] > rated[0], "the CCAS is improving"
+    assert len({p["week_start"] for s in series.values() for p in s["points"]}) == 12
+
+
 def test_comments_are_scored_with_themes_that_match_the_scores(client: TestClient) -> None:
     r = client.get(
         f"/analytics/v1/tenants/{T}/areas/Action sociale", headers=login(client, "administratrice")
@@ -197,6 +218,15 @@ def test_the_generated_feedback_is_reproducible() -> None:
     assert one == demo.generate(entries, 300, 7)
     assert one != demo.generate(entries, 300, 8)
     assert len(one) == 300
+    ages = [i.age for i in one]
+    assert min(ages) >= timedelta(minutes=10)
+    assert max(ages) <= timedelta(weeks=12)
+    assert max(ages) - min(ages) > timedelta(weeks=11), "spread over the twelve weeks"
+    body = one[0].json(datetime(2026, 11, 28, 9, tzinfo=UTC))
+    assert (
+        datetime.fromisoformat(body["collected_at"])
+        == datetime(2026, 11, 28, 9, tzinfo=UTC) - one[0].age
+    )
     assert len({(i.user_ref, i.entry_id) for i in one}) == 300, "one answer per person and entry"
     assert all(i.user_ref.startswith("demo-genere-") for i in one)
     with pytest.raises(ValueError, match="ne suffisent pas"):

@@ -9,7 +9,9 @@ APIs show it all. Nothing writes another service's tables.
 
 The feedback is generated (seeded random numbers, French sentences from templates) and says
 so: the partner app is « Avis de démonstration (générés) », the tenant's name ends with
-« (démonstration) ».
+« (démonstration) ». It is spread over the last twelve weeks: the partner app dates each
+answer with ``collected_at`` (as a kiosk or a paper survey uploading late would), so the
+weekly trends have a history, with the CCAS improving and the intercommunal services slipping.
 """
 
 from __future__ import annotations
@@ -18,8 +20,8 @@ import asyncio
 import random
 import time
 from collections.abc import Awaitable, Callable, Iterator
-from dataclasses import dataclass
-from datetime import timedelta
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +62,8 @@ HARVESTS: tuple[tuple[str, str, str], ...] = (
 GRACE = timedelta(days=36500)
 WAIT_S = 120.0
 MIN_ANSWERS = 10  # the default minimum for a verdict (TenantRules.min_answers)
+# The answers are spread over as many weeks as the dashboard's trends show by default.
+HISTORY = timedelta(weeks=12)
 
 
 @dataclass(frozen=True)
@@ -112,6 +116,9 @@ class Profile:
     neutral: tuple[str, ...]
     positive: tuple[str, ...]
     fixed: int | None = None
+    # change of the satisfaction mean over the history (oldest answers ``-drift/2`` from
+    # ``satisfaction``, newest ``+drift/2``): the overall mean stays ``satisfaction``
+    drift: float = 0.0
 
 
 # Each policy area gets its own profile, so that the four quadrants of the matrix are filled
@@ -159,6 +166,7 @@ PROFILES: tuple[Profile, ...] = (
             "Très satisfait de la déchetterie intercommunale, accueil efficace.",
             "Bonne information sur les travaux, les agents sont réactifs.",
         ),
+        drift=-0.8,
     ),
     Profile(
         "CCAS",
@@ -181,6 +189,7 @@ PROFILES: tuple[Profile, ...] = (
             "Une assistante sociale très à l'écoute, merci pour l'aide.",
             "Accompagnement humain et bienveillant malgré le temps d'attente.",
         ),
+        drift=1.4,
     ),
     Profile(
         "Jeanne",
@@ -248,13 +257,15 @@ class Item:
     importance: int
     satisfaction: int
     comment: str | None
+    age: timedelta  # how long before the upload the answer was collected
 
-    def json(self) -> dict[str, Any]:
+    def json(self, now: datetime) -> dict[str, Any]:
         body: dict[str, Any] = {
             "entry_id": self.entry_id,
             "user_ref": self.user_ref,
             "importance": self.importance,
             "satisfaction": self.satisfaction,
+            "collected_at": (now - self.age).isoformat(),
         }
         if self.comment is not None:
             body["comment"] = self.comment
@@ -301,13 +312,17 @@ def generate(entries: dict[str, str], total: int, seed: int) -> list[Item]:
 
     ``entries`` maps each profile's ``match`` to the entry id it stands for. One generated
     person (``user_ref``) answers each entry at most once, so every item is a new feedback.
+    Each answer's age is spread evenly over ``HISTORY`` (at least ten minutes old).
     """
     rng = random.Random(seed)  # noqa: S311 - reproducible demo data, not secrets
     items: list[Item] = []
+    span = HISTORY.total_seconds() - 600
     for profile, count in zip(PROFILES, allocate(total), strict=True):
         entry_id = entries[profile.match]
         for n in range(count):
-            satisfaction = _score(rng, profile.satisfaction)
+            age = 600 + rng.random() * span
+            recency = 1 - age / HISTORY.total_seconds()  # 0: oldest, 1: newest
+            satisfaction = _score(rng, profile.satisfaction + profile.drift * (recency - 0.5))
             items.append(
                 Item(
                     entry_id=entry_id,
@@ -315,12 +330,12 @@ def generate(entries: dict[str, str], total: int, seed: int) -> list[Item]:
                     importance=_score(rng, profile.importance),
                     satisfaction=satisfaction,
                     comment=_comment(rng, profile, satisfaction),
+                    age=timedelta(seconds=round(age)),
                 )
             )
     # The held comments go to the most answered services, on otherwise ordinary answers.
     for i, text in enumerate(HELD):
-        old = items[i * 7]
-        items[i * 7] = Item(old.entry_id, old.user_ref, old.importance, old.satisfaction, text)
+        items[i * 7] = replace(items[i * 7], comment=text)
     rng.shuffle(items)
     return items
 
@@ -483,8 +498,9 @@ class _Seeder:
         while waiting:
             retry: list[Item] = []
             for chunk in _chunks(waiting, 1000):
+                now = utcnow()
                 r = await self.client.post(
-                    url, headers={"X-API-Key": key}, json={"items": [i.json() for i in chunk]}
+                    url, headers={"X-API-Key": key}, json={"items": [i.json(now) for i in chunk]}
                 )
                 for result in self._ok(r, "envoi des avis")["results"]:
                     if result["status"] == "rejected":
@@ -539,6 +555,15 @@ class _Seeder:
                 headers={"Authorization": f"Bearer {admin}"},
             ),
             "instantané hebdomadaire",
+        )
+        # The past weeks' snapshots are computed now, from the complete facts, rather than on
+        # the dashboard's first visit.
+        self._ok(
+            await self.client.get(
+                f"/analytics/v1/tenants/{DEMO_TENANT}/trends",
+                headers={"Authorization": f"Bearer {analyst}"},
+            ),
+            "tendances hebdomadaires",
         )
         return self.summary(held, self.feedbacks)
 
