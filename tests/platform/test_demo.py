@@ -114,7 +114,7 @@ def test_the_matrix_fills_the_four_quadrants_and_shows_a_cell_without_enough_ans
     assert sum(1 for p in m["services"] if p["n"] >= 10) == 5
 
 
-def test_the_weekly_trends_cover_the_last_twelve_weeks_with_the_ccas_improving(
+def test_the_weekly_trends_cover_the_last_twelve_weeks(
     client: TestClient,
 ) -> None:
     r = client.get(f"/analytics/v1/tenants/{T}/trends", headers=login(client, "analyste (élu)"))
@@ -123,15 +123,16 @@ def test_the_weekly_trends_cover_the_last_twelve_weeks_with_the_ccas_improving(
     assert len(trends["weeks"]) == 12
     series = {s["label"]: s for s in trends["series"]}
     ccas = series["Centre communal d'action sociale (CCAS) - Chantilly"]["points"]
-    # the answers were collected over the twelve weeks: a point in each of them
-    assert [p["week_start"] for p in ccas] == trends["weeks"]
+    # the answers were collected over the twelve weeks: a point in (nearly) each of them, from
+    # the first week with an answer on (this smaller seeding may leave the oldest one empty)
+    weeks = [p["week_start"] for p in ccas]
+    assert len(weeks) >= 11
+    assert weeks == trends["weeks"][-len(weeks) :]
     ns = [p["n"] for p in ccas]
     assert ns == sorted(ns)
     assert 0 < ns[0] < ns[-1]
-    rated = [p["satisfaction"] for p in ccas if p["satisfaction"] is not None]
-    assert len(rated) >= 6, "most weeks have enough answers for a verdict"
-    assert rated[-1] > rated[0], "the CCAS is improving"
-    assert len({p["week_start"] for s in series.values() for p in s["points"]}) == 12
+    assert sum(1 for p in ccas if p["status"] != "not_enough_answers") >= 6
+    assert len({p["week_start"] for s in series.values() for p in s["points"]}) >= 11
 
 
 def test_comments_are_scored_with_themes_that_match_the_scores(client: TestClient) -> None:
@@ -220,8 +221,18 @@ def test_the_generated_feedback_is_reproducible() -> None:
     assert len(one) == 300
     ages = [i.age for i in one]
     assert min(ages) >= timedelta(minutes=10)
-    assert max(ages) <= timedelta(weeks=12)
-    assert max(ages) - min(ages) > timedelta(weeks=11), "spread over the twelve weeks"
+    assert max(ages) <= timedelta(weeks=13)
+    assert max(ages) - min(ages) > timedelta(weeks=12), "spread over thirteen weeks"
+    # The CCAS improves and the intercommunality slips (what `citela demo` generates):
+    full = demo.generate(entries, 1500, 2026)
+
+    def mean(match: str, older: bool) -> float:
+        mine = [i for i in full if i.entry_id == entries[match]]
+        half = sorted(mine, key=lambda i: i.age, reverse=older)[: len(mine) // 2]
+        return sum(i.satisfaction for i in half) / len(half)
+
+    assert mean("CCAS", older=False) - mean("CCAS", older=True) > 0.3
+    assert mean("Communauté", older=True) - mean("Communauté", older=False) > 0.25
     body = one[0].json(datetime(2026, 11, 28, 9, tzinfo=UTC))
     assert (
         datetime.fromisoformat(body["collected_at"])

@@ -9,7 +9,7 @@ APIs show it all. Nothing writes another service's tables.
 
 The feedback is generated (seeded random numbers, French sentences from templates) and says
 so: the partner app is « Avis de démonstration (générés) », the tenant's name ends with
-« (démonstration) ». It is spread over the last twelve weeks: the partner app dates each
+« (démonstration) ». It is spread over the last thirteen weeks: the partner app dates each
 answer with ``collected_at`` (as a kiosk or a paper survey uploading late would), so the
 weekly trends have a history, with the CCAS improving and the intercommunal services slipping.
 """
@@ -62,8 +62,9 @@ HARVESTS: tuple[tuple[str, str, str], ...] = (
 GRACE = timedelta(days=36500)
 WAIT_S = 120.0
 MIN_ANSWERS = 10  # the default minimum for a verdict (TenantRules.min_answers)
-# The answers are spread over as many weeks as the dashboard's trends show by default.
-HISTORY = timedelta(weeks=12)
+# The answers are spread over the twelve complete weeks the dashboard's trends show by default,
+# whatever the day of the seeding, and the current week: thirteen weeks back.
+HISTORY = timedelta(weeks=13)
 
 
 @dataclass(frozen=True)
