@@ -45,7 +45,7 @@ CHROMIUM_ARGS = [
     "--disable-background-networking",
     "--disable-component-update",
     "--disable-sync",
-    # French date fields (jj/mm/aaaa) and messages, as a French visitor sees them.
+    # The browser's own words (validation bubbles, Accept-Language) in French.
     "--lang=fr-FR",
 ]
 

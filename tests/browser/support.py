@@ -30,9 +30,11 @@ README_SHOTS_ENV = "CITELA_README_SCREENSHOTS"
 # (viewport, page name) -> the README image it becomes
 README_IMAGES = {
     ("desktop", "accueil"): "portail.png",
-    ("desktop", "tableau-de-bord-matrice"): "tableau-de-bord.png",
+    ("desktop", "tableau-de-bord-matrice-clavier"): "tableau-de-bord.png",
     ("phone", "service"): "portail-mobile.png",
 }
+
+README_MAX_HEIGHT = 1300
 
 VIEWPORTS: dict[str, ViewportSize] = {
     "desktop": {"width": 1280, "height": 800},
@@ -117,10 +119,16 @@ class Visits:
         page.screenshot(path=str(path), full_page=True)
         readme_name = README_IMAGES.get((self.viewport, name))
         if readme_name and os.environ.get(README_SHOTS_ENV) == "1":
-            # The README shows what a visitor sees first: the viewport, not the whole page.
+            # The README shows the top of the page (the matrix chart sits below the filters).
             README_SHOTS.mkdir(parents=True, exist_ok=True)
-            page.evaluate("() => window.scrollTo(0, 0)")
-            page.screenshot(path=str(README_SHOTS / readme_name))
+            width, height = page.evaluate(
+                "() => [window.innerWidth, document.documentElement.scrollHeight]"
+            )
+            page.screenshot(
+                path=str(README_SHOTS / readme_name),
+                full_page=True,
+                clip={"x": 0, "y": 0, "width": width, "height": min(height, README_MAX_HEIGHT)},
+            )
 
     def report(self) -> None:
         """Write every axe finding (any impact) to artifacts/axe/, for reading after a run."""
