@@ -48,6 +48,12 @@ CCAS_CHANTILLY = "service-public:00007e4d-264c-43a0-b0b7-7f3b7dd9e2e2"
 BUS_DATASET_TITLE = "Horaires des bus de l'Aire Cantilienne"
 PORTAL_LINK = re.compile(r"http://testserver(/compte/confirmation\?token=\S+)")
 CSRF_INPUT = re.compile(r'name="csrf" value="([^"]+)"')
+# Forms posted to an address that shows no page of its own, and the page that holds them.
+FORM_PAGES = {
+    "/compte/deconnexion": "/compte/",
+    "/compte/retirer": "/compte/",
+    "/compte/confirmation": "/compte/confirmation?token=lien-perime",
+}
 KEY_INPUT = re.compile(r'name="idempotency_key" value="([^"]+)"')
 
 
@@ -245,17 +251,22 @@ class Portal:
 
     # -- the browser ------------------------------------------------------------------------
 
-    def csrf(self) -> str:
-        token = self.client.cookies.get(CSRF_COOKIE)
-        if not token:
-            self.client.get("/")
-            token = self.client.cookies.get(CSRF_COOKIE)
-        assert token
-        return str(token)
+    def csrf(self, page: str = "/") -> str:
+        """The CSRF token of the form on `page`, read from its HTML as a browser would post it
+        (a page that forgot the hidden field fails here, not only in a real browser)."""
+        html = self.client.get(page).text
+        found = CSRF_INPUT.search(html)
+        assert found, f"no CSRF field in the form of {page}"
+        assert found.group(1) == self.client.cookies.get(CSRF_COOKIE)
+        return found.group(1)
 
-    def form(self, path: str, data: dict[str, Any], csrf: bool = True) -> Any:
-        """POST a portal form as the browser would (no redirect followed)."""
-        payload = {**data, "csrf": self.csrf()} if csrf else data
+    def form(
+        self, path: str, data: dict[str, Any], csrf: bool = True, page: str | None = None
+    ) -> Any:
+        """POST a portal form as the browser would (no redirect followed); the token comes
+        from the page that shows the form (`page`, by default the form's own address)."""
+        shown_on = page or FORM_PAGES.get(path.split("?")[0], path)
+        payload = {**data, "csrf": self.csrf(shown_on)} if csrf else data
         return self.client.post(path, data=payload, follow_redirects=False)
 
     def register(self, name: str) -> str:
