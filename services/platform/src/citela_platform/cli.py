@@ -66,7 +66,7 @@ def demo(
     serve: Annotated[
         bool, typer.Option(help="serve the platform once the demo is in place")
     ] = True,
-    feedbacks: Annotated[int, typer.Option(min=1, help="generated feedbacks")] = 1500,
+    feedbacks: Annotated[int, typer.Option(min=1, help="generated feedbacks")] = 2800,
 ) -> None:
     """Put the demo in place (a real territory, generated feedback) and run the platform."""
     from citela_platform import demo as demo_module

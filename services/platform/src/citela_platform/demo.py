@@ -17,11 +17,13 @@ weekly trends have a history, with the CCAS improving and the intercommunal serv
 from __future__ import annotations
 
 import asyncio
+import json
 import random
+import tempfile
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -49,13 +51,21 @@ DEMO_APP_NAME = "Avis de démonstration (générés)"
 DEMO_USER_PREFIX = "demo-genere-"
 DATA = Path(__file__).resolve().parent / "demo_data"
 
+# The composed DATAtourisme flux (``demo_data/make_composed.py``) dates its events from this
+# day; ``shifted_flux`` moves them to the day the demo runs, so they are always upcoming.
+COMPOSED_FLUX = "datatourisme-composed"
+COMPOSED_REFERENCE = date(2026, 11, 28)
+DEFAULT_FEEDBACKS = 2800
+
 # (source, territory, file): the Oise first, so that the others can place their records.
 HARVESTS: tuple[tuple[str, str, str], ...] = (
     ("territories", "60", "geo-api/communes_codeDepartement_60.json"),
     ("service-public", DEMO_TERRITORY, "service-public/export.json"),
     ("service-public", DEMO_TERRITORY, "service-public/api_page.json"),
+    ("service-public", DEMO_TERRITORY, "service-public/composed.json"),
     ("datagouv", DEMO_TERRITORY, "datagouv/page.json"),
     ("datatourisme", DEMO_TERRITORY, "datatourisme"),
+    ("datatourisme", DEMO_TERRITORY, COMPOSED_FLUX),
 )
 # The demo's files never change upstream: nothing of them is ever archived for being missing
 # from another file of the same source.
@@ -106,136 +116,289 @@ def demo_logins() -> list[DemoLogin]:
 
 
 @dataclass(frozen=True)
-class Profile:
-    """What the generated answers on one catalogue entry look like."""
+class Voice:
+    """What generated comments on the services of one policy area say, by tone."""
 
-    match: str  # a word of the entry's title that picks it
-    share: float  # of the feedback, or a fixed count when ``fixed`` is set
-    importance: float  # target means on the 1-5 scales
-    satisfaction: float
     negative: tuple[str, ...]
     neutral: tuple[str, ...]
     positive: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Profile:
+    """What the generated answers on one catalogue entry look like."""
+
+    match: str  # a part of the entry's title that picks it (and only it)
+    share: float  # relative weight in the feedback, unless ``fixed`` sets a count
+    importance: float  # target means on the 1-5 scales
+    satisfaction: float
+    voice: Voice
     fixed: int | None = None
     # change of the satisfaction mean over the history (oldest answers ``-drift/2`` from
     # ``satisfaction``, newest ``+drift/2``): the overall mean stays ``satisfaction``
     drift: float = 0.0
 
+    @property
+    def negative(self) -> tuple[str, ...]:
+        return self.voice.negative
 
-# Each policy area gets its own profile, so that the four quadrants of the matrix are filled
-# (the crosshairs are the grand means): the mairie and the intercommunality are important and
-# liked, the CCAS important and disliked (act first), the restaurant liked but unimportant
-# (possible over-investment), the exhibition neither (secondary), and the bus timetable (a
-# dataset with no policy area) gets too few answers for a verdict.
+    @property
+    def neutral(self) -> tuple[str, ...]:
+        return self.voice.neutral
+
+    @property
+    def positive(self) -> tuple[str, ...]:
+        return self.voice.positive
+
+
+TOWN_HALL = Voice(
+    negative=(
+        "Les horaires d'ouverture de la mairie sont trop courts, fermé le samedi matin.",
+        "Impossible d'obtenir un rendez-vous pour une carte d'identité avant deux mois.",
+        "Accueil téléphonique difficile à joindre le mardi.",
+    ),
+    neutral=(
+        "Démarche d'état civil faite sans difficulté particulière.",
+        "Les horaires d'ouverture conviennent à peu près.",
+    ),
+    positive=(
+        "Accueil chaleureux à la mairie, le personnel prend le temps d'expliquer.",
+        "Très bon accueil, ma demande d'acte de naissance a été traitée rapidement.",
+        "Le personnel de la mairie est disponible et efficace, merci.",
+        "Démarches simples et rapides, accueil souriant.",
+    ),
+)
+INTERCOMMUNALITY = Voice(
+    negative=(
+        "La collecte des déchets verts passe trop rarement dans notre rue.",
+        "Information sur les travaux de voirie arrivée bien trop tard.",
+    ),
+    neutral=(
+        "Je connais mal les compétences de la communauté de communes.",
+        "Le site de la communauté de communes donne les informations de base.",
+    ),
+    positive=(
+        "La collecte des déchets est bien organisée et régulière.",
+        "Très satisfait de la déchetterie intercommunale, accueil efficace.",
+        "Bonne information sur les travaux, les agents sont réactifs.",
+    ),
+)
+SOCIAL = Voice(
+    negative=(
+        "Le temps d'attente est beaucoup trop long, trois semaines pour un rendez-vous.",
+        "Impossible de joindre l'accueil par téléphone, personne ne répond.",
+        "Mon dossier d'aide a été perdu, il a fallu tout recommencer.",
+        "Le temps d'attente pour l'aide au logement est décourageant.",
+        "Aucune réponse à mes courriers depuis des semaines, c'est inadmissible.",
+        "Délais de traitement des dossiers beaucoup trop longs pour les personnes âgées.",
+    ),
+    neutral=(
+        "Le dossier a été traité, mais les délais restent longs.",
+        "Rendez-vous obtenu, il faut apporter beaucoup de justificatifs.",
+    ),
+    positive=(
+        "Une assistante sociale très à l'écoute, merci pour l'aide.",
+        "Accompagnement humain et bienveillant malgré le temps d'attente.",
+    ),
+)
+HEALTH = Voice(
+    negative=(
+        "Trois mois d'attente pour un rendez-vous, c'est beaucoup trop long.",
+        "Accueil uniquement sur rendez-vous, impossible de joindre quelqu'un au téléphone.",
+        "Ma carte Vitale n'est toujours pas arrivée après deux relances.",
+    ),
+    neutral=(
+        "Rendez-vous obtenu, le délai reste long.",
+        "Les informations en ligne suffisent pour les démarches simples.",
+    ),
+    positive=(
+        "Puéricultrice très à l'écoute, des conseils précieux pour notre bébé.",
+        "Dossier réglé en un seul rendez-vous, merci.",
+    ),
+)
+PAPERS = Voice(
+    negative=(
+        "Trop d'attente le samedi matin, un seul conseiller présent.",
+        "Il faut revenir plusieurs fois pour une carte grise.",
+    ),
+    neutral=(
+        "Service utile pour les démarches en ligne.",
+        "Horaires corrects, un peu d'attente.",
+    ),
+    positive=(
+        "Conseillère patiente qui m'a aidé à déclarer mes impôts en ligne.",
+        "Très utile quand on n'est pas à l'aise avec internet, merci.",
+        "Démarche de retraite faite en une heure grâce à l'accompagnement.",
+    ),
+)
+JOBS = Voice(
+    negative=(
+        "Conseiller injoignable, aucun suivi depuis mon inscription.",
+        "Les offres proposées ne correspondent pas du tout à mon profil.",
+        "Attente interminable pour un simple rendez-vous.",
+    ),
+    neutral=(
+        "Inscription faite, le suivi reste à voir.",
+        "Quelques ateliers utiles pour le CV.",
+    ),
+    positive=(
+        "Ma conseillère m'a trouvé une formation rapidement.",
+        "Bon accompagnement des jeunes, des rendez-vous réguliers.",
+    ),
+)
+YOUTH = Voice(
+    negative=(
+        "Permanence trop courte, fermé pendant les vacances scolaires.",
+        "Peu d'informations sur les formations en alternance.",
+    ),
+    neutral=(
+        "Documentation correcte sur les métiers.",
+        "Je ne connaissais pas ce service.",
+    ),
+    positive=(
+        "Conseillère d'orientation très à l'écoute de mon fils.",
+        "Bonnes informations pour trouver un job d'été.",
+    ),
+)
+SAFETY = Voice(
+    negative=(
+        "Délai d'intervention trop long après un cambriolage.",
+        "Accueil fermé le dimanche, il faut aller ailleurs pour porter plainte.",
+    ),
+    neutral=(
+        "Plainte enregistrée sans difficulté.",
+        "Présence correcte dans le quartier.",
+    ),
+    positive=(
+        "Gendarmes réactifs et rassurants, merci.",
+        "L'opération tranquillité vacances fonctionne très bien.",
+    ),
+)
+NATURE = Voice(
+    negative=(
+        "Les chemins de la forêt sont défoncés après les coupes de bois.",
+        "Aucune information sur la fermeture des sentiers pendant la chasse.",
+        "Trop de déchets sauvages en lisière de forêt.",
+    ),
+    neutral=(
+        "Forêt agréable, entretien moyen.",
+        "Signalétique des sentiers à revoir.",
+    ),
+    positive=(
+        "Les sentiers balisés sont bien entretenus.",
+        "Sortie nature guidée passionnante.",
+    ),
+)
+HOUSING = Voice(
+    negative=("Permanence trop rare, un seul mercredi par mois.",),
+    neutral=("Conseils utiles mais très généraux.",),
+    positive=(
+        "Réponses claires sur mon bail, merci pour le conseil gratuit.",
+        "Aide précieuse pour comprendre les aides à la rénovation.",
+    ),
+)
+LAW = Voice(
+    negative=("Il faut attendre un mois pour voir un avocat.",),
+    neutral=("Consultation courte mais utile.",),
+    positive=("Avocate très claire, j'ai compris mes droits.",),
+)
+ACCOUNTS = Voice(
+    negative=("Impossible de payer la cantine en ligne, le site est en panne.",),
+    neutral=("Paiement fait au guichet sans difficulté.",),
+    positive=("Échéancier accordé rapidement, merci.",),
+)
+CULTURE = Voice(
+    negative=(
+        "Exposition trop petite, on en fait le tour en dix minutes.",
+        "Horaires de visite peu pratiques, fermé le week-end.",
+        "Aucune signalétique pour trouver le lieu de l'exposition.",
+    ),
+    neutral=(
+        "Exposition correcte, sans plus.",
+        "Je ne savais pas que ce lieu existait.",
+    ),
+    positive=(
+        "Très belle exposition, des œuvres émouvantes.",
+        "Une médiathèque lumineuse avec un grand choix de livres.",
+        "Les heures du conte plaisent beaucoup aux enfants.",
+    ),
+)
+SPORT = Voice(
+    negative=(
+        "Piscine trop souvent fermée pour vidange ou panne de chauffage.",
+        "Créneaux publics trop courts, les bassins sont réservés aux clubs.",
+        "Vestiaires vétustes et mal entretenus.",
+    ),
+    neutral=(
+        "Piscine correcte, un peu de monde le samedi.",
+        "Les tarifs sont dans la moyenne.",
+    ),
+    positive=(
+        "Maîtres-nageurs sympathiques, bons cours d'aquagym.",
+        "Bassin propre et eau à bonne température.",
+    ),
+)
+LEISURE = Voice(
+    negative=("Restaurant souvent complet, difficile de réserver.",),
+    neutral=("Un lieu parmi d'autres, rien de particulier.",),
+    positive=(
+        "Excellentes crêpes, accueil très sympathique.",
+        "Très bon accueil à l'office de tourisme, de bons conseils de balade.",
+        "Cadre agréable et très bonne cuisine, merci.",
+    ),
+)
+DATASET = Voice(
+    negative=(
+        "Les horaires des bus publiés ne sont pas à jour, il manque les lignes du dimanche.",
+    ),
+    neutral=("Fichier consulté une fois pour vérifier un horaire.",),
+    positive=("Pratique d'avoir les horaires des bus en données ouvertes.",),
+)
+
+# Each policy area has its own profile and each service its nuance, so that the four quadrants
+# of the matrix are filled at both levels (the crosshairs are the grand means): town halls,
+# the intercommunality, France services and the gendarmerie are important and liked (keep up);
+# social services, health and jobs important and disliked (act first); youth, environment and
+# the swimming pool neither (secondary); culture and tourism liked but less important
+# (possible over-investment). A few cells sit near the crosshairs (uncertain) and three get
+# too few answers for a verdict (the point-justice, the accounting office, the bus timetable).
 PROFILES: tuple[Profile, ...] = (
-    Profile(
-        "Mairie",
-        0.31,
-        4.3,
-        4.1,
-        negative=(
-            "Les horaires d'ouverture de la mairie sont trop courts, fermé le samedi matin.",
-            "Impossible d'obtenir un rendez-vous pour une carte d'identité avant deux mois.",
-            "Accueil téléphonique difficile à joindre le mardi.",
-        ),
-        neutral=(
-            "Démarche d'état civil faite sans difficulté particulière.",
-            "Les horaires d'ouverture conviennent à peu près.",
-        ),
-        positive=(
-            "Accueil chaleureux à la mairie, le personnel prend le temps d'expliquer.",
-            "Très bon accueil, ma demande d'acte de naissance a été traitée rapidement.",
-            "Le personnel de la mairie est disponible et efficace, merci.",
-            "Démarches simples et rapides, accueil souriant.",
-        ),
-    ),
-    Profile(
-        "Communauté",
-        0.19,
-        4.1,
-        3.9,
-        negative=(
-            "La collecte des déchets verts passe trop rarement dans notre rue.",
-            "Information sur les travaux de voirie arrivée bien trop tard.",
-        ),
-        neutral=(
-            "Je connais mal les compétences de la communauté de communes.",
-            "Le site de la communauté de communes donne les informations de base.",
-        ),
-        positive=(
-            "La collecte des déchets est bien organisée et régulière.",
-            "Très satisfait de la déchetterie intercommunale, accueil efficace.",
-            "Bonne information sur les travaux, les agents sont réactifs.",
-        ),
-        drift=-0.8,
-    ),
-    Profile(
-        "CCAS",
-        0.26,
-        4.5,
-        2.3,
-        negative=(
-            "Le temps d'attente est beaucoup trop long, trois semaines pour un rendez-vous.",
-            "Impossible de joindre l'accueil par téléphone, personne ne répond.",
-            "Mon dossier d'aide a été perdu, il a fallu tout recommencer.",
-            "Le temps d'attente pour l'aide au logement est décourageant.",
-            "Aucune réponse à mes courriers depuis des semaines, c'est inadmissible.",
-            "Délais de traitement des dossiers beaucoup trop longs pour les personnes âgées.",
-        ),
-        neutral=(
-            "Le dossier a été traité, mais les délais restent longs.",
-            "Rendez-vous obtenu, il faut apporter beaucoup de justificatifs.",
-        ),
-        positive=(
-            "Une assistante sociale très à l'écoute, merci pour l'aide.",
-            "Accompagnement humain et bienveillant malgré le temps d'attente.",
-        ),
-        drift=1.4,
-    ),
-    Profile(
-        "Jeanne",
-        0.08,
-        2.2,
-        4.4,
-        negative=("Restaurant souvent complet, difficile de réserver.",),
-        neutral=("Un restaurant parmi d'autres, rien de particulier.",),
-        positive=(
-            "Excellentes crêpes, accueil très sympathique.",
-            "Très bon restaurant, service rapide et souriant.",
-            "Cadre agréable et très bonne cuisine, merci.",
-        ),
-    ),
-    Profile(
-        "EXPOSITION",
-        0.16,
-        2.5,
-        2.5,
-        negative=(
-            "Exposition trop petite, on en fait le tour en dix minutes.",
-            "Horaires de visite peu pratiques, fermé le week-end.",
-            "Aucune signalétique pour trouver le lieu de l'exposition.",
-        ),
-        neutral=(
-            "Exposition correcte, sans plus.",
-            "Je ne savais pas que cette exposition existait.",
-        ),
-        positive=(
-            "Très belle exposition, des œuvres émouvantes.",
-            "Une belle découverte, l'artiste est talentueuse.",
-        ),
-    ),
-    Profile(
-        "bus",
-        0.0,
-        2.8,
-        2.6,
-        negative=(
-            "Les horaires des bus publiés ne sont pas à jour, il manque les lignes du dimanche.",
-        ),
-        neutral=("Fichier consulté une fois pour vérifier un horaire.",),
-        positive=("Pratique d'avoir les horaires des bus en données ouvertes.",),
-        fixed=6,
-    ),
+    Profile("Mairie - Chantilly", 8, 4.4, 4.2, TOWN_HALL),
+    Profile("Mairie - Gouvieux", 6, 4.3, 4.0, TOWN_HALL),
+    Profile("Mairie - Lamorlaye", 6, 4.3, 3.6, TOWN_HALL),
+    Profile("Mairie - Coye-la-Forêt", 4, 4.2, 4.3, TOWN_HALL),
+    Profile("Mairie - La Chapelle-en-Serval", 3, 4.0, 3.9, TOWN_HALL),
+    Profile("Mairie - Orry-la-Ville", 3, 4.0, 3.7, TOWN_HALL),
+    Profile("Mairie - Vineuil-Saint-Firmin", 2, 3.9, 4.0, TOWN_HALL),
+    Profile("Mairie - Plailly", 2, 3.9, 3.3, TOWN_HALL),
+    Profile("Mairie - Mortefontaine", 1.2, 3.5, 4.2, TOWN_HALL),
+    Profile("Mairie - Avilly-Saint-Léonard", 1.2, 3.5, 4.0, TOWN_HALL),
+    Profile("Mairie - Apremont", 1, 3.4, 4.1, TOWN_HALL),
+    Profile("Communauté de communes", 8, 4.1, 3.9, INTERCOMMUNALITY, drift=-0.8),
+    Profile("(CCAS) - Chantilly", 9, 4.5, 2.3, SOCIAL, drift=1.4),
+    Profile("(CCAS) - Gouvieux", 4, 4.4, 2.8, SOCIAL),
+    Profile("(CCAS) - Lamorlaye", 3, 4.3, 3.1, SOCIAL),
+    Profile("(Caf)", 5, 4.6, 2.2, SOCIAL),
+    Profile("(PMI)", 3, 4.2, 3.0, HEALTH),
+    Profile("(CPAM)", 4, 4.4, 2.5, HEALTH),
+    Profile("France services - Chantilly", 5, 4.0, 4.2, PAPERS),
+    Profile("France services - Lamorlaye", 2, 3.8, 3.9, PAPERS),
+    Profile("France Travail", 5, 4.1, 2.4, JOBS),
+    Profile("Mission locale", 2, 3.7, 3.3, JOBS),
+    Profile("(CIO)", 2, 3.0, 2.8, YOUTH),
+    Profile("Point information jeunesse", 1.5, 2.7, 3.0, YOUTH),
+    Profile("gendarmerie - Chantilly", 3, 4.2, 3.8, SAFETY),
+    Profile("gendarmerie - Lamorlaye", 2, 4.1, 3.9, SAFETY),
+    Profile("(ONF)", 3, 3.1, 2.6, NATURE),
+    Profile("ADIL", 1.5, 3.0, 3.5, HOUSING),
+    Profile("Médiathèque", 4, 2.8, 4.4, CULTURE),
+    Profile("ÉMOTIONS ENFOUIES", 3, 2.5, 2.5, CULTURE),
+    Profile("Piscine", 4, 3.2, 2.4, SPORT),
+    Profile("Chez Jeanne", 2, 2.2, 4.4, LEISURE),
+    Profile("Office de tourisme", 2, 2.6, 4.3, LEISURE),
+    Profile("Point-justice", 0, 3.6, 3.9, LAW, fixed=7),
+    Profile("gestion comptable", 0, 3.3, 3.0, ACCOUNTS, fixed=5),
+    Profile("Horaires des bus", 0, 2.8, 2.6, DATASET, fixed=6),
 )
 
 # A few comments carry personal data, so that redaction shows; a few are held by the
@@ -277,7 +440,8 @@ def allocate(total: int) -> list[int]:
     """Answers per profile: the fixed ones, the rest by share (the remainder to the first), so
     that they add up to ``total``; each shared profile gets enough answers for a verdict."""
     rest = total - sum(p.fixed or 0 for p in PROFILES)
-    counts = [p.fixed if p.fixed is not None else int(rest * p.share) for p in PROFILES]
+    weight = sum(p.share for p in PROFILES if p.fixed is None)
+    counts = [p.fixed if p.fixed is not None else int(rest * p.share / weight) for p in PROFILES]
     counts[0] += total - sum(counts)
     if any(c < MIN_ANSWERS for c, p in zip(counts, PROFILES, strict=True) if p.fixed is None):
         raise ValueError(
@@ -339,6 +503,47 @@ def generate(entries: dict[str, str], total: int, seed: int) -> list[Item]:
         items[i * 7] = replace(items[i * 7], comment=text)
     rng.shuffle(items)
     return items
+
+
+# --- the composed events, moved to the coming weeks -----------------------------------------
+
+_DATE_KEYS = ("startDate", "endDate", "schema:startDate", "schema:endDate")
+
+
+def _shift_dates(node: Any, days: int) -> Any:
+    """``node`` with every event date (``takesPlaceAt`` periods, flat ``schema:`` arrays)
+    moved by ``days``; the rest of the flux object untouched."""
+    if isinstance(node, list):
+        return [_shift_dates(v, days) for v in node]
+    if not isinstance(node, dict):
+        return node
+    out: dict[str, Any] = {}
+    for key, value in node.items():
+        if key in _DATE_KEYS:
+            values = value if isinstance(value, list) else [value]
+            moved = [(date.fromisoformat(v) + timedelta(days=days)).isoformat() for v in values]
+            out[key] = moved if isinstance(value, list) else moved[0]
+        else:
+            out[key] = _shift_dates(value, days)
+    return out
+
+
+def shifted_flux(target: Path, today: date) -> Path:
+    """A copy of the composed DATAtourisme flux under ``target`` whose event dates are moved
+    by whole weeks (a Saturday market stays on a Saturday) from ``COMPOSED_REFERENCE`` to
+    ``today``, so that the events are always in the coming weeks. The shipped files are
+    never changed."""
+    weeks = (today - COMPOSED_REFERENCE).days // 7
+    source = DATA / COMPOSED_FLUX
+    for path in sorted(source.rglob("*.json")):
+        copy = target / path.relative_to(source)
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        if path.name == "index.json":
+            copy.write_bytes(path.read_bytes())
+            continue
+        shifted = _shift_dates(json.loads(path.read_text(encoding="utf-8")), weeks * 7)
+        copy.write_text(json.dumps(shifted, ensure_ascii=False), encoding="utf-8")
+    return target
 
 
 # --- seeding through the platform ---------------------------------------------------------
@@ -419,27 +624,37 @@ class _Seeder:
     async def harvest(self) -> int:
         ingest = self.runtimes["ingest"]
         held = 0
-        for source, territory, file in HARVESTS:
-            result = run_harvest(
-                ingest.db,
-                source,
-                tenant=DEMO_TENANT,
-                territory_code=territory,
-                path=DATA / file,
-                grace_period=GRACE,
-                endpoints=Endpoints.from_settings(ingest.settings),
-                on_commit=ingest.relay.wake,
-            )
-            if result.status.value == "failed":
-                raise DemoError(f"collecte {source} en échec : {result.error}")
-            if source != "territories":
-                held += sum(result.counts[c] for c in ("new", "updated", "unchanged"))
+        with tempfile.TemporaryDirectory(prefix="citela-demo-") as scratch:
+            flux = shifted_flux(Path(scratch) / COMPOSED_FLUX, utcnow().date())
+            for source, territory, file in HARVESTS:
+                path = flux if file == COMPOSED_FLUX else DATA / file
+                held += self._harvest_one(ingest, source, territory, path)
 
         async def listed() -> bool:
             return len(await self.entries()) >= held
 
         await _wait("le catalogue reçoit les services", listed)
         return held
+
+    def _harvest_one(self, ingest: ServiceRuntime, source: str, territory: str, path: Path) -> int:
+        """Harvest one file; how many entries of the territory it holds."""
+        result = run_harvest(
+            ingest.db,
+            source,
+            tenant=DEMO_TENANT,
+            territory_code=territory,
+            path=path,
+            grace_period=GRACE,
+            endpoints=Endpoints.from_settings(ingest.settings),
+            on_commit=ingest.relay.wake,
+        )
+        if result.status.value == "failed":
+            raise DemoError(f"collecte {source} en échec : {result.error}")
+        if result.counts["invalid"]:  # the shipped files are clean: a refusal is a bug
+            raise DemoError(f"collecte {source} : {result.counts['invalid']} fiches refusées")
+        if source == "territories":
+            return 0
+        return sum(result.counts[c] for c in ("new", "updated", "unchanged"))
 
     def tenant_and_accounts(self) -> None:
         feedback = self.runtimes["feedback"]
@@ -589,7 +804,9 @@ def _chunks(items: list[Item], size: int) -> Iterator[list[Item]]:
         yield items[start : start + size]
 
 
-def seed_demo(settings: Settings, *, feedbacks: int = 1500, seed: int = 2026) -> DemoSummary:
+def seed_demo(
+    settings: Settings, *, feedbacks: int = DEFAULT_FEEDBACKS, seed: int = 2026
+) -> DemoSummary:
     """Put the demo in place on ``settings``' database (idempotent) and describe it.
 
     Returns once the catalogue lists the territory's entries and the analytics matrix counts
