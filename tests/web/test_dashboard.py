@@ -242,7 +242,7 @@ def test_trends_draw_each_week_as_lines_and_a_table(authority: Authority) -> Non
         CCAS, {3: [(5, 1), (5, 2), (4, 2), (5, 1)], 2: [(5, 3), (4, 3), (5, 4), (5, 3)]}
     )
     history.sign_in(history.staff(Role.ANALYST))
-    page = get(history, "/tendances", semaines="4")
+    page = get(history, "/tendances", semaines="4", niveau="services")
     series = section(page, "tendance-1")
     assert CCAS.title in text_of(series)
     assert page.count('class="trend-line"') == 3  # satisfaction, importance, answers
@@ -257,6 +257,29 @@ def test_trends_draw_each_week_as_lines_and_a_table(authority: Authority) -> Non
     assert rows[2].endswith(" 8 4,8 2,4 2,4 —"), rows[2]
     assert rows[3].endswith(" 8 4,8 2,4 2,4 —"), rows[3]
     assert "Semaine du" in text_of(page)
+
+
+def test_trends_of_many_series_compare_them_in_one_table_then_open_one(
+    authority: Authority, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from citela_web import dashboard
+
+    history = Authority(authority.client, authority.settings)
+    history.create()
+    history.seed_history(CCAS, {3: [(5, 1), (5, 2)], 2: [(5, 4), (4, 5)]})
+    history.sign_in(history.staff(Role.ANALYST))
+    monkeypatch.setattr(dashboard, "TREND_DETAIL_MAX", 0)  # as for a tenant with many series
+    page = get(history, "/tendances", semaines="4", niveau="services")
+    assert 'class="trend-line"' not in page  # no chart per series: a table compares them
+    table = page[page.index('<table class="trend-overview">') : page.index("</table>")]
+    row = text_of(table[table.index(CCAS.title) :])
+    assert "1,5 → 3,0" in row  # satisfaction from the first week with answers to the last
+    assert "▲ +1,5 (hausse)" in row
+    link = re.search(r'<a href="([^"]*cle=[^"]+)">' + re.escape(CCAS.title), table)
+    assert link, table
+    one = authority.client.get(link.group(1).replace("&amp;", "&")).text
+    assert one.count('class="trend-line"') == 3  # its three curves
+    assert f"selected>{CCAS.title}</option>" in one
 
 
 # --- access -----------------------------------------------------------------------------------

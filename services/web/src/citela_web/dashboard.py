@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping, Sequence
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -237,29 +237,70 @@ async def _detail_page(request: Request, staff: Staff, which: Mapping[str, str])
 TREND_WEEKS = (4, 12, 26, 52)
 
 
+TREND_DETAIL_MAX = 6  # more series than this: an overview table, charts one series at a time
+
+
+def _first_last(values: list[float | None]) -> tuple[float | None, float | None]:
+    known = [v for v in values if v is not None]
+    return (known[0], known[-1]) if known else (None, None)
+
+
 @router.get("/{tenant}/tendances", response_class=HTMLResponse, response_model=None)
 @staff_page
 async def trends(request: Request, tenant: str, current: CurrentVisitor) -> Response:
     staff = await staff_of(request, tenant, current, Permission.ANALYTICS_READ)
     query = request.query_params
-    niveau = query.get("niveau", "services")
-    scope = "area" if niveau == "domaines" else "service"
+    niveau = query.get("niveau", "domaines")
+    scope = "service" if niveau == "services" else "area"
     try:
         weeks = int(query.get("semaines", "12"))
     except ValueError:
         weeks = 12
     weeks = weeks if weeks in TREND_WEEKS else 12
     key = query.get("cle", "").strip()[:250]
-    data = await staff.get(
-        "analytics",
-        f"/v1/tenants/{tenant}/trends",
-        {"scope": scope, "weeks": weeks, "key": key or None},
+    path = f"/v1/tenants/{tenant}/trends"
+    every = await staff.get("analytics", path, {"scope": scope, "weeks": weeks})
+    data = (
+        await staff.get("analytics", path, {"scope": scope, "weeks": weeks, "key": key})
+        if key
+        else every
     )
     week_days: list[str] = [str(w) for w in data["weeks"]]
+    level = "domaines" if scope == "area" else "services"
+    choices = sorted(((s["key"], s["label"]) for s in every["series"]), key=lambda c: c[1])
+    # Charts for every series of a large tenant would weigh hundreds of kilobytes on a phone:
+    # past a few series, one table compares them and each opens on its own.
+    detailed = bool(key) or len(data["series"]) <= TREND_DETAIL_MAX
+    overview = []
     series = []
     for s in data["series"]:
         by_week = {str(p["week_start"]): p for p in s["points"]}
         rows = [by_week.get(w) for w in week_days]
+        sat = [r["satisfaction"] if r else None for r in rows]
+        imp = [r["importance"] if r else None for r in rows]
+        sat_first, sat_last = _first_last(sat)
+        imp_first, imp_last = _first_last(imp)
+        last = next((r for r in reversed(rows) if r), None)
+        overview.append(
+            {
+                "label": s["label"],
+                "href": f"{staff.base}/tendances?"
+                + urlencode({"niveau": level, "semaines": weeks, "cle": s["key"]}),
+                "n": last["n"] if last else None,
+                "sat_first": sat_first,
+                "sat_last": sat_last,
+                "sat_delta": None
+                if sat_first is None or sat_last is None
+                else sat_last - sat_first,
+                "imp_first": imp_first,
+                "imp_last": imp_last,
+                "imp_delta": None
+                if imp_first is None or imp_last is None
+                else imp_last - imp_first,
+            }
+        )
+        if not detailed:
+            continue
         series.append(
             {
                 "label": s["label"],
@@ -269,21 +310,8 @@ async def trends(request: Request, tenant: str, current: CurrentVisitor) -> Resp
                 else service_href(tenant, s["key"]),
                 "rows": list(zip(week_days, rows, strict=True)),
                 "charts": [
-                    (
-                        "Satisfaction moyenne",
-                        line_chart(
-                            week_days,
-                            [r["satisfaction"] if r else None for r in rows],
-                            low=1,
-                            high=5,
-                        ),
-                    ),
-                    (
-                        "Importance moyenne",
-                        line_chart(
-                            week_days, [r["importance"] if r else None for r in rows], low=1, high=5
-                        ),
-                    ),
+                    ("Satisfaction moyenne", line_chart(week_days, sat, low=1, high=5)),
+                    ("Importance moyenne", line_chart(week_days, imp, low=1, high=5)),
                     (
                         "Nombre de réponses",
                         line_chart(
@@ -301,7 +329,10 @@ async def trends(request: Request, tenant: str, current: CurrentVisitor) -> Resp
             data=data,
             weeks=week_days,
             series=series,
-            niveau="domaines" if scope == "area" else "services",
+            overview=overview,
+            detailed=detailed,
+            choices=choices,
+            niveau=level,
             semaines=weeks,
             week_choices=TREND_WEEKS,
             cle=key,
