@@ -105,7 +105,13 @@ def test_an_entry_is_in_a_territory_through_its_communes() -> None:
     communes = {"64445": pau, "64024": arudy}
     assert in_territory(EntryPlace(("64445",)), ["200067254"], communes)
     assert in_territory(EntryPlace(("64024",)), ["64"], communes)
-    assert in_territory(EntryPlace(("64024",)), ["75"], communes)
+    assert in_territory(EntryPlace(("64024",)), ["region:75"], communes)  # Nouvelle-Aquitaine
+    # A bare "75" is Paris, not the région that shares its code: the Paris tenant never
+    # covers Arudy; neither does the Gers ("32") cover the Oise through the Hauts-de-France.
+    assert not in_territory(EntryPlace(("64024",)), ["75"], communes)
+    chantilly = Commune("60141", epci_code="246000764", departement_codes=("60",), region_code="32")
+    assert not in_territory(EntryPlace(("60141",)), ["32"], {"60141": chantilly})
+    assert in_territory(EntryPlace(("60141",)), ["region:32"], {"60141": chantilly})
     assert not in_territory(EntryPlace(("64024",), ("200067254",)), ["200067254"], communes)
     assert in_territory(EntryPlace((), ("200067254",)), ["200067254"], communes)
     assert not in_territory(EntryPlace(("99999",)), ["200067254"], communes)

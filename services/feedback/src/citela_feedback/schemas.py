@@ -26,8 +26,12 @@ TenantCode = Annotated[
 ]
 TerritoryCode = Annotated[
     str,
-    StringConstraints(pattern=r"^[0-9][0-9AB][0-9]{0,7}$"),
-    Field(description="INSEE code of a commune, département or région, or SIREN of an EPCI"),
+    StringConstraints(pattern=r"^(region:[0-9]{2}|[0-9][0-9AB][0-9]{0,7})$"),
+    Field(
+        description="INSEE code of a commune or département, SIREN of an EPCI, or "
+        "`region:<INSEE code>` for a région (a bare 2-digit code is a département: "
+        "'75' is Paris, 'region:75' Nouvelle-Aquitaine)"
+    ),
 ]
 Score = Annotated[int, Field(ge=1, le=5)]
 EntryId = Annotated[

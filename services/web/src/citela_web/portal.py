@@ -129,11 +129,14 @@ async def territory_choices(api: Api, tenant: dict[str, Any]) -> list[dict[str, 
 
 def covers(tenant: Mapping[str, Any], hit: Mapping[str, Any]) -> bool:
     """Whether the tenant's territory holds the commune (itself, its EPCI, département…)."""
+    # Same convention as the catalogue and feedback services: a bare 2-digit code is a
+    # département, a région is `region:<code>` ("75": Paris, "region:75": Nouvelle-Aquitaine).
+    region = hit.get("region_code")
     places = {
         hit.get("code"),
         hit.get("epci_code"),
         hit.get("departement_code"),
-        hit.get("region_code"),
+        f"region:{region}" if region else None,
     }
     return bool(places & set(tenant.get("territory_codes") or []))
 

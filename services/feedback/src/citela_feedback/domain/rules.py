@@ -96,10 +96,15 @@ class Commune:
     parent_commune_code: str | None = None
 
     def ancestors(self) -> set[str]:
+        """The codes that cover this commune. Région and département codes collide ("75" is
+        Paris and Nouvelle-Aquitaine, "32" the Gers and the Hauts-de-France): as in the
+        catalogue, a bare code is a département and a région is written ``region:32``."""
         codes = {self.code, *self.departement_codes}
-        for code in (self.epci_code, self.region_code, self.parent_commune_code):
+        for code in (self.epci_code, self.parent_commune_code):
             if code:
                 codes.add(code)
+        if self.region_code:
+            codes.add(f"region:{self.region_code}")
         return codes
 
 
@@ -116,9 +121,9 @@ def in_territory(
     """Whether a catalogue entry lies in the territory a tenant covers.
 
     The territory is a set of codes of any level (commune INSEE code, EPCI SIREN,
-    département, région). An entry is in it when one of its communes is, directly or through
-    its EPCI, département, région or parent commune — or, for an entry with no commune, when
-    one of its EPCI or département codes is.
+    département, ``region:<code>``). An entry is in it when one of its communes is, directly
+    or through its EPCI, département, région or parent commune — or, for an entry with no
+    commune, when one of its EPCI or département codes is.
     """
     codes = set(territory)
     if not codes:
