@@ -6,9 +6,12 @@ every check reads it back over the platform's public HTTP APIs.
 
 from __future__ import annotations
 
+import json
 import time
+from collections import Counter
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,7 +23,7 @@ from citela_platform import demo
 from citela_platform.cli import app as cli
 from citela_platform.embedded import create_embedded_app
 
-FEEDBACKS = 200
+FEEDBACKS = 1300  # the smallest size that gives every shared profile a verdict, and some
 T = demo.DEMO_TENANT
 
 
@@ -57,7 +60,7 @@ def test_the_summary_names_the_demo_tenant_and_its_logins(
     summary = seeded[1]
     assert summary.tenant == "aire-cantilienne"
     assert "démonstration" in summary.tenant_name
-    assert summary.entries == 6
+    assert summary.entries == 41
     assert summary.feedbacks == FEEDBACKS
     assert [x.role for x in summary.logins] == [
         "administratrice",
@@ -71,16 +74,43 @@ def test_the_summary_names_the_demo_tenant_and_its_logins(
 def test_the_catalogue_lists_the_aire_cantilienne_from_the_recorded_open_data(
     client: TestClient,
 ) -> None:
-    r = client.get(f"/catalogue/v1/tenants/{T}/entries", params={"territory": "246000764"})
+    r = client.get(
+        f"/catalogue/v1/tenants/{T}/entries", params={"territory": "246000764", "limit": 100}
+    )
     assert r.status_code == 200, r.text
-    titles = {e["title"] for e in r.json()["items"]}
+    entries = r.json()["items"]
+    titles = {e["title"] for e in entries}
     assert {
         "Mairie - Coye-la-Forêt",
         "Centre communal d'action sociale (CCAS) - Chantilly",
         "Communauté de communes - Aire Cantilienne",
         "Horaires des bus de l'Aire Cantilienne",
         "Chez Jeanne",
+        "France services - Chantilly",
+        "Médiathèque de Chantilly",
+        "Marché de Noël de Gouvieux",
     } <= titles
+    # a mairie in each of the EPCI's eleven communes, placed in its own commune
+    mairies = {e["commune_codes"][0] for e in entries if e["title"].startswith("Mairie - ")}
+    assert mairies == {
+        "60022",
+        "60033",
+        "60141",
+        "60142",
+        "60172",
+        "60282",
+        "60346",
+        "60432",
+        "60482",
+        "60494",
+        "60695",
+    }
+    areas = {e["policy_area"] for e in entries if e["kind"] != "event"} - {None}
+    assert len(areas) >= 12
+    gouvieux = next(e for e in entries if e["title"] == "Mairie - Gouvieux")
+    assert gouvieux["address"]["postal_code"] == "60270"
+    assert {s["weekday"] for s in gouvieux["opening_hours"]} == {0, 1, 2, 3, 4, 5}
+    assert {c["kind"] for c in gouvieux["contacts"]} == {"phone", "email"}
     # the Oise's communes came with them: Chantilly is found by its postal code
     found = client.get(f"/catalogue/v1/tenants/{T}/territories", params={"q": "60500"})
     assert "Chantilly" in [c["name"] for c in found.json()]
@@ -88,30 +118,87 @@ def test_the_catalogue_lists_the_aire_cantilienne_from_the_recorded_open_data(
     assert "Mairie - Coye-la-Forêt" in {e["title"] for e in in_coye.json()["items"]}
 
 
-def test_the_matrix_fills_the_four_quadrants_and_shows_a_cell_without_enough_answers(
+def test_the_events_are_upcoming_whatever_the_day_the_demo_runs(client: TestClient) -> None:
+    today = datetime.now(UTC).date()
+    r = client.get(
+        f"/catalogue/v1/tenants/{T}/events",
+        params={"from": today.isoformat(), "to": (today + timedelta(weeks=8)).isoformat()},
+    )
+    assert r.status_code == 200, r.text
+    upcoming = {e["title"]: e for e in r.json()["items"]}
+    assert {
+        "Concert de l'Avent : chœurs et orgue",
+        "Marché de Noël de Gouvieux",
+        "Exposition : le cheval dans l'histoire de Lamorlaye",
+        "Journée du patrimoine hippique",
+        "Foulées de la forêt de Lamorlaye",
+    } <= set(upcoming)
+    assert all(today <= date.fromisoformat(e["next_date"]) for e in upcoming.values())
+    assert upcoming["Marché de Noël de Gouvieux"]["commune_codes"] == ["60282"]
+
+
+def test_the_composed_events_move_by_whole_weeks_to_the_day_of_the_run(tmp_path: Path) -> None:
+    def dates(flux: Path) -> dict[str, list[str]]:
+        found: dict[str, list[str]] = {}
+        for path in sorted((flux / "objects").rglob("*.json")):
+            obj = json.loads(path.read_text(encoding="utf-8"))
+            if "takesPlaceAt" in obj:  # events (the places have no dates)
+                periods = [p["startDate"] for p in obj["takesPlaceAt"]]
+                found[obj["rdfs:label"]["fr"][0]] = periods + obj["schema:startDate"]
+        return found
+
+    shipped = dates(demo.DATA / demo.COMPOSED_FLUX)
+    later = demo.COMPOSED_REFERENCE + timedelta(days=400)  # a Wednesday, 57 weeks and a day on
+    moved = dates(demo.shifted_flux(tmp_path / "flux", later))
+    assert len(shipped) == 5
+    assert moved.keys() == shipped.keys()
+    for label, starts in shipped.items():
+        for before, after in zip(starts, moved[label], strict=True):
+            assert date.fromisoformat(after) - date.fromisoformat(before) == timedelta(weeks=57)
+            assert date.fromisoformat(after) >= later
+    assert (tmp_path / "flux" / "index.json").read_bytes() == (
+        demo.DATA / demo.COMPOSED_FLUX / "index.json"
+    ).read_bytes()
+
+
+def test_the_matrix_fills_the_four_quadrants_at_both_levels(
     client: TestClient,
 ) -> None:
     m = matrix(client)
     assert m["crosshairs"]["answers"] == FEEDBACKS
-    area_quadrants = {p["key"]: p["quadrant"] for p in m["areas"]}
-    assert area_quadrants == {
-        "Action sociale": "act_first",
-        "Administration locale": "keep_up",
-        "Culture": "secondary",
-        "Tourisme et loisirs": "over_investment",
-    }
-    services = {p["label"]: p for p in m["services"]}
-    assert services["Centre communal d'action sociale (CCAS) - Chantilly"]["priority"] == 1
-    assert {p["quadrant"] for p in m["services"]} >= {
-        "act_first",
-        "keep_up",
-        "secondary",
-        "over_investment",
-    }
-    few = [p for p in m["services"] if p["status"] == "not_enough_answers"]
-    assert [p["label"] for p in few] == ["Horaires des bus de l'Aire Cantilienne"]
-    assert few[0]["quadrant"] is None
-    assert sum(1 for p in m["services"] if p["n"] >= 10) == 5
+    areas = {p["key"]: p for p in m["areas"]}
+    assert areas["Action sociale"]["quadrant"] == "act_first"
+    assert areas["Administration locale"]["quadrant"] == "keep_up"
+    assert areas["Éducation et jeunesse"]["quadrant"] == "secondary"
+    assert areas["Tourisme et loisirs"]["quadrant"] == "over_investment"
+    quadrants = {"act_first", "keep_up", "secondary", "over_investment"}
+    assert {p["quadrant"] for p in m["areas"]} >= quadrants
+    assert {p["quadrant"] for p in m["services"]} >= quadrants
+    for level in ("areas", "services"):
+        counted = Counter(p["quadrant"] for p in m[level])
+        assert all(counted[q] >= (2 if level == "areas" else 4) for q in quadrants), counted
+    few = {p["key"] for p in m["areas"] if p["status"] == "not_enough_answers"}
+    assert few == {"Justice et accès au droit", "Finances publiques et fiscalité"}
+    assert any(p["status"] == "uncertain" for p in m["services"])
+    assert any(p["status"] == "uncertain" for p in m["areas"])
+
+
+def test_most_services_have_a_verdict_and_three_have_too_few_answers(
+    client: TestClient,
+) -> None:
+    services = {p["label"]: p for p in matrix(client)["services"]}
+    assert len(services) == 36
+    assert services["Caisse d'allocations familiales (Caf) de l'Oise - accueil de Chantilly"][
+        "priority"
+    ] in (1, 2)
+    few = sorted(label for label, p in services.items() if p["status"] == "not_enough_answers")
+    assert few == [
+        "Horaires des bus de l'Aire Cantilienne",
+        "Point-justice - Chantilly",
+        "Service de gestion comptable - Chantilly",
+    ]
+    assert all(services[label]["quadrant"] is None for label in few)
+    assert sum(1 for p in services.values() if p["n"] >= 10) == 33
 
 
 def test_the_weekly_trends_cover_the_last_twelve_weeks(
@@ -215,33 +302,34 @@ def test_a_second_seed_finds_the_demo_in_place(
 
 def test_the_generated_feedback_is_reproducible() -> None:
     entries = {p.match: f"service-public:{p.match.lower()}" for p in demo.PROFILES}
-    one = demo.generate(entries, 300, 7)
-    assert one == demo.generate(entries, 300, 7)
-    assert one != demo.generate(entries, 300, 8)
-    assert len(one) == 300
+    one = demo.generate(entries, 1300, 7)
+    assert one == demo.generate(entries, 1300, 7)
+    assert one != demo.generate(entries, 1300, 8)
+    assert len(one) == 1300
     ages = [i.age for i in one]
     assert min(ages) >= timedelta(minutes=10)
     assert max(ages) <= timedelta(weeks=13)
     assert max(ages) - min(ages) > timedelta(weeks=12), "spread over thirteen weeks"
     # The CCAS improves and the intercommunality slips (what `citela demo` generates):
-    full = demo.generate(entries, 1500, 2026)
+    full = demo.generate(entries, demo.DEFAULT_FEEDBACKS, 2026)
 
     def mean(match: str, older: bool) -> float:
         mine = [i for i in full if i.entry_id == entries[match]]
         half = sorted(mine, key=lambda i: i.age, reverse=older)[: len(mine) // 2]
         return sum(i.satisfaction for i in half) / len(half)
 
-    assert mean("CCAS", older=False) - mean("CCAS", older=True) > 0.3
-    assert mean("Communauté", older=True) - mean("Communauté", older=False) > 0.25
+    assert mean("(CCAS) - Chantilly", older=False) - mean("(CCAS) - Chantilly", older=True) > 0.3
+    epci = "Communauté de communes"
+    assert mean(epci, older=True) - mean(epci, older=False) > 0.25
     body = one[0].json(datetime(2026, 11, 28, 9, tzinfo=UTC))
     assert (
         datetime.fromisoformat(body["collected_at"])
         == datetime(2026, 11, 28, 9, tzinfo=UTC) - one[0].age
     )
-    assert len({(i.user_ref, i.entry_id) for i in one}) == 300, "one answer per person and entry"
+    assert len({(i.user_ref, i.entry_id) for i in one}) == 1300, "one answer per person and entry"
     assert all(i.user_ref.startswith("demo-genere-") for i in one)
     with pytest.raises(ValueError, match="ne suffisent pas"):
-        demo.allocate(40)
+        demo.allocate(1000)
 
 
 @pytest.fixture
@@ -271,6 +359,6 @@ def test_citela_demo_prints_the_addresses_and_the_logins(runner: CliRunner) -> N
     assert "Avis de démonstration (générés)" in out
     assert f"{FEEDBACKS} avis GÉNÉRÉS" in out
     assert "Ctrl+C" not in out, "nothing is served with --no-serve"
-    refused = runner.invoke(cli, ["demo", "--no-serve", "--feedbacks", "20"])
+    refused = runner.invoke(cli, ["demo", "--no-serve", "--feedbacks", "200"])
     assert refused.exit_code == 1
     assert "ne suffisent pas" in refused.output
