@@ -125,5 +125,6 @@ def build_runtime(settings: Settings, bus: EventBus) -> ServiceRuntime:
             "tasks": gateway,
             "scoring_trigger": trigger,
         },
+        on_stop=[trigger.close],
     )
     return runtime

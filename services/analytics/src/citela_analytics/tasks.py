@@ -156,8 +156,10 @@ class ScoringTrigger:
 
     Distributed: at most one task per tenant per ``delay_s`` from this process, queued with
     that countdown, so it starts after every comment committed before it was sent. Embedded:
-    each request scores at once, in-process. A failed request is only logged: the beat sweep
-    scores what was missed.
+    the same grouping on a thread of this process, which scores every tenant asked for once
+    the delay has passed (a comment scored alone per event ran the model on batches of one:
+    2,800 answers took 20 s more). A failed request is only logged: the beat sweep (or, in the
+    embedded mode, the next request) scores what was missed. ``close`` scores what is pending.
     """
 
     def __init__(self, gateway: TaskGateway, delay_s: float) -> None:
@@ -165,11 +167,15 @@ class ScoringTrigger:
         self.delay_s = delay_s
         self._next: dict[str, float] = {}
         self._lock = threading.Lock()
+        self._wake = threading.Condition(self._lock)
+        self._pending: set[str] = set()
+        self._thread: threading.Thread | None = None
+        self._closed = False
 
     def __call__(self, tenant: str) -> None:
         try:
             if self.gateway.eager:
-                self.gateway.send(SCORE_TASK, tenant)
+                self._defer(tenant)
                 return
             now = time.monotonic()
             with self._lock:
@@ -179,3 +185,50 @@ class ScoringTrigger:
             self.gateway.send(SCORE_TASK, tenant, countdown=self.delay_s)
         except Exception as exc:
             log.warning("analytics.scoring_not_triggered", tenant=tenant, error=repr(exc))
+
+    def _defer(self, tenant: str) -> None:
+        with self._lock:
+            if self._closed:
+                closed = True
+            else:
+                closed = False
+                self._pending.add(tenant)
+                if self._thread is None or not self._thread.is_alive():
+                    self._thread = threading.Thread(
+                        target=self._run, name="analytics-scoring", daemon=True
+                    )
+                    self._thread.start()
+                self._wake.notify()
+        if closed:  # shutting down: no thread to hand it to, score it here
+            self._score({tenant})
+
+    def _run(self) -> None:
+        while True:
+            with self._lock:
+                while not self._pending and not self._closed:
+                    self._wake.wait()
+                if self._closed:
+                    return
+                # Let the burst gather: every request of the next delay_s joins this run.
+                self._wake.wait(self.delay_s)
+                tenants, self._pending = self._pending, set()
+            self._score(tenants)
+
+    def _score(self, tenants: set[str]) -> None:
+        for tenant in sorted(tenants):
+            try:
+                self.gateway.send(SCORE_TASK, tenant)
+            except Exception as exc:
+                log.warning("analytics.scoring_not_triggered", tenant=tenant, error=repr(exc))
+
+    def close(self, timeout_s: float = 10.0) -> None:
+        """Stop the embedded thread and score what it had not got to yet."""
+        with self._lock:
+            self._closed = True
+            thread = self._thread
+            self._wake.notify_all()
+        if thread is not None:
+            thread.join(timeout_s)
+        with self._lock:
+            tenants, self._pending = self._pending, set()
+        self._score(tenants)

@@ -44,6 +44,8 @@ class ServiceRuntime:
     consumers: list[ConsumerSpec] = field(default_factory=list)
     topics: list[str] = field(default_factory=list)
     extras: dict[str, Any] = field(default_factory=dict)
+    # Called by stop_background once the consumers have stopped (flush what they left).
+    on_stop: list[Callable[[], None]] = field(default_factory=list)
     relay: OutboxRelay = field(init=False)
     _threads: list[threading.Thread] = field(default_factory=list, init=False)
     _running: list[Consumer] = field(default_factory=list, init=False)
@@ -110,5 +112,10 @@ class ServiceRuntime:
             thread.join(timeout_s)
         for consumer in self._running:
             consumer.transport.close()
+        for stop in self.on_stop:
+            try:
+                stop()
+            except Exception as exc:
+                log.exception("runtime.on_stop_failed", service=self.name, error=repr(exc))
         self._threads.clear()
         self._running.clear()
