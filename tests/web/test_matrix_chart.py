@@ -190,3 +190,34 @@ def test_line_chart_breaks_on_weeks_without_answers() -> None:
     assert counts.high == 46
     assert counts.points[-1].text == "46"
     assert [t.text for t in counts.y_ticks] == ["0", "23", "46"]
+
+
+def test_a_zoomed_chart_shows_the_part_of_the_scale_the_answers_use() -> None:
+    points = [point("CCAS", 4.4, 2.2), point("Mairie", 4.1, 4.3), point("Piscine", 3.1, 3.0)]
+    chart = build_chart(points, 3.9, 3.4, FRAME, zoom=True)
+    f = chart.frame
+    assert f.zoomed
+    # means and crosshair, a quarter point of margin, on half points
+    assert (f.sat_low, f.sat_high) == (1.5, 5.0)
+    assert (f.imp_low, f.imp_high) == (2.5, 5.0)
+    assert [t.text for t in chart.y_ticks] == ["2,5", "3", "3,5", "4", "4,5", "5"]
+    assert [t.text for t in chart.x_ticks] == ["2", "3", "4", "5"]  # wide: whole points
+    # the extremes of the view are the edges of the plot; a CI beyond it is cut at the edge
+    assert f.y(2.5) == f.y_max
+    assert f.y(5.0) == f.y_min
+    assert f.y(1.0) == f.y_max
+    ccas = chart.markers[0]
+    assert f.x_min < ccas.cx < chart.cross_x  # still left of the crosshair: act first
+
+
+def test_a_narrow_range_is_widened_to_a_point_and_a_half() -> None:
+    chart = build_chart([point("Seul", 3.5, 3.5)], 3.5, 3.5, FRAME, zoom=True)
+    assert chart.frame.sat_high - chart.frame.sat_low >= 1.5
+    assert build_chart([point("Seul", 3.5, 3.5)], 3.5, 3.5, FRAME).frame.zoomed is False
+
+
+def test_names_are_drawn_for_a_dozen_points_and_numbers_only_beyond() -> None:
+    few = [point(f"Service {i}", 3 + i / 10, 3 + i / 12) for i in range(12)]
+    assert build_chart(few, 3.5, 3.5, FRAME).show_names
+    many = [*few, point("Treizième", 4.0, 2.0)]
+    assert not build_chart(many, 3.5, 3.5, FRAME).show_names

@@ -124,6 +124,7 @@ async def matrix(request: Request, tenant: str, current: CurrentVisitor) -> Resp
                 [chart_point(tenant, p) for p in points],
                 float(cross["importance"]),
                 float(cross["satisfaction"]),
+                zoom=True,
             )
     if filters.domaine and filters.domaine not in areas:
         areas.append(filters.domaine)

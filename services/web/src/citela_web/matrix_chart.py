@@ -8,8 +8,9 @@ no template, no HTTP, so the geometry is unit-tested on its own.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from citela_web.filters import french_number
 
@@ -52,7 +53,8 @@ def quadrant_of(importance: float, satisfaction: float, cross_i: float, cross_s:
 
 @dataclass(frozen=True)
 class Frame:
-    """The SVG's coordinate system: a viewBox of width × height around the plot area."""
+    """The SVG's coordinate system: a viewBox of width × height around the plot area, and the
+    part of the 1–5 scales each axis shows (all of it, unless zoomed on the data)."""
 
     width: float = 640
     height: float = 520
@@ -60,6 +62,10 @@ class Frame:
     right: float = 24
     top: float = 24
     bottom: float = 64
+    sat_low: float = SCALE_MIN
+    sat_high: float = SCALE_MAX
+    imp_low: float = SCALE_MIN
+    imp_high: float = SCALE_MAX
 
     @property
     def plot_width(self) -> float:
@@ -69,12 +75,20 @@ class Frame:
     def plot_height(self) -> float:
         return self.height - self.top - self.bottom
 
+    @property
+    def zoomed(self) -> bool:
+        return (self.sat_low, self.sat_high, self.imp_low, self.imp_high) != (
+            SCALE_MIN, SCALE_MAX, SCALE_MIN, SCALE_MAX,
+        )  # fmt: skip
+
     def x(self, satisfaction: float) -> float:
-        share = (clamp(satisfaction) - SCALE_MIN) / (SCALE_MAX - SCALE_MIN)
+        value = clamp(satisfaction, self.sat_low, self.sat_high)
+        share = (value - self.sat_low) / (self.sat_high - self.sat_low)
         return round(self.left + share * self.plot_width, 2)
 
     def y(self, importance: float) -> float:
-        share = (clamp(importance) - SCALE_MIN) / (SCALE_MAX - SCALE_MIN)
+        value = clamp(importance, self.imp_low, self.imp_high)
+        share = (value - self.imp_low) / (self.imp_high - self.imp_low)
         return round(self.top + (1 - share) * self.plot_height, 2)
 
     @property
@@ -92,6 +106,20 @@ class Frame:
     @property
     def y_max(self) -> float:
         return self.top + self.plot_height
+
+
+def axis_range(
+    values: Sequence[float], *, margin: float = 0.25, span: float = 1.5
+) -> tuple[float, float]:
+    """The part of the 1–5 scale that shows ``values`` with a margin, on half points, at least
+    ``span`` wide: answers crowd between 2 and 4.5, and on the whole scale 30 services overlap."""
+    if not values:
+        return SCALE_MIN, SCALE_MAX
+    low = max(SCALE_MIN, math.floor((min(values) - margin) * 2) / 2)
+    high = min(SCALE_MAX, math.ceil((max(values) + margin) * 2) / 2)
+    while high - low < span:
+        low, high = max(SCALE_MIN, low - 0.5), min(SCALE_MAX, high + 0.5)
+    return low, high
 
 
 @dataclass(frozen=True)
@@ -175,6 +203,7 @@ class Chart:
     y_ticks: list[Tick]
     markers: list[Marker]
     left_out: list[ChartPoint]  # cells without a mean (no answer): in the table only
+    show_names: bool = True  # past a dozen points the names overlap: numbers, the table as key
 
 
 def _fr(value: float | None, digits: int = 1) -> str:
@@ -217,14 +246,27 @@ def _signed(value: float | None) -> str:
     return text
 
 
+NAMES_MAX = 12
+
+
 def build_chart(
     points: Sequence[ChartPoint],
     cross_importance: float,
     cross_satisfaction: float,
     frame: Frame | None = None,
+    *,
+    zoom: bool = False,
 ) -> Chart:
-    """Place every point that has means; number them in the order given (the table's)."""
+    """Place every point that has means; number them in the order given (the table's).
+
+    ``zoom``: each axis shows only the part of the scale the means and the crosshair need."""
     f = frame or Frame()
+    if zoom:
+        sats = [p.satisfaction.mean for p in points if p.satisfaction.mean is not None]
+        imps = [p.importance.mean for p in points if p.importance.mean is not None]
+        sat_low, sat_high = axis_range([*sats, cross_satisfaction])
+        imp_low, imp_high = axis_range([*imps, cross_importance])
+        f = replace(f, sat_low=sat_low, sat_high=sat_high, imp_low=imp_low, imp_high=imp_high)
     cx, cy = f.x(cross_satisfaction), f.y(cross_importance)
     regions = [
         Region("act_first", QUADRANTS["act_first"], QUADRANT_HINTS["act_first"],
@@ -237,7 +279,8 @@ def build_chart(
                QUADRANT_HINTS["over_investment"], cx, cy, f.x_max - cx, f.y_max - cy,
                f.x_max - 8, f.y_max - 10, "end"),
     ]  # fmt: skip
-    ticks = [float(v) for v in range(int(SCALE_MIN), int(SCALE_MAX) + 1)]
+    x_values = _tick_values(f.sat_low, f.sat_high)
+    y_values = _tick_values(f.imp_low, f.imp_high)
     markers: list[Marker] = []
     left_out: list[ChartPoint] = []
     number = 0
@@ -275,11 +318,23 @@ def build_chart(
         cross_y=cy,
         cross_importance=cross_importance,
         cross_satisfaction=cross_satisfaction,
-        x_ticks=[Tick(v, f.x(v), _fr(v, 0)) for v in ticks],
-        y_ticks=[Tick(v, f.y(v), _fr(v, 0)) for v in ticks],
+        x_ticks=[Tick(v, f.x(v), _tick_text(v)) for v in x_values],
+        y_ticks=[Tick(v, f.y(v), _tick_text(v)) for v in y_values],
         markers=markers,
         left_out=left_out,
+        show_names=len(markers) <= NAMES_MAX,
     )
+
+
+def _tick_values(low: float, high: float) -> list[float]:
+    """Whole points on a wide range, half points on a narrow one."""
+    step = 1.0 if high - low > 2.5 else 0.5
+    first = math.ceil(low / step) * step
+    return [first + i * step for i in range(int((high - first) / step + 1e-9) + 1)]
+
+
+def _tick_text(value: float) -> str:
+    return _fr(value, 0) if value == int(value) else _fr(value, 1)
 
 
 # --- weekly line charts ----------------------------------------------------------------------
