@@ -31,7 +31,7 @@ from tests.browser.support import VIEWPORTS, Visits, chromium_path, require_axe
 from tests.feedback.support import Inbox, free_port, smtp_server
 
 # Enough answers for several services to pass the 10-answer threshold, few enough to seed fast.
-DEMO_FEEDBACKS = 400
+DEMO_FEEDBACKS = 1200  # the fewest with which the demo fills every cell it means to
 OTHER_TENANT = "ville-senlis"
 OTHER_STAFF = "direction.generale@ville-senlis.fr"
 OTHER_PASSWORD = "senlis mot de passe 2026"

@@ -72,6 +72,22 @@ def describe(violation: dict[str, Any]) -> str:
     return f"[{violation['impact']}] {violation['id']}: {violation['help']} -> {shown}"
 
 
+JS_BUDGET_BYTES = 100 * 1024
+# Bytes of JavaScript the page ran (external files as decoded, plus inline scripts) and the
+# address of every resource it loaded.
+PAGE_WEIGHT_JS = """() => {
+  const resources = performance.getEntriesByType("resource");
+  const external = resources
+    .filter((r) => r.initiatorType === "script")
+    .reduce((sum, r) => sum + (r.decodedBodySize || 0), 0);
+  // (axe-core, which the tests inject, is not the page's)
+  const inline = [...document.querySelectorAll("script:not([src])")]
+    .filter((s) => !s.textContent.startsWith("/*! axe v"))
+    .reduce((sum, s) => sum + s.textContent.length, 0);
+  return { js: external + inline, urls: resources.map((r) => r.name) };
+}"""
+
+
 @dataclass
 class Visits:
     """What one test saw: the pages it checked and what was wrong with them."""
@@ -80,11 +96,22 @@ class Visits:
     test_name: str
     problems: list[str] = field(default_factory=list)
     findings: dict[str, list[str]] = field(default_factory=dict)
+    js_bytes: dict[str, int] = field(default_factory=dict)
 
     def check(self, page: Page, name: str, *, expect_status: int | None = None) -> None:
         """axe-core, a screenshot, and on a phone no sideways scroll, for the page shown now."""
         page.wait_for_load_state("load")
         where = f"{self.viewport}-{name} ({page.url})"
+        # Budget of the issue: under 100 KB of JavaScript (we hold every page to it), and
+        # nothing fetched from another host (no CDN: the machine reaches nothing outside).
+        weight = page.evaluate(PAGE_WEIGHT_JS)
+        if weight["js"] >= JS_BUDGET_BYTES:
+            self.problems.append(f"{where}: {weight['js']} bytes of JavaScript (budget 100 KB)")
+        origin = page.url.split("/", 3)[:3]
+        foreign = [u for u in weight["urls"] if u.split("/", 3)[:3] != origin]
+        if foreign:
+            self.problems.append(f"{where}: resources from another host: {foreign}")
+        self.js_bytes[name] = weight["js"]
         violations = run_axe(page)
         self.findings[name] = [describe(v) for v in violations]
         for v in violations:

@@ -99,6 +99,8 @@ def rated(browser: Browser, viewport: str, platform: Platform) -> Iterator[Rated
     try:
         # 1. Home: search the commune, by name on a desktop, by postal code on the phone.
         visits.visit(page, "/", "accueil")
+        # The JavaScript budget is measured, not assumed: the home page runs citela.js.
+        assert 0 < visits.js_bytes["accueil"] < 100 * 1024, visits.js_bytes
         page.locator('main input[name="q"]').first.fill(
             "Chantilly" if viewport == "desktop" else "60500"
         )
