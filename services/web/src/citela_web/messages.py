@@ -17,6 +17,32 @@ SLUG_MESSAGES: dict[str, str] = {
     "unknown-entry": "Ce service n'existe pas dans le catalogue de la collectivité.",
     "rate-limited": "Trop de tentatives en peu de temps. Patientez une minute puis réessayez.",
     "too-many-requests": "Trop de tentatives en peu de temps. Patientez une minute puis réessayez.",
+    "unauthenticated": "Connectez-vous pour continuer.",
+    "invalid-refresh-token": "Votre session a expiré : connectez-vous de nouveau.",
+    "forbidden": "Vous n'avez pas accès à cette page.",
+    "csrf": "Le formulaire a expiré ou ne vient pas de Citéla. Revenez à la page "
+    "précédente, rechargez-la et envoyez de nouveau.",
+    "invalid-confirmation": "Ce lien de confirmation n'est plus valable. Demandez-en un nouveau.",
+    "invalid-cursor": "Cette page de résultats n'existe plus. Reprenez depuis la première.",
+    "feedback-rejected": "Votre avis n'a pas pu être enregistré : corrigez les champs signalés.",
+    "newer-feedback-exists": "Un avis plus récent existe déjà pour ce service : il reste "
+    "votre avis actuel.",
+    "idempotency-key-reused": "Ce formulaire a déjà été envoyé avec un autre contenu. "
+    "Rechargez la page avant de recommencer.",
+    "scores-not-public": "Cette collectivité ne publie pas les moyennes de ses services.",
+    "unknown-feedback": "Cet avis n'existe pas ou a été retiré.",
+    "unknown-service": "Ce service n'a pas encore d'avis dans la synthèse.",
+    "unknown-area": "Ce domaine d'action publique n'a pas encore d'avis dans la synthèse.",
+    "unknown-report": "Ce rapport n'existe pas (ou plus).",
+    "report-not-ready": "Le rapport est en cours de préparation : la page se mettra à jour "
+    "toute seule.",
+    "unknown-app": "Cette application partenaire n'existe pas.",
+    "unknown-key": "Cette clé d'API n'existe pas ou a déjà été révoquée.",
+    "unknown-staff": "Cette personne ne fait pas partie des agents de la collectivité.",
+    "unknown-run": "Cette collecte de données n'existe pas.",
+    "tenant-exists": "Une collectivité existe déjà avec ce code.",
+    "internal-error": "Une erreur inattendue est survenue de notre côté. Réessayez dans "
+    "quelques instants.",
 }
 
 STATUS_MESSAGES: dict[int, str] = {
