@@ -90,6 +90,10 @@ def test_the_catalogue_lists_the_aire_cantilienne_from_the_recorded_open_data(
         "Médiathèque de Chantilly",
         "Marché de Noël de Gouvieux",
     } <= titles
+    # the EPCI itself is a territory of the catalogue, with its eleven communes
+    epci = client.get(f"/catalogue/v1/tenants/{T}/territories/246000764").json()
+    assert epci["name"] == "CC de l'Aire Cantilienne"
+    assert len([c for c in epci["children"] if c["level"] == "commune"]) == 11
     # a mairie in each of the EPCI's eleven communes, placed in its own commune
     mairies = {e["commune_codes"][0] for e in entries if e["title"].startswith("Mairie - ")}
     assert mairies == {

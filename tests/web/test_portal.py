@@ -75,6 +75,8 @@ def test_the_home_page_searches_a_commune_and_lists_the_authorities(portal: Port
     assert "Ville de Chantilly" in text
     assert f"/c/{portal.epci}/" in links(html)
     assert f"/c/{portal.town}/" in links(html)
+    # each authority says what it covers, by the names its catalogue holds
+    assert "CC de l'Aire Cantilienne (11 communes)" in text
 
 
 def test_a_commune_is_found_by_name_and_by_postal_code_in_each_of_its_catalogues(
@@ -177,7 +179,7 @@ def test_the_catalogue_is_browsed_by_policy_area_text_kind_and_commune(portal: P
     nothing = text_of(page(portal, f"{base}?q=piscine+olympique"))
     assert "Aucune fiche ne correspond à ces critères." in nothing
     bad_cursor = page(portal, f"{base}?curseur=pas-un-curseur", status=400)
-    assert "La demande n'a pas pu être comprise." in text_of(bad_cursor)
+    assert "Cette page de résultats n'existe plus." in text_of(bad_cursor)
 
 
 def test_upcoming_events_are_listed_with_french_dates(portal: Portal) -> None:

@@ -60,6 +60,7 @@ DEFAULT_FEEDBACKS = 2800
 # (source, territory, file): the Oise first, so that the others can place their records.
 HARVESTS: tuple[tuple[str, str, str], ...] = (
     ("territories", "60", "geo-api/communes_codeDepartement_60.json"),
+    ("territories", "60", "geo-api/epcis_246000764.json"),
     ("service-public", DEMO_TERRITORY, "service-public/export.json"),
     ("service-public", DEMO_TERRITORY, "service-public/api_page.json"),
     ("service-public", DEMO_TERRITORY, "service-public/composed.json"),

@@ -7,6 +7,7 @@ tenants, scales, public scores and the person's own feedback). The account pages
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -158,8 +159,29 @@ def tenant_nav(tenant: str, current: str, territoire: str | None) -> list[dict[s
 
 @router.get("/", response_class=HTMLResponse)
 async def home(request: Request, current: CurrentVisitor) -> HTMLResponse:
-    tenants = await public_tenants(web(request).api)
-    return render(request, "portal/home.html", {"tenants": tenants, "q": ""})
+    api = web(request).api
+    tenants = await public_tenants(api)
+    places = await asyncio.gather(*(territory_summary(api, t) for t in tenants))
+    cards = [{**t, "places": p} for t, p in zip(tenants, places, strict=True)]
+    return render(request, "portal/home.html", {"tenants": cards, "q": ""})
+
+
+async def territory_summary(api: Api, tenant: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The names of the first territories a tenant covers and how many communes each holds,
+    from its catalogue (a code it has not harvested yet is left out)."""
+    out: list[dict[str, Any]] = []
+    for code in list(tenant.get("territory_codes") or [])[:3]:
+        try:
+            row = await api.get(
+                "catalogue", f"/v1/tenants/{tenant['code']}/territories/{quote(code, safe='')}"
+            )
+        except ApiError as exc:
+            if exc.status in (404, 422):
+                continue
+            raise
+        communes = [c for c in row.get("children") or [] if c.get("level") == "commune"]
+        out.append({"name": row["name"], "communes": len(communes)})
+    return out
 
 
 @dataclass
