@@ -227,6 +227,24 @@ async def territories(request: Request, current: CurrentVisitor, q: str = "") ->
 # --- an authority's catalogue --------------------------------------------------------------
 
 
+async def upcoming_events(
+    api: Api, tenant: str, territoire: str | None, *, limit: int, cursor: str | None = None
+) -> Any:
+    """A page of the tenant's events from today (Paris) over the next EVENTS_WINDOW_DAYS."""
+    start = today_in_paris()
+    return await api.get(
+        "catalogue",
+        f"/v1/tenants/{quote(tenant)}/events",
+        params={
+            "from": start.isoformat(),
+            "to": (start + timedelta(days=EVENTS_WINDOW_DAYS)).isoformat(),
+            "territory": territoire,
+            "cursor": cursor,
+            "limit": limit,
+        },
+    )
+
+
 @router.get("/c/{tenant}/", response_class=HTMLResponse)
 async def tenant_home(
     request: Request, tenant: str, current: CurrentVisitor, territoire: str | None = None
@@ -237,17 +255,7 @@ async def tenant_home(
     areas = await api.get(
         "catalogue", f"/v1/tenants/{quote(tenant)}/policy-areas", params={"territory": territoire}
     )
-    start = today_in_paris()
-    events = await api.get(
-        "catalogue",
-        f"/v1/tenants/{quote(tenant)}/events",
-        params={
-            "from": start.isoformat(),
-            "to": (start + timedelta(days=EVENTS_WINDOW_DAYS)).isoformat(),
-            "territory": territoire,
-            "limit": 5,
-        },
-    )
+    events = await upcoming_events(api, tenant, territoire, limit=5)
     return render(
         request,
         "portal/tenant.html",
@@ -354,18 +362,7 @@ async def events(
     api = web(request).api
     info = await public_tenant(api, tenant)
     territory = await chosen_territory(api, tenant, territoire)
-    start = today_in_paris()
-    page = await api.get(
-        "catalogue",
-        f"/v1/tenants/{quote(tenant)}/events",
-        params={
-            "from": start.isoformat(),
-            "to": (start + timedelta(days=EVENTS_WINDOW_DAYS)).isoformat(),
-            "territory": territoire,
-            "cursor": curseur,
-            "limit": PAGE_SIZE,
-        },
-    )
+    page = await upcoming_events(api, tenant, territoire, limit=PAGE_SIZE, cursor=curseur)
     base = f"/c/{tenant}/evenements"
     return render(
         request,
@@ -375,7 +372,7 @@ async def events(
             "territory": territory,
             "territoire": territoire,
             "items": page["items"],
-            "window_end": start + timedelta(days=EVENTS_WINDOW_DAYS),
+            "window_end": today_in_paris() + timedelta(days=EVENTS_WINDOW_DAYS),
             "next_page": link(base, territoire=territoire, curseur=page["next_cursor"])
             if page["next_cursor"]
             else None,
