@@ -166,6 +166,9 @@ class OutboxRelay:
                 .with_for_update(skip_locked=True)
             ).all()
             if rows:
+                # Before the attempt, which may block for the producer's whole timeout while
+                # the bus is down: ops see the backlog grow then, not a minute later.
+                self._set_gauges(session)
                 try:
                     self.bus.publish_many(
                         (row.topic, CloudEvent.model_validate(row.envelope)) for row in rows
@@ -182,20 +185,27 @@ class OutboxRelay:
 
     def backlog(self) -> tuple[int, float]:
         """(unpublished events, age in seconds of the oldest one)."""
-        m = self.model
         with self.db.transaction() as session:
-            count, oldest = session.execute(
-                select(func.count(), func.min(m.created_at)).where(m.sent_at.is_(None))
-            ).one()
+            return self._backlog(session)
+
+    def _backlog(self, session: Session) -> tuple[int, float]:
+        m = self.model
+        count, oldest = session.execute(
+            select(func.count(), func.min(m.created_at)).where(m.sent_at.is_(None))
+        ).one()
         if oldest is not None and oldest.tzinfo is None:
             oldest = oldest.replace(tzinfo=utcnow().tzinfo)
         age = (utcnow() - oldest).total_seconds() if oldest else 0.0
         return int(count), max(0.0, age)
 
-    def update_gauges(self) -> None:
-        count, age = self.backlog()
+    def _set_gauges(self, session: Session) -> None:
+        count, age = self._backlog(session)
         OUTBOX_BACKLOG.labels(service=self.service).set(count)
         OUTBOX_OLDEST_AGE.labels(service=self.service).set(age)
+
+    def update_gauges(self) -> None:
+        with self.db.transaction() as session:
+            self._set_gauges(session)
 
     def drain(self, timeout_s: float = 30.0) -> int:
         """Publish until the outbox is empty (CLI, tests); raise TimeoutError if it can't."""
