@@ -213,14 +213,22 @@ _SELECTOR = re.compile(r"\b(citela_[a-zA-Z0-9_]+)\s*(\{[^}]*\})?")
 _GROUPING = re.compile(r"\b(?:by|without)\s*\(([^)]*)\)")
 _MATCHER = re.compile(r"([a-zA-Z_][a-zA-Z0-9_]*)\s*(?:=~|!~|!=|=)")
 TARGET_LABELS = {"job", "instance"}  # Prometheus adds them to every scraped series
+METRICS_MODULES = (
+    "citela_common.metrics",
+    "citela_ingest.metrics",
+    "citela_feedback.metrics",
+    "citela_analytics.metrics",
+)
 
 
 @cache
 def exposed_metrics() -> dict[str, frozenset[str]]:
-    """Series names that citela_common.metrics exposes, with their label names."""
-    metrics = importlib.import_module("citela_common.metrics")
+    """Series names the platform's metrics modules expose, with their label names."""
     exposed: dict[str, frozenset[str]] = {}
-    for obj in vars(metrics).values():
+    objects = [
+        obj for module in METRICS_MODULES for obj in vars(importlib.import_module(module)).values()
+    ]
+    for obj in objects:
         if not isinstance(obj, MetricWrapperBase):
             continue
         labels = frozenset(obj._labelnames)  # no public accessor in prometheus_client
@@ -237,7 +245,7 @@ def exposed_metrics() -> dict[str, frozenset[str]]:
                 exposed[family.name + "_count"] = labels
             else:
                 exposed[family.name] = labels
-    assert exposed, "citela_common.metrics defines no metric"
+    assert exposed, "the metrics modules define no metric"
     return exposed
 
 
