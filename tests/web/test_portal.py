@@ -4,6 +4,7 @@ feedback (refusals keep what was typed)."""
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import Iterator
 from datetime import timedelta
@@ -14,6 +15,7 @@ from urllib.parse import quote
 import pytest
 
 from citela_web.filters import WEEKDAYS, french_date
+from tests.feedback.support import PASSWORD
 from tests.web.portal_support import (
     CCAS_CHANTILLY,
     CHANTILLY,
@@ -357,3 +359,58 @@ def test_public_scores_appear_once_enough_people_answered(portal: Portal) -> Non
     assert "Satisfaction moyenne 3,5 sur 5" in after
     assert "Importance moyenne 4,0 sur 5" in after
     assert "Nombre de réponses 2" in after
+
+
+def test_a_feedback_typed_while_the_session_ended_is_kept_through_signing_in(
+    portal: Portal,
+) -> None:
+    address = portal.citizen("Maëlle")
+    form = page(portal, feedback_url(portal, LIBRARY))
+    key = KEY_INPUT.search(form)
+    assert key is not None
+    csrf = portal.csrf(feedback_url(portal, LIBRARY))
+    comment = "Les horaires du samedi sont trop courts, sinon l'accueil est très agréable."
+    # Both tokens expire (or are revoked) while the person types: only the CSRF cookie stays.
+    for name in ("citela_session", "citela_refresh"):
+        for cookie in [c for c in portal.client.cookies.jar if c.name == name]:
+            portal.client.cookies.jar.clear(cookie.domain, cookie.path, cookie.name)
+    typed = {
+        "csrf": csrf,
+        "idempotency_key": key.group(1),
+        "satisfaction": "3",
+        "importance": "5",
+        "comment": comment,
+    }
+    refused = portal.client.post(feedback_url(portal, LIBRARY), data=typed, follow_redirects=False)
+    assert refused.status_code == 401
+    assert "Votre session a expiré avant l'envoi de votre avis" in text_of(refused.text)
+    hidden = dict(
+        re.findall(r'<input type="hidden" name="(brouillon_\w+)" value="([^"]*)"', refused.text)
+    )
+    assert hidden["brouillon_satisfaction"] == "3"
+    assert html.unescape(hidden["brouillon_comment"]) == comment
+    # Signing in from that page brings the form back with what was typed, not yet sent.
+    back = portal.client.post(
+        "/compte/connexion",
+        data={
+            "csrf": csrf,
+            "email": address,
+            "password": PASSWORD,
+            "suivant": feedback_url(portal, LIBRARY),
+            **{k: html.unescape(v) for k, v in hidden.items()},
+        },
+        follow_redirects=False,
+    )
+    assert back.status_code == 200, back.text[:500]
+    assert "Votre avis n'est pas encore envoyé" in text_of(back.text)
+    assert comment in html.unescape(back.text)
+    assert re.search(r'name="satisfaction" value="3"[^>]*checked', back.text)
+    assert portal.client.get("/compte/export").json()["feedback"] == []  # nothing sent yet
+    sent = portal.form(
+        feedback_url(portal, LIBRARY),
+        {"idempotency_key": key.group(1), "satisfaction": "3", "importance": "5",
+         "comment": comment},
+    )  # fmt: skip
+    assert sent.status_code == 303
+    [mine] = portal.client.get("/compte/export").json()["feedback"]
+    assert mine["comment"] == comment

@@ -3,12 +3,15 @@ feedback, export, deletion), all through the feedback API with the person's own 
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from typing import Annotated, Any
-from urllib.parse import quote, urlencode
+from urllib.parse import parse_qs, quote, urlencode, urlsplit
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, Response
 
+from citela_common.auth import TokenType, user_from_claims
 from citela_web.api_client import ApiError
 from citela_web.app import check_csrf, flash, redirect, render, visitor, web
 from citela_web.messages import field_messages, problem_message
@@ -145,11 +148,45 @@ async def resend(request: Request, current: CurrentVisitor) -> Response:
 
 @router.get("/connexion", response_class=HTMLResponse)
 async def login_form(request: Request, current: CurrentVisitor, suivant: str = "") -> HTMLResponse:
+    return login_page(request, suivant=suivant)
+
+
+DRAFT_PREFIX = "brouillon_"
+FEEDBACK_FORM = re.compile(r"^/c/([a-z0-9][a-z0-9-]{1,62})/donner-un-avis$")
+
+
+def login_page(
+    request: Request,
+    *,
+    suivant: str = "",
+    draft: Mapping[str, str] | None = None,
+    values: Mapping[str, str] | None = None,
+    errors: Mapping[str, str] | None = None,
+    message: str | None = None,
+    status_code: int = 200,
+) -> HTMLResponse:
+    """The sign-in form; `draft` is a feedback typed before the session ended, kept in hidden
+    fields so that signing in brings it back."""
     return render(
         request,
         "account/login.html",
-        {"values": {}, "errors": {}, "suivant": safe_next(suivant) if suivant else ""},
+        {
+            "values": dict(values or {}),
+            "errors": dict(errors or {}),
+            "message": message,
+            "suivant": safe_next(suivant) if suivant else "",
+            "draft": {f"{DRAFT_PREFIX}{k}": v for k, v in (draft or {}).items()},
+        },
+        status_code=status_code,
     )
+
+
+def _draft_of(form: Mapping[str, Any]) -> dict[str, str]:
+    return {
+        str(k).removeprefix(DRAFT_PREFIX): str(v)
+        for k, v in form.items()
+        if str(k).startswith(DRAFT_PREFIX)
+    }
 
 
 @router.post("/connexion", response_class=HTMLResponse)
@@ -173,18 +210,29 @@ async def login(request: Request, current: CurrentVisitor, suivant: str = "") ->
             errors = {
                 k: "Ce champ est obligatoire." if not form.get(k) else v for k, v in errors.items()
             }
-        return render(
+        return login_page(
             request,
-            "account/login.html",
-            {
-                "values": {"email": email},
-                "errors": errors,
-                "message": problem_message(exc),
-                "suivant": target,
-            },
+            suivant=target,
+            draft=_draft_of(form),
+            values={"email": email},
+            errors=errors,
+            message=problem_message(exc),
             status_code=exc.status,
         )
     remember_tokens(request, pair, int(ctx.tokens.refresh_ttl.total_seconds()))
+    draft = _draft_of(form)
+    resumed = FEEDBACK_FORM.match(urlsplit(target).path) if draft else None
+    if resumed:
+        service = parse_qs(urlsplit(target).query).get("service", [""])[0]
+        if service:
+            from citela_web.portal import resume_draft  # the portal imports this module
+
+            # The new tokens reach the cookies with this response: this page already uses them.
+            claims = ctx.tokens.decode(pair["access_token"], TokenType.ACCESS)
+            request.state.visitor = Visitor(
+                pair["access_token"], user_from_claims(claims), current.csrf, claims
+            )
+            return await resume_draft(request, resumed.group(1), service, draft)
     flash(request, "Vous êtes connecté.")
     return redirect(target)
 

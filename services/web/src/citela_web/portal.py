@@ -542,6 +542,7 @@ async def _feedback_page(
     existing: dict[str, Any] | None,
     errors: Mapping[str, str] | None = None,
     message: str | None = None,
+    notice: str | None = None,
     status_code: int = 200,
 ) -> HTMLResponse:
     api = web(request).api
@@ -556,6 +557,7 @@ async def _feedback_page(
             "existing": existing,
             "errors": dict(errors or {}),
             "message": message,
+            "notice": notice,
             "scales": [
                 ("satisfaction", "Votre satisfaction", scales["satisfaction"]),
                 ("importance", "L'importance de ce service pour vous", scales["importance"]),
@@ -564,6 +566,28 @@ async def _feedback_page(
             "nav": tenant_nav(tenant["code"], "services", None),
         },
         status_code=status_code,
+    )
+
+
+async def resume_draft(
+    request: Request, tenant: str, service: str, draft: Mapping[str, str]
+) -> Response:
+    """The feedback form again, filled with what was typed before the session ended."""
+    current = await visitor(request)
+    api = web(request).api
+    info = await public_tenant(api, tenant)
+    entry = await get_entry(api, tenant, service)
+    existing = await my_feedback_on(api, current, tenant, entry["entry_id"])
+    values = {name: draft.get(name, "") for name in DRAFT_FIELDS}
+    values["idempotency_key"] = values["idempotency_key"] or secrets.token_urlsafe(18)
+    return await _feedback_page(
+        request,
+        info,
+        entry,
+        values,
+        existing=existing,
+        notice="Vous êtes connecté. Votre avis n'est pas encore envoyé : vérifiez-le, puis "
+        "envoyez-le.",
     )
 
 
@@ -588,13 +612,21 @@ async def feedback_form(
     return await _feedback_page(request, info, entry, values, existing=existing)
 
 
+DRAFT_FIELDS = ("satisfaction", "importance", "comment", "idempotency_key")
+
+
 @router.post("/c/{tenant}/donner-un-avis", response_class=HTMLResponse)
 async def feedback_submit(
     request: Request, tenant: str, current: CurrentVisitor, service: str = ""
 ) -> Response:
-    if not current.signed_in:
-        return sign_in_first(request)
     form = await request.form()
+    if not current.signed_in:
+        # The session ended while the person was typing (both tokens expired or revoked): the
+        # sign-in form carries what they typed, and signing in brings the form back with it.
+        check_csrf(request, current, form)
+        here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        draft = {name: str(form.get(name) or "") for name in DRAFT_FIELDS}
+        return account.login_page(request, suivant=here, draft=draft, status_code=401)
     check_csrf(request, current, form)
     api = web(request).api
     info = await public_tenant(api, tenant)
