@@ -370,13 +370,14 @@ class Authority:
         while True:
             matrix = self.client.get(f"{base}/matrix", headers=analyst).json()
             if matrix["crosshairs"]["answers"] == answers:
-                unscored = sum(
-                    self.client.get(f"{base}/services/{s.entry_id}", headers=analyst).json()[
-                        "explanation"
-                    ]["sentiment"]["unscored"]
+                details = [
+                    self.client.get(f"{base}/services/{s.entry_id}", headers=analyst)
                     for s in SERVICES
-                )
-                if unscored == 0:
+                ]
+                # A service the analytics projection has not learnt of yet answers 404: wait.
+                if all(d.status_code == 200 for d in details) and not sum(
+                    d.json()["explanation"]["sentiment"]["unscored"] for d in details
+                ):
                     return
             assert time.monotonic() < deadline, f"matrix not ready: {matrix['crosshairs']}"
             time.sleep(0.1)
