@@ -46,7 +46,12 @@ def test_every_committed_event_arrives_exactly_once_across_a_broker_restart(
     kafka_bootstrap: str, pg_url: str, topic: str
 ) -> None:
     db = fresh_database(pg_url)
-    bus = KafkaBus(kafka_bootstrap, send_timeout_s=5)
+    # The production delivery timeout (30 s): a batch caught by the restart is retried by the
+    # idempotent producer (same producer id and sequence: the broker drops a repeat) until the
+    # new leader answers. With 5 s a batch expired during the leader election on a loaded CI
+    # box (NotLeaderForPartition, then a lost connection), and the relay's resend from a fresh
+    # producer duplicated records an unanswered attempt had written (one CI run in four).
+    bus = KafkaBus(kafka_bootstrap)
     bus.ensure_topics([topic])
     relay = OutboxRelay(
         db, Outbox, bus, service="contract", batch_size=50, poll_interval_s=0.1, max_backoff_s=2
