@@ -11,8 +11,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import threading
-import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -21,7 +19,6 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
 
 from citela_common.settings import Settings
@@ -29,6 +26,7 @@ from citela_platform.demo import DemoSummary, seed_demo
 from citela_platform.embedded import create_embedded_app
 from tests.browser.support import VIEWPORTS, Visits, chromium_path, require_axe
 from tests.feedback.support import Inbox, free_port, smtp_server
+from tests.support.live_server import live_server
 
 # Enough answers for several services to pass the 10-answer threshold, few enough to seed fast.
 DEMO_FEEDBACKS = 1200  # the fewest with which the demo fills every cell it means to
@@ -91,11 +89,6 @@ def _citela(settings_env: dict[str, str], *args: str) -> None:
     assert done.returncode == 0, f"citela {' '.join(args)}: {done.stdout}{done.stderr}"
 
 
-class _ThreadedServer(uvicorn.Server):
-    def install_signal_handlers(self) -> None:  # the test process keeps its own handlers
-        pass
-
-
 @pytest.fixture(scope="package")  # one seeded platform for the browser tests, stopped after them
 def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
     data_dir: Path = tmp_path_factory.mktemp("browser") / "var"
@@ -143,28 +136,8 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
             "--password",
             OTHER_PASSWORD,
         )
-        server = _ThreadedServer(
-            uvicorn.Config(
-                create_embedded_app(settings),
-                host="127.0.0.1",
-                port=port,
-                log_config=None,
-                access_log=False,
-                lifespan="on",
-            )
-        )
-        thread = threading.Thread(target=server.run, name="citela-browser-server", daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 60
-        while not server.started:
-            if not thread.is_alive() or time.monotonic() > deadline:
-                pytest.fail("the embedded platform did not start", pytrace=False)
-            time.sleep(0.05)
-        try:
+        with live_server(create_embedded_app(settings), port=port):
             yield Platform(url=url, settings=settings, demo=demo, inbox=inbox)
-        finally:
-            server.should_exit = True
-            thread.join(timeout=30)
 
 
 @pytest.fixture(scope="package")  # torn down after tests/browser: Playwright holds the event loop

@@ -10,8 +10,10 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
+from html import unescape
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 from fastapi.testclient import TestClient
@@ -319,3 +321,42 @@ def portal_platform(tmp_path: Path) -> Iterator[Portal]:
         )
         with TestClient(create_embedded_app(settings)) as client:
             yield Portal(client, settings, inbox)
+
+
+# --- reading the pages as a browser shows them ------------------------------------------------
+
+LIBRARY = "service-public:mediatheque-gouvieux"
+
+
+def text_of(html: str) -> str:
+    """The visible text of a page's main content, spaces collapsed."""
+    main = re.search(r"<main.*?</main>", html, re.S)
+    assert main is not None
+    return re.sub(r"\s+", " ", unescape(re.sub(r"<[^>]+>", " ", main.group(0)))).strip()
+
+
+def links(html: str) -> list[str]:
+    return [unescape(h) for h in re.findall(r'href="([^"]+)"', html)]
+
+
+def page(portal: Portal, url: str, status: int = 200) -> str:
+    r = portal.client.get(url, follow_redirects=False)
+    assert r.status_code == status, (url, r.status_code, r.text[:500])
+    return str(r.text)
+
+
+def entry_url(portal: Portal, entry_id: str, tenant: str | None = None) -> str:
+    return f"/c/{tenant or portal.epci}/services/{quote(entry_id, safe=':')}"
+
+
+def feedback_url(portal: Portal, entry_id: str, tenant: str | None = None) -> str:
+    return f"/c/{tenant or portal.epci}/donner-un-avis?service={quote(entry_id, safe='')}"
+
+
+def give(portal: Portal, entry_id: str, tenant: str | None = None, **fields: Any) -> Any:
+    form = page(portal, feedback_url(portal, entry_id, tenant))
+    key = KEY_INPUT.search(form)
+    assert key is not None
+    return portal.form(
+        feedback_url(portal, entry_id, tenant), {"idempotency_key": key.group(1), **fields}
+    )

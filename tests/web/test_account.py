@@ -18,13 +18,16 @@ from citela_web.session import ACCESS_COOKIE, REFRESH_COOKIE
 from tests.feedback.support import PASSWORD
 from tests.web.portal_support import (
     CCAS_CHANTILLY,
+    LIBRARY,
     MAIRIE_COYE,
     Portal,
+    entry_url,
+    feedback_url,
+    give,
+    page,
     portal_platform,
+    text_of,
 )
-from tests.web.test_portal import entry_url, feedback_url, give, page, text_of
-
-LIBRARY = "service-public:mediatheque-gouvieux"
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,6 @@ import re
 from collections.abc import Iterator
 from datetime import timedelta
 from html import unescape
-from typing import Any
 from urllib.parse import quote
 
 import pytest
@@ -20,13 +19,18 @@ from tests.web.portal_support import (
     CCAS_CHANTILLY,
     CHANTILLY,
     KEY_INPUT,
+    LIBRARY,
     MAIRIE_COYE,
     Portal,
+    entry_url,
+    feedback_url,
+    give,
+    links,
+    page,
     portal_platform,
+    text_of,
     today_in_paris,
 )
-
-LIBRARY = "service-public:mediatheque-gouvieux"
 
 
 @pytest.fixture(scope="module")
@@ -42,27 +46,6 @@ def portal(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Portal]:
 @pytest.fixture(autouse=True)
 def fresh_browser(portal: Portal) -> None:
     portal.client.cookies.clear()
-
-
-def text_of(html: str) -> str:
-    """The visible text of a page's main content, spaces collapsed."""
-    main = re.search(r"<main.*?</main>", html, re.S)
-    assert main is not None
-    return re.sub(r"\s+", " ", unescape(re.sub(r"<[^>]+>", " ", main.group(0)))).strip()
-
-
-def links(html: str) -> list[str]:
-    return [unescape(h) for h in re.findall(r'href="([^"]+)"', html)]
-
-
-def page(portal: Portal, url: str, status: int = 200) -> str:
-    r = portal.client.get(url, follow_redirects=False)
-    assert r.status_code == status, (url, r.status_code, r.text[:500])
-    return str(r.text)
-
-
-def entry_url(portal: Portal, entry_id: str, tenant: str | None = None) -> str:
-    return f"/c/{tenant or portal.epci}/services/{quote(entry_id, safe=':')}"
 
 
 # --- finding one's authority -----------------------------------------------------------------
@@ -242,19 +225,6 @@ def test_unknown_authority_or_entry_is_a_french_404(portal: Portal) -> None:
 
 
 # --- giving feedback -------------------------------------------------------------------------
-
-
-def feedback_url(portal: Portal, entry_id: str, tenant: str | None = None) -> str:
-    return f"/c/{tenant or portal.epci}/donner-un-avis?service={quote(entry_id, safe='')}"
-
-
-def give(portal: Portal, entry_id: str, tenant: str | None = None, **fields: Any) -> Any:
-    form = page(portal, feedback_url(portal, entry_id, tenant))
-    key = KEY_INPUT.search(form)
-    assert key is not None
-    return portal.form(
-        feedback_url(portal, entry_id, tenant), {"idempotency_key": key.group(1), **fields}
-    )
 
 
 def test_the_form_asks_to_sign_in_then_shows_scales_and_rules_before_sending(

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import uvicorn
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
@@ -17,11 +14,7 @@ from citela_platform.cli import app as cli
 from citela_platform.embedded import create_embedded_app
 from citela_web.app import create_web_app
 from tests.feedback.support import free_port
-
-
-class _ThreadedServer(uvicorn.Server):
-    def install_signal_handlers(self) -> None:  # the test process keeps its own handlers
-        pass
+from tests.support.live_server import live_server
 
 
 @pytest.fixture
@@ -38,28 +31,8 @@ def apis(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     )  # fmt: skip
     assert created.exit_code == 0, created.output
     get_settings.cache_clear()
-    port = free_port()
-    server = _ThreadedServer(
-        uvicorn.Config(
-            create_embedded_app(Settings(data_dir=tmp_path / "var")),
-            host="127.0.0.1",
-            port=port,
-            log_config=None,
-            access_log=False,
-        )
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert thread.is_alive(), "the platform did not start"
-        assert time.monotonic() < deadline, "the platform did not start in 30 s"
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
+    with live_server(create_embedded_app(Settings(data_dir=tmp_path / "var"))) as url:
+        yield url
 
 
 def test_the_standalone_web_calls_the_apis_over_http(apis: str, tmp_path: Path) -> None:

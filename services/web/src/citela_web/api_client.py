@@ -17,7 +17,6 @@ from citela_common.logging import get_logger
 
 log = get_logger(__name__)
 
-SERVICES = ("catalogue", "feedback", "analytics", "ingest")
 Params = Mapping[str, str | int | float | bool | list[str] | None]
 
 
@@ -38,7 +37,6 @@ class ApiError(Exception):
     slug: str | None = None
     errors: list[FieldProblem] = field(default_factory=list)
     body: Mapping[str, Any] = field(default_factory=dict)
-    retry_after: int | None = None
 
     def __str__(self) -> str:
         return f"{self.status} {self.title}: {self.detail}"
@@ -66,7 +64,6 @@ class ApiError(Exception):
             if isinstance(e, dict)
         ]
         type_ = str(body.get("type") or "")
-        retry = response.headers.get("retry-after")
         return cls(
             status=response.status_code,
             title=str(body.get("title") or response.reason_phrase),
@@ -74,7 +71,6 @@ class ApiError(Exception):
             slug=type_.rsplit("/", 1)[-1] if type_ else None,
             errors=errors,
             body=body,
-            retry_after=int(retry) if retry and retry.isdigit() else None,
         )
 
 
@@ -123,20 +119,18 @@ class Api:
     async def get(self, service: str, path: str, **kwargs: Any) -> Any:
         return (await self.request("GET", service, path, **kwargs)).json()
 
-    async def post(self, service: str, path: str, **kwargs: Any) -> Any:
-        response = await self.request("POST", service, path, **kwargs)
+    async def _body(self, method: str, service: str, path: str, **kwargs: Any) -> Any:
+        response = await self.request(method, service, path, **kwargs)
         return response.json() if response.content else None
+
+    async def post(self, service: str, path: str, **kwargs: Any) -> Any:
+        return await self._body("POST", service, path, **kwargs)
 
     async def put(self, service: str, path: str, **kwargs: Any) -> Any:
-        response = await self.request("PUT", service, path, **kwargs)
-        return response.json() if response.content else None
+        return await self._body("PUT", service, path, **kwargs)
 
     async def patch(self, service: str, path: str, **kwargs: Any) -> Any:
-        response = await self.request("PATCH", service, path, **kwargs)
-        return response.json() if response.content else None
+        return await self._body("PATCH", service, path, **kwargs)
 
     async def delete(self, service: str, path: str, **kwargs: Any) -> None:
         await self.request("DELETE", service, path, **kwargs)
-
-    async def aclose(self) -> None:
-        await self.client.aclose()

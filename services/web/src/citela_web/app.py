@@ -65,17 +65,18 @@ async def visitor(request: Request) -> Visitor:
     return await load_visitor(request, ctx.api, ctx.tokens)
 
 
-def _flash_signature(key: bytes, payload: str) -> str:
+def _flash_signature(request: Request, payload: str) -> str:
+    # A key of its own, derived from the platform secret (as the token key is).
+    key = hashlib.sha256(
+        b"citela-flash\x1f" + web(request).settings.secret_key.get_secret_value().encode()
+    ).digest()
     return hmac.new(key, payload.encode(), hashlib.sha256).hexdigest()[:32]
 
 
 def flash(request: Request, message: str, kind: str = "success") -> None:
     """A message shown once, on the next page (after a redirect)."""
-    key = hashlib.sha256(
-        b"citela-flash\x1f" + web(request).settings.secret_key.get_secret_value().encode()
-    ).digest()
     payload = json.dumps({"m": message, "k": kind}, ensure_ascii=True)
-    set_cookie(request, FLASH_COOKIE, quote(payload + "|" + _flash_signature(key, payload)), 60)
+    set_cookie(request, FLASH_COOKIE, quote(payload + "|" + _flash_signature(request, payload)), 60)
 
 
 def _take_flash(request: Request) -> dict[str, str] | None:
@@ -84,10 +85,7 @@ def _take_flash(request: Request) -> dict[str, str] | None:
         return None
     clear_cookie(request, FLASH_COOKIE)
     payload, _, signature = unquote(raw).rpartition("|")
-    key = hashlib.sha256(
-        b"citela-flash\x1f" + web(request).settings.secret_key.get_secret_value().encode()
-    ).digest()
-    if not hmac.compare_digest(signature, _flash_signature(key, payload)):
+    if not hmac.compare_digest(signature, _flash_signature(request, payload)):
         return None
     data = json.loads(payload)
     return {"message": str(data["m"]), "kind": str(data["k"])}
