@@ -20,6 +20,7 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 from citela_analytics.domain.french import LINKS, fold, is_content, join, tokens
 
@@ -40,24 +41,44 @@ class Theme:
 
 def candidates(text: str, exclude: frozenset[str] = frozenset()) -> dict[Key, str]:
     """The candidate phrases of one comment: folded key → surface form."""
+    found = _phrases(text)
+    if not exclude:
+        return dict(found)
+    # An excluded word only ever bars a phrase from starting or ending on it.
+    return {k: v for k, v in found.items() if k[0] not in exclude and k[-1] not in exclude}
+
+
+# Comments never change once published (a revision is another text), and the same texts are
+# read again by every explanation of the tenant: each one's phrases are extracted once per
+# process. ~4 KB a text (both memos): the bound keeps them under ~80 MB at worst.
+@lru_cache(maxsize=20_000)
+def _phrases(text: str) -> dict[Key, str]:
     found: dict[Key, str] = {}
     for clause in _CLAUSES.split(text):
         words = tokens(clause)
-        for start in range(len(words)):
-            first = words[start]
-            if not is_content(first) or fold(first) in exclude:
+        if not words:
+            continue
+        content = [is_content(w) for w in words]
+        inner_ok = [c or w in LINKS for w, c in zip(words, content, strict=True)]
+        folded = [fold(w) for w in words]
+        n = len(words)
+        for start in range(n):
+            if not content[start]:
                 continue
-            for end in range(start, min(start + MAX_WORDS, len(words))):
-                inner = words[start : end + 1]
-                last = inner[-1]
-                middle_ok = all(w in LINKS or is_content(w) for w in inner[1:-1])
-                if not middle_ok:
-                    break
-                if not is_content(last) or fold(last) in exclude:
+            for end in range(start, min(start + MAX_WORDS, n)):
+                if end - start >= 2 and not inner_ok[end - 1]:
+                    break  # a word that is neither content nor link cuts the phrase
+                if not content[end]:
                     continue
-                key = tuple(fold(w) for w in inner)
-                found.setdefault(key, join(inner))
+                key = tuple(folded[start : end + 1])
+                if key not in found:
+                    found[key] = join(words[start : end + 1])
     return found
+
+
+@lru_cache(maxsize=20_000)
+def _keys(text: str) -> frozenset[Key]:
+    return frozenset(_phrases(text))
 
 
 def _contains(longer: Key, shorter: Key) -> bool:
@@ -83,11 +104,13 @@ def themes(
         for key, surface in candidates(text, banned).items():
             df_group[key] += 1
             surfaces.setdefault(key, Counter())[surface] += 1
+    # Only the group's phrases are counted elsewhere; they passed ``banned`` already.
+    wanted = frozenset(df_group)
     df_other: Counter[Key] = Counter()
     n_other = 0
     for text in others:
         n_other += 1
-        df_other.update(k for k in candidates(text, banned) if k in df_group)
+        df_other.update(_keys(text) & wanted)
     n_group = len(group)
 
     scored: list[tuple[float, Key]] = []
@@ -129,4 +152,4 @@ def themes(
 
 def mentions(text: str, theme: Theme) -> bool:
     """True when ``text`` contains the theme's phrase (plural-folded)."""
-    return theme.key in candidates(text)
+    return theme.key in _keys(text)
