@@ -3,10 +3,16 @@
 PostgreSQL: each service owns a schema (``catalogue``, ``feedback``…). SQLite (embedded): each
 schema is a separate file ATTACHed under the schema's name, so the same schema-qualified
 tables and migrations run unchanged on both.
+
+Units of work: ``Database.transaction()`` may write; ``Database.read()`` only reads. On SQLite
+the difference matters: a writer takes its file's write lock up front (``BEGIN IMMEDIATE``),
+a reader does not lock at all (WAL, deferred ``BEGIN``), so reads run beside a writer and each
+service's file has a writer of its own.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -21,11 +27,12 @@ from sqlalchemy import (
     MetaData,
     create_engine,
     event,
+    exc,
     make_url,
     text,
 )
 from sqlalchemy.orm import Session, sessionmaker
-from sqlalchemy.pool import StaticPool
+from sqlalchemy.pool import QueuePool, StaticPool
 from sqlalchemy.types import TypeDecorator
 
 NAMING_CONVENTION = {
@@ -76,17 +83,30 @@ def _sqlite_schema_file(url: str, schema: str) -> str:
     return str(main.with_name(f"{main.stem}.{schema}{main.suffix or '.db'}"))
 
 
+# Execution option marking a connection whose transactions only read (Database.read()).
+READ_ONLY = "citela_read_only"
+# A pooled PostgreSQL connection idle longer than this is pinged before use (a restarted
+# server drops them); a busy pool skips the round trip the ping costs on every checkout.
+PING_AFTER_IDLE_S = 10.0
+
+
 def create_service_engine(url: str, schema: str, **kwargs: Any) -> Engine:
     """An engine on which ``schema``-qualified tables work, whatever the dialect."""
     if make_url(url).get_backend_name() != "sqlite":
-        kwargs.setdefault("pool_pre_ping", True)
-        return create_engine(url, **kwargs)
+        return _postgresql_engine(url, **kwargs)
 
     attached = _sqlite_schema_file(url, schema)
     if attached == ":memory:":
         kwargs.setdefault("poolclass", StaticPool)
     else:
         Path(attached).parent.mkdir(parents=True, exist_ok=True)
+        # The main database of each connection is a private in-memory one: the service's file,
+        # attached, is the only one its transactions lock, so services never wait for each
+        # other's writes (BEGIN IMMEDIATE locks every database of the connection).
+        url = "sqlite://"
+        kwargs.setdefault("poolclass", QueuePool)
+        kwargs.setdefault("pool_size", 8)
+        kwargs.setdefault("max_overflow", 32)
     kwargs.setdefault("connect_args", {"check_same_thread": False, "timeout": 30})
     engine = create_engine(url, **kwargs)
 
@@ -107,9 +127,49 @@ def create_service_engine(url: str, schema: str, **kwargs: Any) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        # IMMEDIATE takes the write lock up front: concurrent writers wait (busy_timeout)
-        # instead of failing with "database is locked" when a read turns into a write.
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        read_only = bool(conn.get_execution_options().get(READ_ONLY))
+        # query_only makes a write in a read unit of work fail at once, not at random: a
+        # deferred transaction that turns into a writer fails with "database is locked"
+        # whenever another writer committed since it began.
+        if conn.info.get("query_only", False) is not read_only:
+            conn.exec_driver_sql(f"PRAGMA query_only={int(read_only)}")
+            conn.info["query_only"] = read_only
+        # A writer takes the write lock up front: concurrent writers wait (busy_timeout)
+        # instead of failing when a read turns into a write. A reader takes no lock (WAL).
+        conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+
+    return engine
+
+
+def _postgresql_engine(url: str, **kwargs: Any) -> Engine:
+    # Enough connections for the request threads of one worker process: a pool smaller than
+    # the concurrency closes its overflow connections on return and opens new ones at once.
+    kwargs.setdefault("pool_size", 20)
+    kwargs.setdefault("max_overflow", 20)
+    kwargs.setdefault("pool_pre_ping", False)
+    engine = create_engine(url, **kwargs)
+    if kwargs["pool_pre_ping"]:
+        return engine
+
+    @event.listens_for(engine, "checkin")
+    def _on_checkin(_dbapi_conn: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _on_checkout(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+        idle_since = record.info.get("idle_since")
+        if idle_since is None or time.monotonic() - idle_since < PING_AFTER_IDLE_S:
+            return
+        try:
+            cursor = dbapi_conn.cursor()
+            try:
+                cursor.execute("SELECT 1")
+            finally:
+                cursor.close()
+            dbapi_conn.rollback()
+        except Exception as error:
+            # The pool discards this connection and checks out another.
+            raise exc.DisconnectionError(repr(error)) from error
 
     return engine
 
@@ -122,6 +182,9 @@ class Database:
         self.schema = schema
         self.engine = create_service_engine(url, schema, **engine_kwargs)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        # Same pool; its transactions are marked read-only (see create_service_engine).
+        self.read_engine = self.engine.execution_options(**{READ_ONLY: True})
+        self.read_sessions = sessionmaker(self.read_engine, expire_on_commit=False)
 
     @property
     def is_sqlite(self) -> bool:
@@ -133,6 +196,16 @@ class Database:
         with self.sessions.begin() as session:
             yield session
 
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        """A unit of work that only reads: on SQLite it locks nothing and runs beside writers.
+
+        Writing in it fails (SQLite: "attempt to write a readonly database"). Commit events
+        of ``transaction()`` sessions (the outbox relay's wake-up) do not fire for it.
+        """
+        with self.read_sessions.begin() as session:
+            yield session
+
     def ensure_schema(self) -> None:
         if not self.is_sqlite:
             with self.engine.begin() as conn:
@@ -140,7 +213,7 @@ class Database:
 
     def ping(self) -> bool:
         try:
-            with self.engine.connect() as conn:
+            with self.read_engine.connect() as conn:
                 conn.execute(text("SELECT 1"))
             return True
         except Exception:

@@ -23,8 +23,12 @@ def alembic_config(db: Database, package: str) -> Config:
     return cfg
 
 
-def upgrade(db: Database, package: str, revision: str = "head") -> None:
-    """Create the service's schema if needed and migrate it to ``revision``."""
+def upgrade(db: Database, package: str, revision: str = "heads") -> None:
+    """Create the service's schema if needed and migrate it to ``revision``.
+
+    Every head by default: two changes made side by side may each add a revision on the same
+    parent; both apply (their order does not matter, or one would name the other).
+    """
     db.ensure_schema()
     command.upgrade(alembic_config(db, package), revision)
 
@@ -81,3 +85,39 @@ def create_plumbing_tables(schema: str) -> None:
         sa.PrimaryKeyConstraint("consumer", "event_id", name="pk_processed_events"),
         schema=schema,
     )
+
+
+def create_relay_plumbing(schema: str) -> None:
+    """Migration step: what the outbox relay reads by (see citela_common.outbox.OutboxRelay).
+
+    A partial index on the unsent rows' ids replaces the index on ``sent_at``: the relay scans
+    them in id order and the index holds nothing else, however many sent rows pile up. On
+    PostgreSQL, a ``NOTIFY`` when rows are inserted would wake the relays of other processes,
+    but it takes a database-wide lock across every commit that sends one; the relays notify
+    each other instead (only when contended), so no trigger is created here.
+    """
+    import sqlalchemy as sa
+    from alembic import op
+
+    from citela_common.outbox import UNSENT_INDEX
+
+    op.drop_index(f"ix_{schema}_outbox_sent_at", table_name="outbox", schema=schema)
+    unsent = sa.text("sent_at IS NULL")
+    op.create_index(
+        UNSENT_INDEX,
+        "outbox",
+        ["id"],
+        schema=schema,
+        postgresql_where=unsent,
+        sqlite_where=unsent,
+    )
+
+
+def drop_relay_plumbing(schema: str) -> None:
+    """Downgrade of ``create_relay_plumbing``."""
+    from alembic import op
+
+    from citela_common.outbox import UNSENT_INDEX
+
+    op.drop_index(UNSENT_INDEX, table_name="outbox", schema=schema)
+    op.create_index(f"ix_{schema}_outbox_sent_at", "outbox", ["sent_at"], schema=schema)

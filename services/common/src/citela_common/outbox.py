@@ -12,22 +12,26 @@ handler's effect, so a redelivered event is skipped.
 from __future__ import annotations
 
 import contextlib
+import json
+import os
 import threading
 import time
 import zlib
-from collections.abc import Callable
-from datetime import datetime
-from typing import Any
+from collections import Counter
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any, cast
 
-from sqlalchemy import JSON, String, func, select
+from sqlalchemy import JSON, Index, String, Table, func, select, text, update
 from sqlalchemy import event as sa_event
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy.orm import Mapped, Session, declared_attr, mapped_column
 
 from citela_common.bus.base import EventBus, Handler, PublishError
 from citela_common.db import BigIntPK, Database, UTCDateTime, utcnow
-from citela_common.events.envelope import CloudEvent
+from citela_common.events.envelope import CloudEvent, Headers, to_binary
 from citela_common.logging import get_logger
 from citela_common.metrics import (
+    BUS_PUBLISHED,
     OUTBOX_BACKLOG,
     OUTBOX_FAILURES,
     OUTBOX_OLDEST_AGE,
@@ -35,6 +39,9 @@ from citela_common.metrics import (
 )
 
 log = get_logger(__name__)
+
+
+UNSENT_INDEX = "ix_outbox_unsent"
 
 
 class OutboxMixin:
@@ -49,7 +56,13 @@ class OutboxMixin:
     event_type: Mapped[str] = mapped_column(String(200))
     envelope: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
-    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True, index=True)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+    @declared_attr.directive
+    def __table_args__(cls) -> tuple[Index]:  # noqa: N805  # a class-level directive
+        # The relay's scan: the unsent rows in id order, and nothing else (sent rows pile up).
+        unsent = text("sent_at IS NULL")
+        return (Index(UNSENT_INDEX, "id", postgresql_where=unsent, sqlite_where=unsent),)
 
 
 class ProcessedEventMixin:
@@ -107,7 +120,17 @@ def idempotent(
 
 
 class OutboxRelay:
-    """Publishes a service's outbox to the bus."""
+    """Publishes a service's outbox to the bus, in batches, in insertion order.
+
+    Woken at once by the commit of a transaction that staged events in this process; relays of
+    other processes (``citela serve --workers N``, CLI harvests) are reached on PostgreSQL by
+    ``NOTIFY`` on the service's channel; a poll every ``poll_interval_s`` catches the rest.
+    One relay per service publishes at a time (an advisory lock), so per-tenant order holds.
+
+    The backlog gauges come from the batch itself (its size, its oldest row, and the id range
+    of the unsent rows through their partial index), with an exact ``COUNT`` at most every
+    ``exact_count_every_s`` while a backlog lasts: never a full count per poll.
+    """
 
     def __init__(
         self,
@@ -119,6 +142,7 @@ class OutboxRelay:
         batch_size: int = 500,
         poll_interval_s: float = 0.5,
         max_backoff_s: float = 10.0,
+        exact_count_every_s: float = 5.0,
     ) -> None:
         self.db = db
         self.model = model
@@ -127,8 +151,15 @@ class OutboxRelay:
         self.batch_size = batch_size
         self.poll_interval_s = poll_interval_s
         self.max_backoff_s = max_backoff_s
+        self.exact_count_every_s = exact_count_every_s
+        self._table = cast(Table, model.__table__)  # type: ignore[attr-defined]  # mapped subclass
         self._wake = threading.Event()
         self._stop = threading.Event()
+        self._running = False
+        self._local_commit = False  # a commit of this process staged events since the last pass
+        self._exact_at = float("-inf")
+        self.channel = outbox_channel(db.schema)
+        self._token = f"{os.getpid()}:{id(self)}"  # our own NOTIFY payload, ignored on receipt
         # Publish as soon as a transaction that staged events commits, not at the next poll.
         sa_event.listen(db.sessions, "after_commit", self._on_commit)
         sa_event.listen(db.sessions, "after_rollback", self._on_rollback)
@@ -137,7 +168,12 @@ class OutboxRelay:
 
     def _on_commit(self, session: Session) -> None:
         if session.info.pop(STAGED, False):
+            self._local_commit = True
             self._wake.set()
+            if not self._running and self._listens():
+                # No relay runs in this process (a CLI, a Celery task): tell the others.
+                with contextlib.suppress(Exception):  # the poll catches it anyway
+                    self._notify()
 
     @staticmethod
     def _on_rollback(session: Session) -> None:
@@ -147,9 +183,27 @@ class OutboxRelay:
         """Ask the running relay to look now rather than at its next poll."""
         self._wake.set()
 
+    def _listens(self) -> bool:
+        return self.db.engine.dialect.name == "postgresql" and self.db.engine.dialect.driver in {
+            "psycopg",
+        }
+
+    def _notify(self) -> None:
+        with self.db.engine.connect() as conn:
+            conn.execute(select(func.pg_notify(self.channel, self._token)))
+            conn.commit()
+
     def relay_once(self) -> int:
         """Publish one batch; return how many events were published (raise PublishError)."""
-        m = self.model
+        t = self._table
+        unsent = t.c.sent_at.is_(None)
+        if self.db.is_sqlite:
+            # An empty poll reads, without taking the service's write lock.
+            with self.db.read() as session:
+                if session.execute(select(t.c.id).where(unsent).limit(1)).first() is None:
+                    self._set_gauges(0, None)
+                    return 0
+        local_commit, self._local_commit = self._local_commit, False
         with self.db.transaction() as session:
             if (
                 not self.db.is_sqlite
@@ -157,55 +211,80 @@ class OutboxRelay:
                     select(func.pg_try_advisory_xact_lock(self._lock_key))
                 ).scalar()
             ):
+                # Another process's relay is publishing: if we hold events it may not have
+                # seen yet, ask it for one more pass (delivered when this transaction ends).
+                if local_commit and self._listens():
+                    session.execute(select(func.pg_notify(self.channel, self._token)))
                 return 0
-            rows = session.scalars(
-                select(m)
-                .where(m.sent_at.is_(None))
-                .order_by(m.id)
+            rows = session.execute(
+                select(t.c.id, t.c.topic, t.c.envelope, t.c.created_at)
+                .where(unsent)
+                .order_by(t.c.id)
                 .limit(self.batch_size)
                 .with_for_update(skip_locked=True)
             ).all()
-            if rows:
-                # Before the attempt, which may block for the producer's whole timeout while
-                # the bus is down: ops see the backlog grow then, not a minute later.
-                self._set_gauges(session)
-                try:
-                    self.bus.publish_many(
-                        (row.topic, CloudEvent.model_validate(row.envelope)) for row in rows
-                    )
-                except PublishError:
-                    OUTBOX_FAILURES.labels(service=self.service).inc()
-                    raise
-                now = utcnow()
-                for row in rows:
-                    row.sent_at = now
-                OUTBOX_PUBLISHED.labels(service=self.service).inc(len(rows))
-        self.update_gauges()
+            if not rows:
+                self._set_gauges(0, None)
+                return 0
+            # Before the attempt, which may block for the producer's whole timeout while
+            # the bus is down: ops see the backlog grow then, not a minute later.
+            self._set_gauges(self._batch_backlog(session, rows), rows[0].created_at)
+            records = [(row.topic, *binary_record(row.envelope)) for row in rows]
+            try:
+                self.bus.publish_raw_many(records)
+            except PublishError:
+                OUTBOX_FAILURES.labels(service=self.service).inc()
+                raise
+            session.execute(
+                update(t).where(t.c.id.in_([row.id for row in rows])).values(sent_at=utcnow())
+            )
+        for topic, count in Counter(row.topic for row in rows).items():
+            BUS_PUBLISHED.labels(topic=topic).inc(count)
+        OUTBOX_PUBLISHED.labels(service=self.service).inc(len(rows))
+        if len(rows) < self.batch_size:
+            self._set_gauges(0, None)  # what commits from now on wakes us again
         return len(rows)
 
+    def _batch_backlog(self, session: Session, rows: Sequence[Any]) -> int:
+        """Unsent events, at least this batch: exact for a partial batch, else estimated."""
+        if len(rows) < self.batch_size:
+            return len(rows)
+        t = self._table
+        now = time.monotonic()
+        if now - self._exact_at >= self.exact_count_every_s:
+            self._exact_at = now
+            return int(
+                session.execute(
+                    select(func.count()).select_from(t).where(t.c.sent_at.is_(None))
+                ).scalar_one()
+            )
+        # The id range of the unsent rows: two ends of their partial index (ids a rolled-back
+        # transaction skipped make it a slight overestimate until the next exact count).
+        last = session.execute(select(func.max(t.c.id)).where(t.c.sent_at.is_(None))).scalar()
+        return max(len(rows), int(last or 0) - int(rows[0].id) + 1)
+
     def backlog(self) -> tuple[int, float]:
-        """(unpublished events, age in seconds of the oldest one)."""
-        with self.db.transaction() as session:
+        """(unpublished events, age in seconds of the oldest one), counted exactly."""
+        with self.db.read() as session:
             return self._backlog(session)
 
     def _backlog(self, session: Session) -> tuple[int, float]:
-        m = self.model
+        t = self._table
         count, oldest = session.execute(
-            select(func.count(), func.min(m.created_at)).where(m.sent_at.is_(None))
+            select(func.count(), func.min(t.c.created_at)).where(t.c.sent_at.is_(None))
         ).one()
-        if oldest is not None and oldest.tzinfo is None:
-            oldest = oldest.replace(tzinfo=utcnow().tzinfo)
-        age = (utcnow() - oldest).total_seconds() if oldest else 0.0
-        return int(count), max(0.0, age)
+        return int(count), _age(oldest)
 
-    def _set_gauges(self, session: Session) -> None:
-        count, age = self._backlog(session)
+    def _set_gauges(self, count: int, oldest: datetime | None) -> None:
         OUTBOX_BACKLOG.labels(service=self.service).set(count)
-        OUTBOX_OLDEST_AGE.labels(service=self.service).set(age)
+        OUTBOX_OLDEST_AGE.labels(service=self.service).set(_age(oldest))
 
     def update_gauges(self) -> None:
-        with self.db.transaction() as session:
-            self._set_gauges(session)
+        """Set the backlog gauges from an exact count."""
+        with self.db.read() as session:
+            count, age = self._backlog(session)
+        OUTBOX_BACKLOG.labels(service=self.service).set(count)
+        OUTBOX_OLDEST_AGE.labels(service=self.service).set(age)
 
     def drain(self, timeout_s: float = 30.0) -> int:
         """Publish until the outbox is empty (CLI, tests); raise TimeoutError if it can't."""
@@ -220,38 +299,101 @@ class OutboxRelay:
                 time.sleep(0.5)
                 continue
             total += published
-            if published == 0 and self.backlog()[0] == 0:
-                return total
+            if published == 0:
+                if self.backlog()[0] == 0:
+                    return total
+                if time.monotonic() > deadline:  # another process's relay holds the lock
+                    raise TimeoutError(f"outbox of {self.service} not drained")
+                time.sleep(0.05)
 
     def run(self) -> None:
         """Relay until stop(); back off exponentially while the bus refuses."""
+        self._running = True
+        if self._listens():
+            threading.Thread(
+                target=self._listen, name=f"{self.service}-relay-listen", daemon=True
+            ).start()
         backoff = self.poll_interval_s
+        try:
+            while not self._stop.is_set():
+                self._wake.clear()  # before the pass: a commit during it wakes the next one
+                try:
+                    published = self.relay_once()
+                    backoff = self.poll_interval_s
+                except PublishError as exc:
+                    log.warning(
+                        "outbox.publish_failed",
+                        service=self.service,
+                        error=str(exc),
+                        retry_in_s=backoff,
+                    )
+                    self._stop.wait(backoff)
+                    backoff = min(backoff * 2, self.max_backoff_s)
+                    continue
+                except Exception as exc:
+                    log.exception("outbox.relay_error", service=self.service, error=repr(exc))
+                    self._stop.wait(backoff)
+                    backoff = min(backoff * 2, self.max_backoff_s)
+                    continue
+                if published < self.batch_size:
+                    self._wake.wait(self.poll_interval_s)
+        finally:
+            self._running = False
+
+    def _listen(self) -> None:
+        """Wake the relay on the service's NOTIFY channel (PostgreSQL), reconnecting as needed."""
+        dialect = self.db.engine.dialect
+        cargs, cparams = dialect.create_connect_args(self.db.engine.url)
         while not self._stop.is_set():
             try:
-                published = self.relay_once()
-                backoff = self.poll_interval_s
-            except PublishError as exc:
-                log.warning(
-                    "outbox.publish_failed",
-                    service=self.service,
-                    error=str(exc),
-                    retry_in_s=backoff,
-                )
-                # The backlog and its age matter most while the bus refuses: keep them fresh.
-                with contextlib.suppress(Exception):
-                    self.update_gauges()
-                self._stop.wait(backoff)
-                backoff = min(backoff * 2, self.max_backoff_s)
-                continue
+                conn = dialect.connect(*cargs, **cparams)
+                try:
+                    conn.autocommit = True
+                    conn.execute(f'LISTEN "{self.channel}"')
+                    while not self._stop.is_set():
+                        for note in conn.notifies(timeout=1.0):
+                            if note.payload != self._token:
+                                self._wake.set()
+                finally:
+                    conn.close()
             except Exception as exc:
-                log.exception("outbox.relay_error", service=self.service, error=repr(exc))
-                self._stop.wait(backoff)
-                backoff = min(backoff * 2, self.max_backoff_s)
-                continue
-            if published < self.batch_size:
-                self._wake.wait(self.poll_interval_s)
-                self._wake.clear()
+                log.warning("outbox.listen_failed", service=self.service, error=repr(exc))
+                self._stop.wait(self.max_backoff_s)  # the poll keeps the relay going meanwhile
 
     def stop(self) -> None:
         self._stop.set()
         self._wake.set()
+
+
+def outbox_channel(schema: str) -> str:
+    """The PostgreSQL NOTIFY channel that wakes the relays of ``schema``'s outbox."""
+    return f"citela_outbox_{schema}"
+
+
+def _age(oldest: datetime | None) -> float:
+    if oldest is None:
+        return 0.0
+    if oldest.tzinfo is None:  # SQLite through a Core select: the type decorator still applies
+        oldest = oldest.replace(tzinfo=UTC)
+    return max(0.0, (utcnow() - oldest).total_seconds())
+
+
+def binary_record(envelope: dict[str, Any]) -> tuple[bytes, bytes, Headers]:
+    """``to_binary`` of a stored envelope without rebuilding the CloudEvent (validated when
+    it was staged); anything not in the canonical stored form goes through the model."""
+    time_ = envelope.get("time")
+    if not isinstance(time_, str) or not time_.endswith("Z"):
+        return to_binary(CloudEvent.model_validate(envelope))
+    headers: Headers = [
+        ("ce_specversion", envelope["specversion"].encode()),
+        ("ce_id", envelope["id"].encode()),
+        ("ce_source", envelope["source"].encode()),
+        ("ce_type", envelope["type"].encode()),
+        ("ce_time", time_.encode()),
+        ("ce_tenant", envelope["tenant"].encode()),
+        ("content-type", envelope["datacontenttype"].encode()),
+    ]
+    if envelope.get("subject") is not None:
+        headers.append(("ce_subject", envelope["subject"].encode()))
+    value = json.dumps(envelope["data"], ensure_ascii=False, separators=(",", ":"), default=str)
+    return envelope["tenant"].encode(), value.encode(), headers
