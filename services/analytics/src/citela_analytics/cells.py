@@ -2,7 +2,8 @@
 
 One row per (tenant, service, local day) holds n, Σimportance, Σimportance², Σsatisfaction,
 Σsatisfaction² and Σgap². An event adds or removes one answer's contribution with an atomic
-``INSERT … ON CONFLICT DO UPDATE SET n = n + excluded.n …`` (PostgreSQL and SQLite alike); a
+``INSERT … ON CONFLICT DO UPDATE SET n = n + excluded.n …`` (PostgreSQL and SQLite alike; a
+batch of events sums its deltas per cell first and upserts them in one statement); a
 row whose n falls to 0 is deleted, so the table always equals what a recomputation from the
 facts would write. Per tenant, updates and recomputations are serialised by a transaction
 advisory lock on PostgreSQL (SQLite's BEGIN IMMEDIATE serialises writers already).
@@ -11,7 +12,7 @@ advisory lock on PostgreSQL (SQLite's BEGIN IMMEDIATE serialises writers already
 from __future__ import annotations
 
 import zlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
 from typing import cast
@@ -59,13 +60,25 @@ _DELETE_EMPTY = delete(CELLS).where(
 
 def add(session: Session, tenant: str, entry_id: str, day: date, sums: Sums) -> None:
     """Add ``sums`` (possibly negative: a removal) to one cell."""
-    if sums == Sums():
+    add_many(session, tenant, {(entry_id, day): sums})
+
+
+def add_many(session: Session, tenant: str, deltas: Mapping[CellKey, Sums]) -> None:
+    """Add each cell's summed delta: one upsert for all, one delete of those emptied."""
+    # In key order, so that two writers of one tenant would take row locks alike.
+    changed = sorted(
+        ((key, sums) for key, sums in deltas.items() if sums != Sums()), key=lambda kv: kv[0]
+    )
+    if not changed:
         return
     dialect = session.get_bind().dialect.name
-    values = {"tenant_id": tenant, "entry_id": entry_id, "day": day, **_as_columns(sums)}
-    session.execute(_UPSERTS["postgresql" if dialect == "postgresql" else "sqlite"], values)
-    if sums.n < 0:
-        session.execute(_DELETE_EMPTY, {"t": tenant, "e": entry_id, "d": day})
+    session.execute(
+        _UPSERTS["postgresql" if dialect == "postgresql" else "sqlite"],
+        [{"tenant_id": tenant, "entry_id": e, "day": d, **_as_columns(s)} for (e, d), s in changed],
+    )
+    emptied = [{"t": tenant, "e": e, "d": d} for (e, d), s in changed if s.n < 0]
+    if emptied:
+        session.execute(_DELETE_EMPTY, emptied)
 
 
 def _as_columns(sums: Sums) -> dict[str, int]:

@@ -4,7 +4,9 @@ Consumers (each its own group, so each has its own lag):
 - ``analytics-facts`` on ``citela.feedback``: facts and matrix sums, then scoring requested;
 - ``analytics-catalogue`` on ``citela.catalogue``: analytics' projection of the entries;
 - ``analytics-scores`` on ``citela.analytics``: the sentiment scores.
-All are idempotent (``processed_events`` in the same transaction as the effect).
+All are idempotent (``processed_events`` in the same transaction as the effect). The first two
+apply each polled batch in one transaction; the cache is bumped, and scoring requested, once
+per tenant and batch, after the commit.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from citela_common.events.models import (
     CommentScored,
     parse_data,
 )
-from citela_common.outbox import first_delivery
+from citela_common.outbox import first_deliveries, first_delivery
 from citela_common.runtime import ConsumerSpec, ServiceRuntime
 from citela_common.settings import Settings
 
@@ -40,32 +42,36 @@ SCORES = "analytics-scores"
 
 
 def facts_consumer(db: Database, cache: Cache, trigger: Callable[[str], None]) -> ConsumerSpec:
-    def handle(event: CloudEvent) -> None:
+    def handle(events: list[CloudEvent]) -> None:
         with db.transaction() as session:
-            applied = (
-                facts.apply_event(session, event)
-                if first_delivery(session, ProcessedEvent, FACTS, event.id)
-                else facts.Applied()
-            )
-        if applied.changed:
-            MATRIX_UPDATE_SECONDS.observe(max(0.0, (utcnow() - event.time).total_seconds()))
-            cache.bump(event.tenant)
-        if applied.comment_to_score:
-            trigger(event.tenant)
+            fresh = first_deliveries(session, ProcessedEvent, FACTS, events)
+            outcomes = facts.apply_batch(session, fresh)
+        now = utcnow()
+        changed: dict[str, None] = {}  # tenants, in order
+        to_score: dict[str, None] = {}
+        for event, applied in zip(fresh, outcomes, strict=True):
+            if applied.changed:
+                MATRIX_UPDATE_SECONDS.observe(max(0.0, (now - event.time).total_seconds()))
+                changed[event.tenant] = None
+            if applied.comment_to_score:
+                to_score[event.tenant] = None
+        for tenant in changed:
+            cache.bump(tenant)
+        for tenant in to_score:
+            trigger(tenant)
 
-    return ConsumerSpec([FEEDBACK_TOPIC], FACTS, handle)
+    return ConsumerSpec.batched([FEEDBACK_TOPIC], FACTS, handle)
 
 
 def catalogue_consumer(db: Database, cache: Cache) -> ConsumerSpec:
-    def handle(event: CloudEvent) -> None:
+    def handle(events: list[CloudEvent]) -> None:
         with db.transaction() as session:
-            changed = first_delivery(
-                session, ProcessedEvent, CATALOGUE, event.id
-            ) and projection.apply_catalogue_event(session, event)
-        if changed:
-            cache.bump(event.tenant)
+            fresh = first_deliveries(session, ProcessedEvent, CATALOGUE, events)
+            changed = projection.apply_catalogue_batch(session, fresh)
+        for tenant in changed:
+            cache.bump(tenant)
 
-    return ConsumerSpec([CATALOGUE_TOPIC], CATALOGUE, handle)
+    return ConsumerSpec.batched([CATALOGUE_TOPIC], CATALOGUE, handle)
 
 
 def scores_consumer(db: Database, cache: Cache) -> ConsumerSpec:

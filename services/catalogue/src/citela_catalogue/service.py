@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from citela_catalogue import api
 from citela_catalogue.models import SCHEMA, Outbox, ProcessedEvent
-from citela_catalogue.projection import apply_event
+from citela_catalogue.projection import apply_batch
 from citela_common.bus import EventBus
 from citela_common.cache import Cache, create_cache
 from citela_common.db import Database
 from citela_common.events.envelope import CloudEvent
 from citela_common.events.models import CATALOGUE_TOPIC
-from citela_common.outbox import first_delivery
+from citela_common.outbox import first_deliveries
 from citela_common.runtime import ConsumerSpec, ServiceRuntime
 from citela_common.settings import Settings
 
@@ -19,15 +19,17 @@ PROJECTION = "catalogue-projection"
 
 
 def projection_handler(db: Database, cache: Cache) -> ConsumerSpec:
-    def handle(event: CloudEvent) -> None:
-        with db.transaction() as session:
-            changed = first_delivery(session, ProcessedEvent, PROJECTION, event.id) and apply_event(
-                session, event
-            )
-        if changed:
-            cache.bump(event.tenant)  # cached lists of this tenant are now stale
+    """The projection, one transaction per polled batch of events."""
 
-    return ConsumerSpec([CATALOGUE_TOPIC], PROJECTION, handle)
+    def handle(events: list[CloudEvent]) -> None:
+        with db.transaction() as session:
+            changed = apply_batch(
+                session, first_deliveries(session, ProcessedEvent, PROJECTION, events)
+            )
+        for tenant in changed:
+            cache.bump(tenant)  # cached lists of this tenant are now stale
+
+    return ConsumerSpec.batched([CATALOGUE_TOPIC], PROJECTION, handle)
 
 
 def build_runtime(settings: Settings, bus: EventBus) -> ServiceRuntime:

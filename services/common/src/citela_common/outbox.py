@@ -6,7 +6,8 @@ while the bus is down it keeps retrying, so nothing committed is lost, and nothi
 for a transaction that rolled back.
 
 Consuming: ``idempotent(...)`` records ``(consumer, event id)`` in the same transaction as the
-handler's effect, so a redelivered event is skipped.
+handler's effect, so a redelivered event is skipped; ``first_deliveries`` / ``idempotent_batch``
+do the same for a whole polled batch with one statement.
 """
 
 from __future__ import annotations
@@ -24,9 +25,10 @@ from typing import Any, cast
 
 from sqlalchemy import JSON, Index, String, Table, func, select, text, update
 from sqlalchemy import event as sa_event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, Session, declared_attr, mapped_column
 
-from citela_common.bus.base import EventBus, Handler, PublishError
+from citela_common.bus.base import BatchHandler, EventBus, Handler, PublishError
 from citela_common.db import BigIntPK, Database, UTCDateTime, utcnow
 from citela_common.events.envelope import CloudEvent, Headers, to_binary
 from citela_common.logging import get_logger
@@ -101,6 +103,61 @@ def first_delivery(
     session.add(model(consumer=consumer, event_id=event_id))  # type: ignore[call-arg]
     session.flush()  # a concurrent duplicate fails here, the handler is retried, then skips
     return True
+
+
+def first_deliveries(
+    session: Session,
+    model: type[ProcessedEventMixin],
+    consumer: str,
+    events: Sequence[CloudEvent],
+) -> list[CloudEvent]:
+    """Record a batch as processed by ``consumer``; return, in order, the events it had not.
+
+    One ``INSERT … ON CONFLICT DO NOTHING RETURNING`` for the batch (PostgreSQL and SQLite):
+    ids already recorded (a redelivery) are not returned, nor a second copy of an id within
+    the batch; a concurrent consumer inserting the same id waits for our commit, then skips it.
+    """
+    unique: dict[str, CloudEvent] = {}
+    for event in events:
+        unique.setdefault(event.id, event)
+    if not unique:
+        return []
+    table = cast(Table, model.__table__)  # type: ignore[attr-defined]  # the mapped subclass's
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
+    now = utcnow()
+    fresh = set(
+        session.execute(
+            insert.on_conflict_do_nothing().returning(table.c.event_id),
+            [{"consumer": consumer, "event_id": i, "processed_at": now} for i in unique],
+        ).scalars()
+    )
+    return [event for event_id, event in unique.items() if event_id in fresh]
+
+
+def idempotent_batch(
+    db: Database,
+    model: type[ProcessedEventMixin],
+    consumer: str,
+    apply: Callable[[Session, CloudEvent], object],
+) -> BatchHandler:
+    """A batch handler applying ``apply`` to each new event of a batch, in one transaction.
+
+    Tenant by tenant (each tenant's events in their order): ``apply`` scopes the session to
+    its event's tenant, so a tenant's rows are flushed before the next tenant's turn.
+    """
+
+    def handle(events: list[CloudEvent]) -> None:
+        with db.transaction() as session:
+            by_tenant: dict[str, list[CloudEvent]] = {}
+            for event in first_deliveries(session, model, consumer, events):
+                by_tenant.setdefault(event.tenant, []).append(event)
+            for group in by_tenant.values():
+                for event in group:
+                    apply(session, event)
+                session.flush()
+
+    return handle
 
 
 def idempotent(

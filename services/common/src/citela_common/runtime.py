@@ -14,8 +14,9 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from citela_common.bus.base import Consumer, EventBus, Handler
+from citela_common.bus.base import BatchHandler, Consumer, EventBus, Handler
 from citela_common.db import Database
+from citela_common.events.envelope import CloudEvent
 from citela_common.logging import get_logger
 from citela_common.metrics import BUS_CONSUMER_LAG
 from citela_common.migrations import upgrade
@@ -27,9 +28,25 @@ log = get_logger(__name__)
 
 @dataclass(frozen=True)
 class ConsumerSpec:
+    """A consumer group: its per-event handler and, optionally, its batch handler.
+
+    With a batch handler, each polled batch is applied in one go and ``handler`` only serves
+    to isolate a failing event when the batch fails (see bus/base.py).
+    """
+
     topics: Sequence[str]
     group: str
     handler: Handler
+    batch_handler: BatchHandler | None = None
+
+    @classmethod
+    def batched(cls, topics: Sequence[str], group: str, batch: BatchHandler) -> ConsumerSpec:
+        """A spec whose single-event handler is the batch handler on a batch of one."""
+
+        def handle(event: CloudEvent) -> None:
+            batch([event])
+
+        return cls(topics, group, handle, batch)
 
 
 @dataclass
@@ -80,6 +97,8 @@ class ServiceRuntime:
                 spec.topics,
                 spec.group,
                 spec.handler,
+                batch_handler=spec.batch_handler,
+                max_batch=self.settings.bus_max_batch,
                 max_attempts=self.settings.bus_max_attempts,
                 retry_backoff_s=self.settings.bus_retry_backoff_s,
             )

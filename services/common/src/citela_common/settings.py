@@ -49,6 +49,9 @@ class Settings(BaseSettings):
     kafka_partitions: int = Field(3, ge=1, description="partitions of the topics we create")
     bus_max_attempts: int = Field(3, ge=1, description="handler tries before the DLQ")
     bus_retry_backoff_s: float = Field(0.2, ge=0)
+    bus_max_batch: int = Field(
+        500, ge=1, description="events a consumer polls and applies per transaction"
+    )
     outbox_batch_size: int = Field(500, ge=1)
     outbox_poll_interval_s: float = Field(0.5, gt=0)
     host: str = "127.0.0.1"

@@ -22,7 +22,7 @@ from citela_common.events.models import (
     TerritoryUpserted,
     parse_data,
 )
-from citela_common.outbox import first_delivery
+from citela_common.outbox import idempotent_batch
 from citela_common.runtime import ConsumerSpec
 from citela_common.tenancy import scope_to_tenant
 from citela_feedback.domain.rules import Commune, EntryPlace
@@ -95,12 +95,10 @@ def _upsert_territory(session: Session, tenant: str, data: TerritoryUpserted) ->
 
 
 def projection(db: Database) -> ConsumerSpec:
-    def handle(event: CloudEvent) -> None:
-        with db.transaction() as session:
-            if first_delivery(session, ProcessedEvent, CONSUMER, event.id):
-                apply_event(session, event)
-
-    return ConsumerSpec([CATALOGUE_TOPIC], CONSUMER, handle)
+    """The read model's consumer: each polled batch in one transaction, each event once."""
+    return ConsumerSpec.batched(
+        [CATALOGUE_TOPIC], CONSUMER, idempotent_batch(db, ProcessedEvent, CONSUMER, apply_event)
+    )
 
 
 # --- reads ------------------------------------------------------------------------------------

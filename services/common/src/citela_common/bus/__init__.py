@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from citela_common.bus.base import (
+    BatchHandler,
     Consumer,
     ConsumerTransport,
     EventBus,
@@ -24,11 +25,13 @@ def create_bus(settings: Settings) -> EventBus:
             settings.kafka_bootstrap,
             client_id=settings.kafka_client_id,
             partitions=settings.kafka_partitions,
+            max_poll_records=settings.bus_max_batch,
         )
     return InProcessBus(partitions=settings.kafka_partitions)
 
 
 __all__ = [
+    "BatchHandler",
     "Consumer",
     "ConsumerTransport",
     "EventBus",

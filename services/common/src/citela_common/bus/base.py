@@ -7,6 +7,12 @@ Delivery semantics (the same in-process and on Kafka, proved by tests/contract):
   to ``<topic>.dlq`` with the error in its headers, and the consumer moves on;
 - a record that is not a CloudEvent at all (a poison message) goes to the DLQ at once;
 - records of one key (one tenant) keep their order: they live in one partition.
+
+Batches: a consumer may also have a batch handler, called once per polled batch (in record
+order, so per-tenant order holds) to apply it in one transaction. If that call raises, the
+batch's effects are rolled back and its events go one by one through the single-event handler,
+with the retries and dead-lettering above: one failing event is isolated, the rest applied.
+Offsets are committed after the whole batch.
 """
 
 from __future__ import annotations
@@ -26,6 +32,8 @@ from citela_common.metrics import (
 )
 
 Handler = Callable[[CloudEvent], None]
+# Applies a batch of events in one go (e.g. one transaction); raises if any of it failed.
+BatchHandler = Callable[[list[CloudEvent]], None]
 DLQ_SUFFIX = ".dlq"
 
 log = get_logger(__name__)
@@ -110,6 +118,8 @@ class EventBus(ABC):
         group: str,
         handler: Handler,
         *,
+        batch_handler: BatchHandler | None = None,
+        max_batch: int = 500,
         max_attempts: int = 3,
         retry_backoff_s: float = 0.2,
     ) -> Consumer:
@@ -118,6 +128,8 @@ class EventBus(ABC):
             handler,
             bus=self,
             group=group,
+            batch_handler=batch_handler,
+            max_batch=max_batch,
             max_attempts=max_attempts,
             retry_backoff_s=retry_backoff_s,
         )
@@ -144,11 +156,15 @@ class Consumer:
         *,
         bus: EventBus,
         group: str,
+        batch_handler: BatchHandler | None = None,
+        max_batch: int = 500,
         max_attempts: int = 3,
         retry_backoff_s: float = 0.2,
     ) -> None:
         self.transport = transport
         self.handler = handler
+        self.batch_handler = batch_handler
+        self.max_batch = max(1, max_batch)
         self.bus = bus
         self.group = group
         self.max_attempts = max_attempts
@@ -160,9 +176,19 @@ class Consumer:
         records = self.transport.poll(timeout_s)
         if not records:
             return 0
+        decoded: list[tuple[Record, CloudEvent]] = []
+        for record in records:
+            event = self._decode(record)
+            if event is not None:
+                decoded.append((record, event))
+        if self.batch_handler is None:
+            for record, event in decoded:
+                self._handle(record, event)
+        else:
+            for start in range(0, len(decoded), self.max_batch):
+                self._handle_batch(self.batch_handler, decoded[start : start + self.max_batch])
         commits: dict[tuple[str, int], int] = {}
         for record in records:
-            self._process(record)
             commits[(record.topic, record.partition)] = record.offset + 1
         self.transport.commit(commits)
         return len(records)
@@ -185,15 +211,44 @@ class Consumer:
         self.stop()
         self.transport.close()
 
-    def _process(self, record: Record) -> None:
+    def _decode(self, record: Record) -> CloudEvent | None:
+        """The record's event, or None once a poison record went to the DLQ."""
         try:
-            event = from_binary(record.value, record.headers)
+            return from_binary(record.value, record.headers)
         except EnvelopeError as exc:
             log.warning(
                 "bus.poison_message", topic=record.topic, offset=record.offset, error=str(exc)
             )
             self._dead_letter(record, exc, attempts=0)
-            return
+            return None
+
+    def _handle_batch(self, handler: BatchHandler, batch: list[tuple[Record, CloudEvent]]) -> None:
+        """Apply the batch at once; if that fails, event by event (retries, then the DLQ)."""
+        if len(batch) > 1:
+            started = time.perf_counter()
+            try:
+                handler([event for _, event in batch])
+            except Exception as exc:  # isolate the culprit below, one event at a time
+                log.warning(
+                    "bus.batch_failed",
+                    group=self.group,
+                    size=len(batch),
+                    error=repr(exc),
+                )
+            else:
+                per_event = (time.perf_counter() - started) / len(batch)
+                for record, _event in batch:
+                    self._handled(record, per_event)
+                return
+        for record, event in batch:
+            self._handle(record, event)
+
+    def _handled(self, record: Record, seconds: float) -> None:
+        BUS_HANDLER_SECONDS.labels(topic=record.topic, group=self.group).observe(seconds)
+        BUS_CONSUMED.labels(topic=record.topic, group=self.group, outcome="ok").inc()
+
+    def _handle(self, record: Record, event: CloudEvent) -> None:
+        """The one place where a failing event is retried, then dead-lettered."""
         last_error: Exception | None = None
         with log_context(event_id=event.id, tenant=event.tenant):
             for attempt in range(1, self.max_attempts + 1):
@@ -212,10 +267,7 @@ class Consumer:
                     if attempt < self.max_attempts:
                         time.sleep(self.retry_backoff_s * 2 ** (attempt - 1))
                     continue
-                BUS_HANDLER_SECONDS.labels(topic=record.topic, group=self.group).observe(
-                    time.perf_counter() - started
-                )
-                BUS_CONSUMED.labels(topic=record.topic, group=self.group, outcome="ok").inc()
+                self._handled(record, time.perf_counter() - started)
                 return
             assert last_error is not None
             self._dead_letter(record, last_error, attempts=self.max_attempts)

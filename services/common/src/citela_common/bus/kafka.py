@@ -30,8 +30,10 @@ class KafkaBus(EventBus):
         client_id: str = "citela",
         partitions: int = 3,
         send_timeout_s: float = 30.0,
+        max_poll_records: int = 500,
     ) -> None:
         self.bootstrap = bootstrap
+        self.max_poll_records = max_poll_records
         self.client_id = client_id
         self.partitions = partitions
         self.send_timeout_s = send_timeout_s
@@ -142,7 +144,7 @@ class _KafkaTransport(ConsumerTransport):
             group_id=group,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
-            max_poll_records=500,
+            max_poll_records=bus.max_poll_records,
             session_timeout_ms=10_000,
             heartbeat_interval_ms=1_000,
         )
