@@ -3,11 +3,13 @@ of order — leaves the incrementally maintained matrix equal to its exact recom
 the facts, and to what the sequence means (the latest revision of each live feedback).
 
 The events go through the real consumer handler (idempotency table, facts, running sums) on
-SQLite and on PostgreSQL.
+SQLite and on PostgreSQL, one by one and in batches as the consumer polls them (a batch may
+hold several events of one feedback, redeliveries of its own events, stale revisions).
 """
 
 from __future__ import annotations
 
+import itertools
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -27,7 +29,7 @@ from citela_analytics.domain.matrix import (
 from citela_analytics.domain.periods import local_day
 from citela_analytics.domain.stats import Sums
 from citela_analytics.service import facts_consumer
-from citela_common.bus.base import Handler
+from citela_common.bus.base import BatchHandler, Handler
 from citela_common.cache import MemoryCache
 from citela_common.db import Database
 from citela_common.events import CloudEvent
@@ -44,12 +46,15 @@ DAY0 = f.NOW
 class Stack:
     db: Database
     handle: Handler
+    batch: BatchHandler
 
 
 def _stack(url: str) -> Iterator[Stack]:
     db = Database(url, "analytics")
     upgrade(db, "citela_analytics")
-    yield Stack(db, facts_consumer(db, MemoryCache(), lambda _tenant: None).handler)
+    spec = facts_consumer(db, MemoryCache(), lambda _tenant: None)
+    assert spec.batch_handler is not None
+    yield Stack(db, spec.handler, spec.batch_handler)
     db.dispose()
 
 
@@ -81,9 +86,11 @@ operations = st.lists(st.one_of(post, post, post, retract, again, late), min_siz
 
 
 def play(
-    stack: Stack, ops: list[tuple[object, ...]]
+    stack: Stack, ops: list[tuple[object, ...]], batches: list[int] | None = None
 ) -> tuple[str, dict[str, tuple[str, int, int, date]]]:
-    """Send the events of ``ops``; return the tenant and what should count per feedback."""
+    """Send the events of ``ops``; return the tenant and what should count per feedback.
+
+    With ``batches``, the events go to the batch handler in runs of those sizes (cycled)."""
     tenant = f"p-{uuid.uuid4().hex[:10]}"
     sent: list[CloudEvent] = []
     revision: dict[str, int] = {}
@@ -123,8 +130,16 @@ def play(
             event = CloudEvent(
                 type=old.type, source=old.source, tenant=old.tenant, data=dict(old.data)
             )
-        stack.handle(event)
         sent.append(event)
+    if batches is None:
+        for event in sent:
+            stack.handle(event)
+    else:
+        start, sizes = 0, itertools.cycle(batches)
+        while start < len(sent):
+            size = next(sizes)
+            stack.batch(sent[start : start + size])
+            start += size
     return tenant, live
 
 
@@ -136,8 +151,14 @@ def expected_cells(live: dict[str, tuple[str, int, int, date]]) -> dict[tuple[st
     return out
 
 
-def check(stack: Stack, ops: list[tuple[object, ...]], start: int, span: int) -> None:
-    tenant, live = play(stack, ops)
+def check(
+    stack: Stack,
+    ops: list[tuple[object, ...]],
+    start: int,
+    span: int,
+    batches: list[int] | None = None,
+) -> None:
+    tenant, live = play(stack, ops, batches)
     with stack.db.transaction() as session:
         incremental = cells.stored_cells(session, tenant)
         exact = cells.exact_cells(cells.current_answers(session, tenant))
@@ -183,6 +204,34 @@ def test_incremental_matrix_equals_recomputation_postgresql(
     pg_stack: Stack, ops: list[tuple[object, ...]], start: int, span: int
 ) -> None:
     check(pg_stack, ops, start, span)
+
+
+batch_sizes = st.lists(st.integers(1, 40), min_size=1, max_size=4)
+
+
+@settings(
+    max_examples=150,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(ops=operations, start=st.integers(0, 20), span=st.integers(0, 20), batches=batch_sizes)
+def test_batches_leave_the_same_matrix_as_one_by_one_sqlite(
+    sqlite_stack: Stack, ops: list[tuple[object, ...]], start: int, span: int, batches: list[int]
+) -> None:
+    check(sqlite_stack, ops, start, span, batches)
+
+
+@pytest.mark.infra
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(ops=operations, start=st.integers(0, 20), span=st.integers(0, 20), batches=batch_sizes)
+def test_batches_leave_the_same_matrix_as_one_by_one_postgresql(
+    pg_stack: Stack, ops: list[tuple[object, ...]], start: int, span: int, batches: list[int]
+) -> None:
+    check(pg_stack, ops, start, span, batches)
 
 
 def test_a_recomputation_repairs_drift(sqlite_stack: Stack) -> None:

@@ -235,3 +235,126 @@ def test_a_commit_that_staged_events_wakes_the_relay(stack: Stack, topic: str) -
     with stack.db.transaction() as session:
         add_event(session, Outbox, topic, retraction("agglo-pau", 2))
     assert relay._wake.is_set()
+
+
+class BatchRecorder:
+    """An idempotent batch consumer counting each event it applies, as a service wires one."""
+
+    def __init__(self, stack: Stack, fail_on: set[str] | None = None) -> None:
+        from citela_common.outbox import idempotent_batch
+
+        self.batches: list[int] = []
+        self.applied: list[CloudEvent] = []
+        self.fail_on = fail_on or set()
+
+        def count(session: Session, event: CloudEvent) -> None:
+            if event.id in self.fail_on:
+                raise ValueError("entrée de catalogue inconnue")
+            row = session.get(Counted, event.id)
+            if row is None:
+                session.add(Counted(event_id=event.id))
+            else:
+                row.times += 1
+            self.applied.append(event)
+
+        self.apply = idempotent_batch(stack.db, ProcessedEvent, "batch-counter", count)
+
+    def batch(self, events: list[CloudEvent]) -> None:
+        self.batches.append(len(events))
+        applied = len(self.applied)
+        try:
+            self.apply(events)
+        except BaseException:
+            del self.applied[applied:]  # rolled back
+            raise
+
+    def one(self, event: CloudEvent) -> None:
+        self.batch([event])
+
+
+def counted(stack: Stack) -> dict[str, int]:
+    with stack.db.transaction() as session:
+        return {r.event_id: r.times for r in session.scalars(select(Counted))}
+
+
+def test_a_batch_consumer_applies_whole_batches_once_in_per_tenant_order(
+    stack: Stack, topic: str
+) -> None:
+    stack.bus.ensure_topics([topic])
+    tenants = ["agglo-pau", "ville-lyon", "cc-verdon"]
+    sent = [retraction(tenants[i % 3], i) for i in range(30)]
+    stack.bus.publish_many((topic, e) for e in sent)
+    stack.bus.publish_many((topic, e) for e in sent[:5])  # redelivered by the producer
+    recorder = BatchRecorder(stack)
+    consumer = stack.bus.consumer(
+        [topic], f"batch-{topic}", recorder.one, batch_handler=recorder.batch, max_attempts=1
+    )
+    consumer.run_until(lambda: sum(recorder.batches) >= 35, 30)
+    consumer.close()
+
+    assert max(recorder.batches) > 1, "the records of a poll are applied as one batch"
+    assert counted(stack) == {e.id: 1 for e in sent}, "each event applied once"
+    for tenant in tenants:
+        mine = [e.id for e in recorder.applied if e.tenant == tenant]
+        assert mine == [e.id for e in sent if e.tenant == tenant], f"{tenant} out of order"
+
+
+def test_a_failing_batch_is_retried_event_by_event_and_only_the_culprit_is_dead_lettered(
+    stack: Stack, topic: str
+) -> None:
+    stack.bus.ensure_topics([topic])
+    sent = [retraction("agglo-pau", i) for i in range(8)]
+    bad = sent[3]
+    stack.bus.publish_many((topic, e) for e in sent[:4])
+    stack.bus.publish_raw(topic, b"agglo-pau", b"\xff not json", [("ce_id", b"x")])
+    stack.bus.publish_many((topic, e) for e in sent[4:])
+    recorder = BatchRecorder(stack, fail_on={bad.id})
+    consumer = stack.bus.consumer(
+        [topic],
+        f"batch-dlq-{topic}",
+        recorder.one,
+        batch_handler=recorder.batch,
+        max_attempts=3,
+        retry_backoff_s=0.01,
+    )
+    consumer.run_until(lambda: len(recorder.applied) >= 7, 30)
+    consumer.close()
+
+    assert counted(stack) == {e.id: 1 for e in sent if e is not bad}
+    assert [e.id for e in recorder.applied] == [e.id for e in sent if e is not bad]
+    dead = RecordCollect(stack, dlq_topic(topic), f"dlq-reader-{topic}").drain(2)
+    by_id = {r.header("ce_id"): r for r in dead}
+    assert by_id["x"].header("citela_attempts") == "0", "the poison record goes at once"
+    assert by_id[bad.id].header("citela_attempts") == "3", "the culprit after its retries"
+    assert by_id[bad.id].header("citela_error") == "ValueError: entrée de catalogue inconnue"
+
+
+def test_a_crash_after_a_batch_commit_redelivers_it_and_nothing_is_applied_twice(
+    stack: Stack, topic: str
+) -> None:
+    stack.bus.ensure_topics([topic])
+    sent = [retraction("agglo-pau", i) for i in range(10)]
+    stack.bus.publish_many((topic, e) for e in sent)
+    recorder = BatchRecorder(stack)
+    crashed: list[int] = []
+
+    def crashing(events: list[CloudEvent]) -> None:
+        recorder.batch(events)  # the effect is committed…
+        if not crashed:
+            crashed.append(len(events))
+            raise SimulatedCrash  # …but the process dies before the offsets are
+
+    first = stack.bus.consumer(
+        [topic], f"batch-crash-{topic}", recorder.one, batch_handler=crashing, max_attempts=1
+    )
+    with pytest.raises(SimulatedCrash):
+        first.run_until(lambda: False, 30)
+    first.transport.close()
+    second = stack.bus.consumer(
+        [topic], f"batch-crash-{topic}", recorder.one, batch_handler=recorder.batch
+    )
+    second.run_until(lambda: len(recorder.applied) >= 10, 30)
+    second.close()
+
+    assert crashed, "the first consumer crashed"
+    assert counted(stack) == {e.id: 1 for e in sent}
