@@ -17,12 +17,12 @@ from dataclasses import dataclass
 from datetime import date
 from typing import cast
 
-from sqlalchemy import BigInteger, Table, bindparam, delete, func, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import BigInteger, Table, bindparam, delete, func, select, text, tuple_
 from sqlalchemy.orm import Session
 
 from citela_analytics.domain.stats import Sums
 from citela_analytics.models import FeedbackFact, MatrixCell
+from citela_common import bulk
 
 CellKey = tuple[str, date]  # (entry id, local day)
 CELLS = cast(Table, MatrixCell.__table__)
@@ -32,53 +32,57 @@ SUM_COLUMNS = ("n", "sum_imp", "sum_imp_sq", "sum_sat", "sum_sat_sq", "sum_gap_s
 _LOCK = select(func.pg_advisory_xact_lock(bindparam("key", type_=BigInteger)))
 
 
+def _lock_key(tenant: str) -> int:
+    return zlib.crc32(f"citela-analytics-cells:{tenant}".encode()) & 0x7FFFFFFF
+
+
 def lock_tenant(session: Session, tenant: str) -> None:
     """Serialise this tenant's matrix writers until the end of the transaction."""
     if session.get_bind().dialect.name == "postgresql":
-        key = zlib.crc32(f"citela-analytics-cells:{tenant}".encode()) & 0x7FFFFFFF
-        session.execute(_LOCK, {"key": key})
+        session.execute(_LOCK, {"key": _lock_key(tenant)})
 
 
-def _upsert(dialect: str) -> postgresql.Insert | sqlite.Insert:
-    """INSERT … ON CONFLICT DO UPDATE SET n = n + excluded.n, …, built once per dialect."""
-    insert = postgresql.insert(CELLS) if dialect == "postgresql" else sqlite.insert(CELLS)
-    excluded = insert.excluded
-    return insert.on_conflict_do_update(
-        index_elements=[CELLS.c.tenant_id, CELLS.c.entry_id, CELLS.c.day],
-        set_={c: CELLS.c[c] + excluded[c] for c in SUM_COLUMNS},
-    )
-
-
-_UPSERTS = {name: _upsert(name) for name in ("postgresql", "sqlite")}
-_DELETE_EMPTY = delete(CELLS).where(
-    CELLS.c.tenant_id == bindparam("t"),
-    CELLS.c.entry_id == bindparam("e"),
-    CELLS.c.day == bindparam("d"),
-    CELLS.c.n <= 0,
+_LOCK_MANY = text(
+    "SELECT pg_advisory_xact_lock(k) FROM"
+    " (SELECT k FROM unnest(CAST(:keys AS BIGINT[])) AS k ORDER BY k) AS ordered"
 )
+
+
+def lock_tenants(session: Session, tenants: Iterable[str]) -> None:
+    """``lock_tenant`` for several tenants in one statement, always in the same order."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(_LOCK_MANY, {"keys": sorted({_lock_key(t) for t in tenants})})
+
+
+_ADD = bulk.OnConflict(("tenant_id", "entry_id", "day"), add=SUM_COLUMNS)
+TenantCellKey = tuple[str, str, date]  # (tenant, entry id, local day)
 
 
 def add(session: Session, tenant: str, entry_id: str, day: date, sums: Sums) -> None:
     """Add ``sums`` (possibly negative: a removal) to one cell."""
-    add_many(session, tenant, {(entry_id, day): sums})
+    add_many(session, {(tenant, entry_id, day): sums})
 
 
-def add_many(session: Session, tenant: str, deltas: Mapping[CellKey, Sums]) -> None:
+def add_many(session: Session, deltas: Mapping[TenantCellKey, Sums]) -> None:
     """Add each cell's summed delta: one upsert for all, one delete of those emptied."""
-    # In key order, so that two writers of one tenant would take row locks alike.
+    # In key order, so that two writers would take row locks alike.
     changed = sorted(
         ((key, sums) for key, sums in deltas.items() if sums != Sums()), key=lambda kv: kv[0]
     )
     if not changed:
         return
-    dialect = session.get_bind().dialect.name
-    session.execute(
-        _UPSERTS["postgresql" if dialect == "postgresql" else "sqlite"],
-        [{"tenant_id": tenant, "entry_id": e, "day": d, **_as_columns(s)} for (e, d), s in changed],
+    bulk.write(
+        session,
+        CELLS,
+        [{"tenant_id": t, "entry_id": e, "day": d, **_as_columns(s)} for (t, e, d), s in changed],
+        on_conflict=_ADD,
     )
-    emptied = [{"t": tenant, "e": e, "d": d} for (e, d), s in changed if s.n < 0]
+    emptied = [key for key, s in changed if s.n < 0]
     if emptied:
-        session.execute(_DELETE_EMPTY, emptied)
+        t = CELLS
+        session.execute(
+            delete(t).where(tuple_(t.c.tenant_id, t.c.entry_id, t.c.day).in_(emptied), t.c.n <= 0)
+        )
 
 
 def _as_columns(sums: Sums) -> dict[str, int]:

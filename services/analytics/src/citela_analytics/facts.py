@@ -7,10 +7,12 @@
 
 Each change moves the answer's contribution between matrix cells in the same transaction.
 
-Events are applied in batches (one per polled batch of the consumer): per tenant, in the
-events' order, one SELECT of the facts they touch, the changes worked out in memory, then one
-bulk upsert of the facts and one of the cells with the summed deltas. A batch of one is the
-same code, so there is a single definition of what an event does.
+Events are applied in batches (one per polled batch of the consumer, several tenants): the
+tenants' matrix locks taken in one statement, one SELECT of the facts the events touch, the
+changes worked out in memory in the events' order, then one bulk upsert of the facts and one
+of the cells with the summed deltas. A batch of one is the same code, so there is a single
+definition of what an event does. (Core statements on explicit tenant columns: the session's
+tenant scoping applies to ORM entities, none of which is used here.)
 """
 
 from __future__ import annotations
@@ -20,14 +22,14 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, delete, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Table, delete, select, tuple_
 from sqlalchemy.orm import Session
 
 from citela_analytics import cells
 from citela_analytics.domain.periods import local_day
 from citela_analytics.domain.stats import Sums
 from citela_analytics.models import CommentScore, FeedbackFact
+from citela_common import bulk
 from citela_common.db import utcnow
 from citela_common.events.envelope import CloudEvent
 from citela_common.events.models import (
@@ -35,7 +37,6 @@ from citela_common.events.models import (
     FeedbackSubmitted,
     parse_data,
 )
-from citela_common.tenancy import scope_to_tenant
 
 FACTS = cast(Table, FeedbackFact.__table__)
 SCORES = cast(Table, CommentScore.__table__)
@@ -43,6 +44,7 @@ KEY = ("tenant_id", "feedback_id")
 STATE = tuple(c.name for c in FACTS.columns if c.name not in KEY)
 
 Fact = Mapping[str, Any]  # a feedback_facts row's state columns (STATE), in memory
+FactKey = tuple[str, str]  # (tenant, feedback id)
 
 
 @dataclass(frozen=True)
@@ -83,64 +85,54 @@ def apply_batch(session: Session, events: Sequence[CloudEvent]) -> list[Applied]
     the events one by one, so that only the bad one goes to the dead-letter topic.
     """
     out = [Applied()] * len(events)
-    by_tenant: dict[str, list[tuple[int, CloudEvent, FeedbackSubmitted | FeedbackRetracted]]] = {}
+    items: list[tuple[int, CloudEvent, FeedbackSubmitted | FeedbackRetracted]] = []
     for i, event in enumerate(events):
         data = parse_data(event)
         # FeedbackRevised is a FeedbackSubmitted; other areas' events on a shared topic: skipped
         if isinstance(data, FeedbackSubmitted | FeedbackRetracted):
-            by_tenant.setdefault(event.tenant, []).append((i, event, data))
+            items.append((i, event, data))
+    if not items:
+        return out
+    tenants = sorted({event.tenant for _, event, _ in items})
+    cells.lock_tenants(session, tenants)
+    known = _load(session, tenants, {data.feedback_id for _, _, data in items})
     now = utcnow()
-    for tenant in sorted(by_tenant):  # one lock order for every writer: no deadlock
-        for i, applied in _apply_tenant(session, tenant, by_tenant[tenant], now):
-            out[i] = applied
-    return out
-
-
-def _apply_tenant(
-    session: Session,
-    tenant: str,
-    items: list[tuple[int, CloudEvent, FeedbackSubmitted | FeedbackRetracted]],
-    now: datetime,
-) -> list[tuple[int, Applied]]:
-    scope_to_tenant(session, tenant)
-    cells.lock_tenant(session, tenant)
-    known = _load(session, tenant, {data.feedback_id for _, _, data in items})
-    dirty: dict[str, Fact] = {}
-    retracted: list[str] = []
-    deltas: dict[cells.CellKey, Sums] = {}
-    out: list[tuple[int, Applied]] = []
+    dirty: dict[FactKey, Fact] = {}
+    retracted: set[FactKey] = set()
+    deltas: dict[cells.TenantCellKey, Sums] = {}
+    # In the events' order: per tenant (one partition, one consumer) that is their order.
     for i, event, data in items:
-        old = known.get(data.feedback_id)
+        key = (event.tenant, data.feedback_id)
+        old = known.get(key)
         if isinstance(data, FeedbackRetracted):
             new = _retracted(old, data, now)
         else:
             new = _submitted(old, event, data, now)
         if new is None:
             continue
-        known[data.feedback_id] = dirty[data.feedback_id] = new
+        known[key] = dirty[key] = new
         before, after = contribution(old), contribution(new)
         if before != after:
             if before is not None:
-                _add(deltas, before[:2], -before[2])
+                _add(deltas, (event.tenant, before[0], before[1]), -before[2])
             if after is not None:
-                _add(deltas, after[:2], after[2])
+                _add(deltas, (event.tenant, after[0], after[1]), after[2])
         if isinstance(data, FeedbackRetracted):
-            retracted.append(data.feedback_id)
-            out.append((i, Applied(changed=before is not None)))
+            retracted.add(key)
+            out[i] = Applied(changed=before is not None)
         else:
-            out.append((i, Applied(changed=True, comment_to_score=new["comment"] is not None)))
-    _save(session, tenant, dirty)
+            out[i] = Applied(changed=True, comment_to_score=new["comment"] is not None)
+    _save(session, dirty)
     if retracted:
+        s = SCORES
         session.execute(
-            delete(SCORES).where(
-                SCORES.c.tenant_id == tenant, SCORES.c.feedback_id.in_(sorted(set(retracted)))
-            )
+            delete(s).where(tuple_(s.c.tenant_id, s.c.feedback_id).in_(sorted(retracted)))
         )
-    cells.add_many(session, tenant, deltas)
+    cells.add_many(session, deltas)
     return out
 
 
-def _add(deltas: dict[cells.CellKey, Sums], key: cells.CellKey, sums: Sums) -> None:
+def _add(deltas: dict[cells.TenantCellKey, Sums], key: cells.TenantCellKey, sums: Sums) -> None:
     deltas[key] = deltas.get(key, Sums()) + sums
 
 
@@ -185,35 +177,26 @@ def _retracted(old: Fact | None, data: FeedbackRetracted, now: datetime) -> Fact
     }
 
 
-def _load(session: Session, tenant: str, feedback_ids: set[str]) -> dict[str, Fact]:
+def _load(session: Session, tenants: list[str], feedback_ids: set[str]) -> dict[FactKey, Fact]:
     rows = session.execute(
-        select(FACTS.c.feedback_id, *(FACTS.c[c] for c in STATE)).where(
-            FACTS.c.tenant_id == tenant, FACTS.c.feedback_id.in_(sorted(feedback_ids))
+        select(FACTS.c.tenant_id, FACTS.c.feedback_id, *(FACTS.c[c] for c in STATE)).where(
+            FACTS.c.tenant_id.in_(tenants), FACTS.c.feedback_id.in_(sorted(feedback_ids))
         )
     )
-    return {row[0]: dict(zip(STATE, row[1:], strict=True)) for row in rows}
+    return {(row[0], row[1]): dict(zip(STATE, row[2:], strict=True)) for row in rows}
 
 
-def _upsert(dialect: str) -> postgresql.Insert | sqlite.Insert:
-    insert = postgresql.insert(FACTS) if dialect == "postgresql" else sqlite.insert(FACTS)
-    return insert.on_conflict_do_update(
-        index_elements=[FACTS.c[c] for c in KEY],
-        set_={c: insert.excluded[c] for c in STATE},
-    )
+_SAVE = bulk.OnConflict(KEY, overwrite=STATE)
 
 
-_UPSERTS = {name: _upsert(name) for name in ("postgresql", "sqlite")}
-
-
-def _save(session: Session, tenant: str, dirty: dict[str, Fact]) -> None:
+def _save(session: Session, dirty: dict[FactKey, Fact]) -> None:
     """Write the changed facts, one statement for the batch."""
-    if not dirty:
-        return
-    dialect = session.get_bind().dialect.name
-    session.execute(
-        _UPSERTS["postgresql" if dialect == "postgresql" else "sqlite"],
+    bulk.write(
+        session,
+        FACTS,
         [
             {"tenant_id": tenant, "feedback_id": feedback_id, **fact}
-            for feedback_id, fact in dirty.items()
+            for (tenant, feedback_id), fact in sorted(dirty.items(), key=lambda kv: kv[0])
         ],
+        on_conflict=_SAVE,
     )

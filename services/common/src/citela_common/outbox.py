@@ -25,9 +25,9 @@ from typing import Any, cast
 
 from sqlalchemy import JSON, Index, String, Table, func, select, text, update
 from sqlalchemy import event as sa_event
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, Session, declared_attr, mapped_column
 
+from citela_common import bulk
 from citela_common.bus.base import BatchHandler, EventBus, Handler, PublishError
 from citela_common.db import BigIntPK, Database, UTCDateTime, utcnow
 from citela_common.events.envelope import CloudEvent, Headers, to_binary
@@ -123,15 +123,17 @@ def first_deliveries(
     if not unique:
         return []
     table = cast(Table, model.__table__)  # type: ignore[attr-defined]  # the mapped subclass's
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
     now = utcnow()
-    fresh = set(
-        session.execute(
-            insert.on_conflict_do_nothing().returning(table.c.event_id),
+    fresh = {
+        row[0]
+        for row in bulk.write(
+            session,
+            table,
             [{"consumer": consumer, "event_id": i, "processed_at": now} for i in unique],
-        ).scalars()
-    )
+            on_conflict=bulk.OnConflict(("consumer", "event_id")),
+            returning=("event_id",),
+        )
+    }
     return [event for event_id, event in unique.items() if event_id in fresh]
 
 

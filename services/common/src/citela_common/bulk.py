@@ -1,0 +1,155 @@
+"""Many rows in one statement: the consumers' bulk inserts and upserts, on both dialects.
+
+PostgreSQL: ``INSERT … SELECT … FROM json_to_recordset(:rows)``, the rows sent as one JSON
+parameter (encoded by the json module in C, decoded by the server in C), so a batch of 500
+rows is one statement, one round trip and one plan, instead of 500 executions (even
+pipelined, each costs the server a parse/bind/execute, and psycopg dumps each value). SQLite: an
+``executemany`` of the equivalent ``INSERT … ON CONFLICT`` (in-process, nothing to gain).
+
+The conflict clause is the same on both: overwrite some columns from the new row, add to
+others (running sums), and optionally only when the stored version is older.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from functools import lru_cache
+from typing import Any
+
+from sqlalchemy import Row, Table, TextClause, text
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+from sqlalchemy.sql.sqltypes import JSON
+
+_PG = postgresql.dialect()  # type: ignore[no-untyped-call]
+
+
+@dataclass(frozen=True)
+class OnConflict:
+    """What happens when a row's ``keys`` exist: nothing, or these columns change."""
+
+    keys: tuple[str, ...]
+    overwrite: tuple[str, ...] = ()  # stored := new
+    add: tuple[str, ...] = ()  # stored := stored + new
+    newer: str | None = None  # only if stored.<newer> < new.<newer> (a version)
+
+
+def write(
+    session: Session,
+    table: Table,
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    on_conflict: OnConflict | None = None,
+    returning: tuple[str, ...] = (),
+    pg_computed: Mapping[str, str] | None = None,
+) -> Sequence[Row[Any]]:
+    """Insert ``rows`` (all with the same keys) in one statement; the ``returning`` columns
+    of the rows inserted or changed.
+
+    ``pg_computed``: on PostgreSQL, columns computed in SQL from the row's values (``u.<key>``,
+    keys that are not columns are passed as text), e.g. a tsvector; ignored on SQLite.
+    """
+    if not rows:
+        return []
+    keys = tuple(rows[0])
+    if session.get_bind().dialect.name == "postgresql":
+        computed = tuple(sorted((pg_computed or {}).items()))
+        stmt = _pg_statement(table, keys, on_conflict, returning, computed)
+        payload = json.dumps(rows, ensure_ascii=False, separators=(",", ":"), default=_json_value)
+        result = session.execute(stmt, {"rows": payload})
+    else:
+        columns = [k for k in keys if k in table.c]
+        result = session.execute(
+            _sqlite_statement(table, on_conflict, returning),
+            [{k: row[k] for k in columns} for row in rows],
+        )
+    return result.all() if returning else []
+
+
+def _json_value(value: Any) -> str:
+    if isinstance(value, datetime | date):
+        return value.isoformat()  # with its offset: datetimes are UTC-aware here
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def _pg_type(table: Table, key: str) -> str:
+    if key not in table.c:
+        return "TEXT"
+    if isinstance(table.c[key].type, JSON):
+        return "JSON"
+    return str(table.c[key].type.compile(dialect=_PG))
+
+
+@lru_cache(maxsize=256)
+def _pg_statement(
+    table: Table,
+    keys: tuple[str, ...],
+    on_conflict: OnConflict | None,
+    returning: tuple[str, ...],
+    computed: tuple[tuple[str, str], ...],
+) -> TextClause:
+    q = _quote
+    columns = [k for k in keys if k in table.c]
+    record = ", ".join(f"{q(k)} {_pg_type(table, k)}" for k in keys)
+    values = [f"u.{q(k)}" for k in columns]
+    target = [*columns, *(name for name, _ in computed)]
+    # Identifiers come from the table's metadata, values only from bound parameters.
+    sql = (
+        f"INSERT INTO {_name(table)} AS t ({', '.join(map(q, target))})"  # noqa: S608
+        f" SELECT {', '.join([*values, *(expr for _, expr in computed)])}"
+        f" FROM json_to_recordset(CAST(:rows AS JSON)) AS u({record})"
+    )
+    if on_conflict is not None:
+        sql += f" ON CONFLICT ({', '.join(map(q, on_conflict.keys))})"
+        changes = [
+            *(f"{q(c)} = EXCLUDED.{q(c)}" for c in on_conflict.overwrite),
+            *(f"{q(c)} = t.{q(c)} + EXCLUDED.{q(c)}" for c in on_conflict.add),
+            *(f"{q(name)} = EXCLUDED.{q(name)}" for name, _ in computed),
+        ]
+        if changes:
+            sql += f" DO UPDATE SET {', '.join(changes)}"
+            if on_conflict.newer:
+                newer = q(on_conflict.newer)
+                sql += f" WHERE t.{newer} < EXCLUDED.{newer}"
+        else:
+            sql += " DO NOTHING"
+    if returning:
+        sql += f" RETURNING {', '.join(f't.{q(c)}' for c in returning)}"
+    return text(sql)
+
+
+def _quote(name: str) -> str:
+    return f'"{name}"'
+
+
+def _name(table: Table) -> str:
+    return f"{_quote(table.schema)}.{_quote(table.name)}" if table.schema else _quote(table.name)
+
+
+@lru_cache(maxsize=256)
+def _sqlite_statement(
+    table: Table, on_conflict: OnConflict | None, returning: tuple[str, ...]
+) -> Any:
+    stmt: Any = sqlite.insert(table)
+    if on_conflict is not None:
+        excluded = stmt.excluded
+        changes = {
+            **{c: excluded[c] for c in on_conflict.overwrite},
+            **{c: table.c[c] + excluded[c] for c in on_conflict.add},
+        }
+        if changes:
+            newer = on_conflict.newer
+            stmt = stmt.on_conflict_do_update(
+                index_elements=[table.c[k] for k in on_conflict.keys],
+                set_=changes,
+                where=(table.c[newer] < excluded[newer]) if newer else None,
+            )
+        else:
+            keys = [table.c[k] for k in on_conflict.keys]
+            stmt = stmt.on_conflict_do_nothing(index_elements=keys)
+    if returning:
+        stmt = stmt.returning(*(table.c[c] for c in returning))
+    return stmt
