@@ -49,17 +49,19 @@ BUS_CONSUMER_LAG = Gauge(
     ["topic", "group"],
     multiprocess_mode="max",
 )
+# The relay that holds the service's publishing lock sets these; the others leave them: the
+# most recent value of a live worker is the truth (a max would keep a stale worker's figure).
 OUTBOX_BACKLOG = Gauge(
     "citela_outbox_backlog_events",
     "Events written to a service's outbox and not yet published.",
     ["service"],
-    multiprocess_mode="max",
+    multiprocess_mode="livemostrecent",
 )
 OUTBOX_OLDEST_AGE = Gauge(
     "citela_outbox_oldest_event_age_seconds",
     "Age of the oldest unpublished outbox event.",
     ["service"],
-    multiprocess_mode="max",
+    multiprocess_mode="livemostrecent",
 )
 OUTBOX_PUBLISHED = Counter(
     "citela_outbox_events_published_total", "Outbox events published, by service.", ["service"]

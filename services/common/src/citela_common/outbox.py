@@ -19,12 +19,26 @@ import threading
 import time
 import zlib
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import JSON, Index, String, Table, func, select, text, update
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    ColumnElement,
+    Index,
+    String,
+    Table,
+    any_,
+    bindparam,
+    func,
+    select,
+    text,
+    update,
+)
 from sqlalchemy import event as sa_event
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Mapped, Session, declared_attr, mapped_column
 
 from citela_common import bulk
@@ -211,9 +225,13 @@ class OutboxRelay:
         self.poll_interval_s = poll_interval_s
         self.max_backoff_s = max_backoff_s
         self.exact_count_every_s = exact_count_every_s
+        # Rows read per query: a batch (one transaction, one flush) is read in chunks.
+        self.fetch_size = min(batch_size, FETCH_SIZE)
         self._table = cast(Table, model.__table__)  # type: ignore[attr-defined]  # mapped subclass
         self._wake = threading.Event()
         self._stop = threading.Event()
+        # Set once the running relay LISTENs to its channel (PostgreSQL).
+        self.listening = threading.Event()
         self._running = False
         self._local_commit = False  # a commit of this process staged events since the last pass
         self._exact_at = float("-inf")
@@ -275,38 +293,66 @@ class OutboxRelay:
                 if local_commit and self._listens():
                     session.execute(select(func.pg_notify(self.channel, self._token)))
                 return 0
-            rows = session.execute(
-                select(t.c.id, t.c.topic, t.c.envelope, t.c.created_at)
-                .where(unsent)
-                .order_by(t.c.id)
-                .limit(self.batch_size)
-                .with_for_update(skip_locked=True)
-            ).all()
-            if not rows:
+            first = self._unsent_rows(session, None)
+            if not first:
                 self._set_gauges(0, None)
                 return 0
             # Before the attempt, which may block for the producer's whole timeout while
             # the bus is down: ops see the backlog grow then, not a minute later.
-            self._set_gauges(self._batch_backlog(session, rows), rows[0].created_at)
-            records = [(row.topic, *binary_record(row.envelope)) for row in rows]
+            self._set_gauges(self._batch_backlog(session, first), first[0].created_at)
+            ids: list[int] = []
+            topics: Counter[str] = Counter()
+
+            def records() -> Iterator[tuple[str, bytes, bytes, Headers]]:
+                # The bus sends each chunk while the next one is read.
+                chunk = first
+                while True:
+                    for row in chunk:
+                        ids.append(row.id)
+                        topics[row.topic] += 1
+                        yield (row.topic, *binary_record(row.envelope))
+                    if len(chunk) < self.fetch_size or len(ids) >= self.batch_size:
+                        return
+                    chunk = self._unsent_rows(session, chunk[-1].id)
+
             try:
-                self.bus.publish_raw_many(records)
+                acknowledged = self.bus.send_raw_many(records())
+                # Marked while the acknowledgements come; committed only once they all have.
+                session.execute(update(t).where(self._among(ids)).values(sent_at=utcnow()))
+                acknowledged()
             except PublishError:
                 OUTBOX_FAILURES.labels(service=self.service).inc()
                 raise
-            session.execute(
-                update(t).where(t.c.id.in_([row.id for row in rows])).values(sent_at=utcnow())
-            )
-        for topic, count in Counter(row.topic for row in rows).items():
+        for topic, count in topics.items():
             BUS_PUBLISHED.labels(topic=topic).inc(count)
-        OUTBOX_PUBLISHED.labels(service=self.service).inc(len(rows))
-        if len(rows) < self.batch_size:
+        OUTBOX_PUBLISHED.labels(service=self.service).inc(len(ids))
+        if len(ids) < self.batch_size:
             self._set_gauges(0, None)  # what commits from now on wakes us again
-        return len(rows)
+        return len(ids)
+
+    def _unsent_rows(self, session: Session, after: int | None) -> Sequence[Any]:
+        """The next chunk of unsent rows in id order, locked (skipping rows others locked)."""
+        t = self._table
+        query = (
+            select(t.c.id, t.c.topic, t.c.envelope, t.c.created_at)
+            .where(t.c.sent_at.is_(None))
+            .order_by(t.c.id)
+            .limit(self.fetch_size)
+            .with_for_update(skip_locked=True)
+        )
+        if after is not None:
+            query = query.where(t.c.id > after)
+        return session.execute(query).all()
+
+    def _among(self, ids: list[int]) -> ColumnElement[bool]:
+        if self.db.is_sqlite:
+            return self._table.c.id.in_(ids)
+        # One array parameter, whatever the batch size (IN would bind one per id).
+        return self._table.c.id == any_(bindparam("ids", ids, type_=postgresql.ARRAY(BigInteger)))
 
     def _batch_backlog(self, session: Session, rows: Sequence[Any]) -> int:
-        """Unsent events, at least this batch: exact for a partial batch, else estimated."""
-        if len(rows) < self.batch_size:
+        """Unsent events, at least this chunk: exact for a partial chunk, else estimated."""
+        if len(rows) < self.fetch_size:
             return len(rows)
         t = self._table
         now = time.monotonic()
@@ -409,11 +455,14 @@ class OutboxRelay:
                 try:
                     conn.autocommit = True
                     conn.execute(f'LISTEN "{self.channel}"')
+                    self.listening.set()
+                    self._wake.set()  # what was notified while we were not listening
                     while not self._stop.is_set():
                         for note in conn.notifies(timeout=1.0):
                             if note.payload != self._token:
                                 self._wake.set()
                 finally:
+                    self.listening.clear()
                     conn.close()
             except Exception as exc:
                 log.warning("outbox.listen_failed", service=self.service, error=repr(exc))
@@ -422,6 +471,9 @@ class OutboxRelay:
     def stop(self) -> None:
         self._stop.set()
         self._wake.set()
+
+
+FETCH_SIZE = 500
 
 
 def outbox_channel(schema: str) -> str:

@@ -52,7 +52,11 @@ class Settings(BaseSettings):
     bus_max_batch: int = Field(
         500, ge=1, description="events a consumer polls and applies per transaction"
     )
-    outbox_batch_size: int = Field(500, ge=1)
+    outbox_batch_size: int = Field(
+        2000,
+        ge=1,
+        description="events the relay publishes per transaction and flush (read 500 at a time)",
+    )
     outbox_poll_interval_s: float = Field(0.5, gt=0)
     host: str = "127.0.0.1"
     port: int = 8000

@@ -65,6 +65,10 @@ class PublishError(RuntimeError):
     """The bus did not acknowledge a message (broker down, timeout)."""
 
 
+def _acknowledged() -> None:
+    """The wait of a publication already acknowledged."""
+
+
 class ConsumerTransport(ABC):
     """The broker side of a consumer: fetch records, commit positions."""
 
@@ -97,6 +101,17 @@ class EventBus(ABC):
         """Publish records in order and wait for all acknowledgements."""
         for topic, key, value, headers in records:
             self.publish_raw(topic, key, value, headers)
+
+    def send_raw_many(
+        self, records: Iterable[tuple[str, bytes | None, bytes | None, Headers]]
+    ) -> Callable[[], None]:
+        """Start publishing records in order, as ``records`` yields them; return the function
+        that waits for every acknowledgement (it raises PublishError).
+
+        The outbox relay reads its next rows while the first ones are on their way. Here, in
+        the base class, everything is published before this returns."""
+        self.publish_raw_many(list(records))
+        return _acknowledged
 
     def publish(self, topic: str, event: CloudEvent) -> None:
         key, value, headers = to_binary(event)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 from kafka.admin import NewTopic
@@ -70,18 +70,31 @@ class KafkaBus(EventBus):
     def publish_raw_many(
         self, records: Sequence[tuple[str, bytes | None, bytes | None, Headers]]
     ) -> None:
+        self.send_raw_many(records)()
+
+    def send_raw_many(
+        self, records: Iterable[tuple[str, bytes | None, bytes | None, Headers]]
+    ) -> Callable[[], None]:
         try:
             producer = self.producer
             futures = [
                 producer.send(topic, key=key, value=value, headers=list(headers))
                 for topic, key, value, headers in records
             ]
-            producer.flush(timeout=self.send_timeout_s)
-            for future in futures:
-                future.get(timeout=self.send_timeout_s)
         except KafkaError as exc:
             self._reset_producer()
-            raise PublishError(f"Kafka did not acknowledge: {exc!r}") from exc
+            raise PublishError(f"Kafka did not take the records: {exc!r}") from exc
+
+        def wait() -> None:
+            try:
+                producer.flush(timeout=self.send_timeout_s)
+                for future in futures:
+                    future.get(timeout=self.send_timeout_s)
+            except KafkaError as exc:
+                self._reset_producer()
+                raise PublishError(f"Kafka did not acknowledge: {exc!r}") from exc
+
+        return wait
 
     def _reset_producer(self) -> None:
         # A producer whose batches expired keeps its failed state; start afresh next time.
