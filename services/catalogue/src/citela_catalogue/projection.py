@@ -21,22 +21,18 @@ from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import (
-    ColumnElement,
     Table,
     bindparam,
     delete,
-    func,
-    insert,
-    literal_column,
     select,
     text,
     update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from citela_catalogue.models import TS_CONFIG, Entry, EntryCommune, TerritoryRow
 from citela_catalogue.search import fold, index_text
+from citela_common import bulk
 from citela_common.events.envelope import CloudEvent
 from citela_common.events.models import (
     CatalogueEntryRemoved,
@@ -66,24 +62,17 @@ def apply_batch(session: Session, events: Sequence[CloudEvent]) -> list[str]:
     Raises (and the caller rolls back) if an event is malformed: the consumer then applies
     the events one by one, so that only the bad one goes to the dead-letter topic.
     """
-    by_tenant: dict[str, list[CatalogueData]] = {}
+    entries: list[tuple[str, EntryEvent]] = []
+    territories: list[tuple[str, TerritoryUpserted]] = []
     for event in events:
         data = parse_data(event)
+        if isinstance(data, CatalogueEntryUpserted | CatalogueEntryRemoved):
+            entries.append((event.tenant, data))
+        elif isinstance(data, TerritoryUpserted):
+            territories.append((event.tenant, data))
         # other areas' events on a shared topic are not ours
-        if isinstance(data, CatalogueEntryUpserted | CatalogueEntryRemoved | TerritoryUpserted):
-            by_tenant.setdefault(event.tenant, []).append(data)
-    changed = []
-    for tenant, items in sorted(by_tenant.items()):
-        scope_to_tenant(session, tenant)
-        entries = apply_entries(
-            session, tenant, [d for d in items if not isinstance(d, TerritoryUpserted)]
-        )
-        territories = upsert_territories(
-            session, tenant, [d for d in items if isinstance(d, TerritoryUpserted)]
-        )
-        if entries or territories:
-            changed.append(tenant)
-    return changed
+    changed = apply_entries(session, entries) | upsert_territories(session, territories)
+    return sorted(changed)
 
 
 # --- entries ----------------------------------------------------------------------------------
@@ -98,59 +87,66 @@ class _Pending:
     upsert: CatalogueEntryUpserted | None = None
 
 
+EntryKey = tuple[str, str]  # (tenant, entry id)
+
+
 def upsert_entry(session: Session, tenant: str, data: CatalogueEntryUpserted) -> bool:
-    return apply_entries(session, tenant, [data]) > 0
+    scope_to_tenant(session, tenant)
+    return bool(apply_entries(session, [(tenant, data)]))
 
 
 def remove_entry(session: Session, tenant: str, data: CatalogueEntryRemoved) -> bool:
-    return apply_entries(session, tenant, [data]) > 0
+    scope_to_tenant(session, tenant)
+    return bool(apply_entries(session, [(tenant, data)]))
 
 
-def apply_entries(session: Session, tenant: str, items: Sequence[EntryEvent]) -> int:
-    """Apply entry upserts and removals of one tenant, in order; how many entries changed."""
+def apply_entries(session: Session, items: Sequence[tuple[str, EntryEvent]]) -> set[str]:
+    """Apply entry upserts and removals in order; the tenants with an entry changed."""
     if not items:
-        return 0
+        return set()
     t = ENTRIES
-    wanted = sorted({d.entry_id for d in items})
-    versions: dict[str, int] = {
-        row[0]: row[1]
+    tenants = sorted({tenant for tenant, _ in items})
+    wanted = sorted({d.entry_id for _, d in items})
+    versions: dict[EntryKey, int] = {
+        (row[0], row[1]): row[2]
         for row in session.execute(
-            select(t.c.entry_id, t.c.version).where(
-                t.c.tenant_id == tenant, t.c.entry_id.in_(wanted)
+            select(t.c.tenant_id, t.c.entry_id, t.c.version).where(
+                t.c.tenant_id.in_(tenants), t.c.entry_id.in_(wanted)
             )
         )
     }
-    pending: dict[str, _Pending] = {}
-    for data in items:
-        current = versions.get(data.entry_id)
+    pending: dict[EntryKey, _Pending] = {}
+    for tenant, data in items:
+        key = (tenant, data.entry_id)
+        current = versions.get(key)
         if isinstance(data, CatalogueEntryUpserted):
             if current is not None and current >= data.version:
                 continue
-            pending[data.entry_id] = _Pending(data.version, None, data)
+            pending[key] = _Pending(data.version, None, data)
         else:
             if current is None or current >= data.version:
                 continue  # a removal of an entry never seen changes nothing
-            known = pending.setdefault(data.entry_id, _Pending(data.version, data.removed_at))
+            known = pending.setdefault(key, _Pending(data.version, data.removed_at))
             known.version, known.removed_at = data.version, data.removed_at
-        versions[data.entry_id] = data.version
-    _write_upserts(session, tenant, [p for p in pending.values() if p.upsert is not None])
+        versions[key] = data.version
+    _write_upserts(session, {k: p for k, p in pending.items() if p.upsert is not None})
     removals = [
-        {"e": entry_id, "v": p.version, "r": p.removed_at}
-        for entry_id, p in pending.items()
+        {"t": tenant, "e": entry_id, "v": p.version, "r": p.removed_at}
+        for (tenant, entry_id), p in sorted(pending.items(), key=lambda kv: kv[0])
         if p.upsert is None
     ]
     if removals:
         session.execute(
             update(t)
             .where(
-                t.c.tenant_id == tenant,
+                t.c.tenant_id == bindparam("t"),
                 t.c.entry_id == bindparam("e"),
                 t.c.version < bindparam("v"),
             )
             .values(version=bindparam("v"), removed_at=bindparam("r", type_=t.c.removed_at.type)),
             removals,
         )
-    return len(pending)
+    return {tenant for tenant, _ in pending}
 
 
 def _entry_row(tenant: str, p: _Pending) -> dict[str, Any]:
@@ -182,6 +178,9 @@ def _entry_row(tenant: str, p: _Pending) -> dict[str, Any]:
         "provenance": data.provenance.model_dump(mode="json"),
         "updated_at": data.updated_at,
         "removed_at": p.removed_at,
+        # not columns: what the PostgreSQL search vector is computed from
+        "sv_title": data.title,
+        "sv_body": _search_body(data),
     }
 
 
@@ -191,53 +190,49 @@ def _search_body(data: CatalogueEntryUpserted) -> str:
     return " ".join(p for p in parts if p)
 
 
-def _tsvector() -> ColumnElement[Any]:
-    """The weighted search vector of bound ``sv_title`` and ``sv_body`` (title weighs more)."""
-    config: ColumnElement[Any] = literal_column(f"CAST('{TS_CONFIG}' AS regconfig)")
-    title = func.setweight(func.to_tsvector(config, bindparam("sv_title")), literal_column("'A'"))
-    return title.op("||")(func.to_tsvector(config, bindparam("sv_body")))
+# Title weighs more than the rest in ranking.
+_TSVECTOR = (
+    f"setweight(to_tsvector(CAST('{TS_CONFIG}' AS regconfig), u.sv_title), 'A')"
+    f" || to_tsvector(CAST('{TS_CONFIG}' AS regconfig), u.sv_body)"
+)
+_ENTRY_KEYS = ("tenant_id", "entry_id")
+_ENTRY_UPSERT = bulk.OnConflict(
+    _ENTRY_KEYS,
+    overwrite=tuple(
+        c.name for c in ENTRIES.columns if c.name not in (*_ENTRY_KEYS, "id", "search_vector")
+    ),
+    newer="version",  # never an older version, even against a concurrent writer
+)
 
 
-def _write_upserts(session: Session, tenant: str, pending: list[_Pending]) -> None:
+def _write_upserts(session: Session, pending: dict[EntryKey, _Pending]) -> None:
     if not pending:
         return
-    t = ENTRIES
-    postgres = session.get_bind().dialect.name == "postgresql"
-    rows = [_entry_row(tenant, p) for p in pending]
-    stmt = postgresql.insert(t) if postgres else sqlite.insert(t)
-    columns = [c for c in rows[0] if c not in ("tenant_id", "entry_id")]
-    set_ = {c: stmt.excluded[c] for c in columns}
-    if postgres:
-        stmt = stmt.values(search_vector=_tsvector())
-        set_["search_vector"] = stmt.excluded.search_vector
-        for row, p in zip(rows, pending, strict=True):
-            assert p.upsert is not None
-            row["sv_title"], row["sv_body"] = p.upsert.title, _search_body(p.upsert)
-    ids: dict[str, int] = {
-        row[1]: row[0]
-        for row in session.execute(
-            stmt.on_conflict_do_update(
-                index_elements=[t.c.tenant_id, t.c.entry_id],
-                set_=set_,
-                where=t.c.version < stmt.excluded.version,  # never an older version
-            ).returning(t.c.id, t.c.entry_id),
-            rows,
-        )
-    }
+    rows = [_entry_row(tenant, p) for (tenant, _), p in sorted(pending.items())]
+    written = bulk.write(
+        session,
+        ENTRIES,
+        rows,
+        on_conflict=_ENTRY_UPSERT,
+        returning=("id", "tenant_id", "entry_id"),
+        pg_computed={"search_vector": _TSVECTOR},
+    )
+    ids: dict[EntryKey, int] = {(row[1], row[2]): row[0] for row in written}
     if not ids:
         return
-    written = [p.upsert for p in pending if p.upsert is not None and p.upsert.entry_id in ids]
-    pks = sorted(ids.values())
-    session.execute(delete(COMMUNES).where(COMMUNES.c.entry_pk.in_(pks)))
-    communes = [
-        {"tenant_id": tenant, "entry_pk": ids[d.entry_id], "commune_code": code}
-        for d in written
-        for code in sorted(set(d.commune_codes))
-    ]
-    if communes:
-        session.execute(insert(COMMUNES), communes)
-    if not postgres:
-        _index_sqlite(session, [(ids[d.entry_id], d) for d in written])
+    session.execute(delete(COMMUNES).where(COMMUNES.c.entry_pk.in_(sorted(ids.values()))))
+    upserts = [(key, p.upsert) for key, p in pending.items() if key in ids and p.upsert]
+    bulk.write(
+        session,
+        COMMUNES,
+        [
+            {"tenant_id": tenant, "entry_pk": ids[(tenant, d.entry_id)], "commune_code": code}
+            for (tenant, _), d in upserts
+            for code in sorted(set(d.commune_codes))
+        ],
+    )
+    if session.get_bind().dialect.name != "postgresql":
+        _index_sqlite(session, [(ids[key], d) for key, d in upserts])
 
 
 def _index_sqlite(session: Session, entries: Iterable[tuple[int, CatalogueEntryUpserted]]) -> None:
@@ -255,35 +250,37 @@ def _index_sqlite(session: Session, entries: Iterable[tuple[int, CatalogueEntryU
 
 
 def upsert_territory(session: Session, tenant: str, data: TerritoryUpserted) -> bool:
-    return upsert_territories(session, tenant, [data]) > 0
+    scope_to_tenant(session, tenant)
+    return bool(upsert_territories(session, [(tenant, data)]))
 
 
-def upsert_territories(session: Session, tenant: str, items: Sequence[TerritoryUpserted]) -> int:
-    """Upsert territories of one tenant (the newest version of each wins); how many changed."""
-    newest: dict[tuple[str, str], TerritoryUpserted] = {}
-    for data in items:
-        key = (data.level.value, data.code)
+_TERRITORY_KEYS = ("tenant_id", "level", "code")
+_TERRITORY_UPSERT = bulk.OnConflict(
+    _TERRITORY_KEYS,
+    overwrite=tuple(c.name for c in TERRITORIES.columns if c.name not in _TERRITORY_KEYS),
+    newer="version",
+)
+
+
+def upsert_territories(
+    session: Session, items: Sequence[tuple[str, TerritoryUpserted]]
+) -> set[str]:
+    """Upsert territories (the newest version of each wins); the tenants with one changed."""
+    newest: dict[tuple[str, str, str], TerritoryUpserted] = {}
+    for tenant, data in items:
+        key = (tenant, data.level.value, data.code)
         if key not in newest or newest[key].version < data.version:
             newest[key] = data
     if not newest:
-        return 0
-    t = TERRITORIES
-    stmt = (
-        postgresql.insert(t)
-        if session.get_bind().dialect.name == "postgresql"
-        else sqlite.insert(t)
+        return set()
+    written = bulk.write(
+        session,
+        TERRITORIES,
+        [_territory_row(tenant, d) for (tenant, _, _), d in sorted(newest.items())],
+        on_conflict=_TERRITORY_UPSERT,
+        returning=("tenant_id",),
     )
-    rows = [_territory_row(tenant, d) for d in newest.values()]
-    keys = ("tenant_id", "level", "code")
-    result = session.execute(
-        stmt.on_conflict_do_update(
-            index_elements=[t.c[c] for c in keys],
-            set_={c: stmt.excluded[c] for c in rows[0] if c not in keys},
-            where=t.c.version < stmt.excluded.version,
-        ).returning(t.c.code),
-        rows,
-    )
-    return len(result.all())
+    return {row[0] for row in written}
 
 
 def _territory_row(tenant: str, data: TerritoryUpserted) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from datetime import date, datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Row, Table, TextClause, text
+from sqlalchemy import Table, TextClause, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.sqltypes import JSON
@@ -45,7 +45,7 @@ def write(
     on_conflict: OnConflict | None = None,
     returning: tuple[str, ...] = (),
     pg_computed: Mapping[str, str] | None = None,
-) -> Sequence[Row[Any]]:
+) -> list[tuple[Any, ...]]:
     """Insert ``rows`` (all with the same keys) in one statement; the ``returning`` columns
     of the rows inserted or changed.
 
@@ -66,7 +66,7 @@ def write(
             _sqlite_statement(table, on_conflict, returning),
             [{k: row[k] for k in columns} for row in rows],
         )
-    return result.all() if returning else []
+    return [tuple(row) for row in result] if returning else []
 
 
 def _json_value(value: Any) -> str:
