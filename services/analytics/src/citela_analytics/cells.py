@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import cast
 
-from sqlalchemy import BigInteger, Table, bindparam, delete, func, select, text, tuple_
+from sqlalchemy import BigInteger, Table, bindparam, delete, func, select, text
 from sqlalchemy.orm import Session
 
 from citela_analytics.domain.stats import Sums
@@ -77,12 +77,14 @@ def add_many(session: Session, deltas: Mapping[TenantCellKey, Sums]) -> None:
         [{"tenant_id": t, "entry_id": e, "day": d, **_as_columns(s)} for (t, e, d), s in changed],
         on_conflict=_ADD,
     )
-    emptied = [key for key, s in changed if s.n < 0]
-    if emptied:
-        t = CELLS
-        session.execute(
-            delete(t).where(tuple_(t.c.tenant_id, t.c.entry_id, t.c.day).in_(emptied), t.c.n <= 0)
-        )
+    bulk.delete_keys(
+        session,
+        CELLS,
+        ("tenant_id", "entry_id", "day"),
+        [key for key, s in changed if s.n < 0],
+        pg_condition="t.n <= 0",
+        condition=CELLS.c.n <= 0,
+    )
 
 
 def _as_columns(sums: Sums) -> dict[str, int]:

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, delete, select, tuple_
+from sqlalchemy import Table, select
 from sqlalchemy.orm import Session
 
 from citela_analytics import cells
@@ -123,11 +123,7 @@ def apply_batch(session: Session, events: Sequence[CloudEvent]) -> list[Applied]
         else:
             out[i] = Applied(changed=True, comment_to_score=new["comment"] is not None)
     _save(session, dirty)
-    if retracted:
-        s = SCORES
-        session.execute(
-            delete(s).where(tuple_(s.c.tenant_id, s.c.feedback_id).in_(sorted(retracted)))
-        )
+    bulk.delete_keys(session, SCORES, KEY, sorted(retracted))
     cells.add_many(session, deltas)
     return out
 
@@ -180,7 +176,8 @@ def _retracted(old: Fact | None, data: FeedbackRetracted, now: datetime) -> Fact
 def _load(session: Session, tenants: list[str], feedback_ids: set[str]) -> dict[FactKey, Fact]:
     rows = session.execute(
         select(FACTS.c.tenant_id, FACTS.c.feedback_id, *(FACTS.c[c] for c in STATE)).where(
-            FACTS.c.tenant_id.in_(tenants), FACTS.c.feedback_id.in_(sorted(feedback_ids))
+            FACTS.c.tenant_id.in_(tenants),
+            bulk.among(session, FACTS.c.feedback_id, sorted(feedback_ids)),
         )
     )
     return {(row[0], row[1]): dict(zip(STATE, row[2:], strict=True)) for row in rows}

@@ -19,8 +19,9 @@ from datetime import date, datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Table, TextClause, text
+from sqlalchemy import ColumnElement, Table, TextClause, any_, bindparam, delete, text, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.sqltypes import JSON
 
@@ -153,3 +154,47 @@ def _sqlite_statement(
     if returning:
         stmt = stmt.returning(*(table.c[c] for c in returning))
     return stmt
+
+
+def among(
+    session: Session, column: ColumnElement[Any], values: Sequence[Any]
+) -> ColumnElement[bool]:
+    """``column IN values``; on PostgreSQL ``= ANY(:array)``: one parameter, one query text."""
+    if session.get_bind().dialect.name == "postgresql":
+        return column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))
+    return column.in_(values)
+
+
+def delete_keys(
+    session: Session,
+    table: Table,
+    keys: tuple[str, ...],
+    rows: Sequence[tuple[Any, ...]],
+    *,
+    pg_condition: str = "",
+    condition: ColumnElement[bool] | None = None,
+) -> None:
+    """Delete the rows whose ``keys`` columns equal one of ``rows`` (and the condition:
+    ``pg_condition`` in SQL on ``t.<column>``, ``condition`` the same as an expression)."""
+    if not rows:
+        return
+    if session.get_bind().dialect.name == "postgresql":
+        payload = json.dumps(
+            [dict(zip(keys, row, strict=True)) for row in rows], default=_json_value
+        )
+        session.execute(_pg_delete(table, keys, pg_condition), {"rows": payload})
+        return
+    where = tuple_(*(table.c[k] for k in keys)).in_(list(rows))
+    session.execute(delete(table).where(where if condition is None else where & condition))
+
+
+@lru_cache(maxsize=64)
+def _pg_delete(table: Table, keys: tuple[str, ...], condition: str) -> TextClause:
+    q = _quote
+    record = ", ".join(f"{q(k)} {_pg_type(table, k)}" for k in keys)
+    matches = " AND ".join(f"t.{q(k)} = k.{q(k)}" for k in keys)
+    sql = (
+        f"DELETE FROM {_name(table)} AS t"  # noqa: S608  # identifiers from the metadata
+        f" USING json_to_recordset(CAST(:rows AS JSON)) AS k({record}) WHERE {matches}"
+    )
+    return text(sql + (f" AND {condition}" if condition else ""))
