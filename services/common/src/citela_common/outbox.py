@@ -108,6 +108,35 @@ def add_event(session: Session, model: type[OutboxMixin], topic: str, event: Clo
     )
 
 
+def add_events(
+    session: Session, model: type[OutboxMixin], staged: Sequence[tuple[str, dict[str, Any]]]
+) -> None:
+    """Stage many events in the caller's transaction with one executemany, in list order.
+
+    ``staged``: (topic, envelope) pairs, each envelope a CloudEvent's ``model_dump(mode="json")``
+    (bulk producers build it once per event, not once per ORM object as ``add_event`` does).
+    """
+    if not staged:
+        return
+    session.info[STAGED] = True  # the relay is woken when this transaction commits
+    table = cast(Table, model.__table__)  # type: ignore[attr-defined]  # the mapped subclass's
+    now = utcnow()
+    session.execute(
+        table.insert(),
+        [
+            {
+                "event_id": envelope["id"],
+                "topic": topic,
+                "tenant": envelope["tenant"],
+                "event_type": envelope["type"],
+                "envelope": envelope,
+                "created_at": now,
+            }
+            for topic, envelope in staged
+        ],
+    )
+
+
 def first_delivery(
     session: Session, model: type[ProcessedEventMixin], consumer: str, event_id: str
 ) -> bool:

@@ -18,11 +18,14 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Any, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import Table, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from citela_common.db import Database, utcnow
+from citela_common.events.envelope import CloudEvent
 from citela_common.events.models import (
     CatalogueEntryRemoved,
     CatalogueEntryUpserted,
@@ -31,10 +34,17 @@ from citela_common.events.models import (
     make_event,
 )
 from citela_common.logging import get_logger
-from citela_common.outbox import add_event
+from citela_common.outbox import add_event, add_events
 from citela_common.tenancy import scope_to_tenant
 from citela_ingest.metrics import LAST_SUCCESS, RECORDS, RUN_SECONDS
-from citela_ingest.models import HarvestItem, HarvestRun, Outbox, SourceRecord, TerritoryRow
+from citela_ingest.models import (
+    Base,
+    HarvestItem,
+    HarvestRun,
+    Outbox,
+    SourceRecord,
+    TerritoryRow,
+)
 from citela_ingest.records import (
     BrokenRecord,
     HarvestContext,
@@ -89,13 +99,124 @@ def output_key(output: Output) -> str:
 
 def content_hash(output: Output) -> str:
     """Hash of what matters in an output: harvest-time fields are left out."""
+    return _digest(output.model_dump(mode="json"))
+
+
+def _digest(data: dict[str, Any]) -> str:
+    """``content_hash`` of an output already dumped (``model_dump(mode="json")``)."""
     # updated_at may fall back to the harvest time: a change shows in provenance instead.
-    data = output.model_dump(mode="json", exclude={"version", "updated_at"})
-    provenance = data.get("provenance") or {}
-    provenance.pop("downloaded_at", None)
-    provenance.pop("download_url", None)
-    canonical = json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    kept = {k: v for k, v in data.items() if k not in _UNHASHED}
+    provenance = kept.get("provenance")
+    if provenance:
+        kept["provenance"] = {k: v for k, v in provenance.items() if k not in _UNHASHED_PROVENANCE}
+    canonical = json.dumps(kept, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+_UNHASHED = frozenset({"version", "updated_at"})
+_UNHASHED_PROVENANCE = frozenset({"downloaded_at", "download_url"})
+
+
+@dataclass(frozen=True, slots=True)
+class _Prepared:
+    """One output of a record, dumped and hashed once (the event reuses the dump)."""
+
+    output: Output
+    key: str
+    digest: str
+    data: dict[str, Any]
+
+
+def _prepare(output: Output) -> _Prepared:
+    data = output.model_dump(mode="json")
+    return _Prepared(output, output_key(output), _digest(data), data)
+
+
+@dataclass(frozen=True, slots=True)
+class _Known:
+    """What the store remembers of a key: the published hash and version, archived or not."""
+
+    digest: str
+    version: int
+    archived: bool
+
+
+def _envelope(output: Output, tenant: str, subject: str, data: dict[str, Any]) -> dict[str, Any]:
+    """``make_event(output).model_dump(mode="json")`` without serialising the payload again."""
+    event = CloudEvent(type=output.event_type, source=EVENT_SOURCE, tenant=tenant, subject=subject)
+    envelope = event.model_dump(mode="json")
+    envelope["data"] = data
+    return envelope
+
+
+@dataclass
+class _Writes:
+    """A batch's writes, gathered then sent as one statement per table."""
+
+    source_records: dict[str, dict[str, Any]] = field(default_factory=dict)  # last write wins
+    territories: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    items: list[dict[str, Any]] = field(default_factory=list)
+    events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+
+    def item(
+        self,
+        summary: RunSummary,
+        remote_id: str | None,
+        status: ItemStatus,
+        *,
+        entry_id: str | None = None,
+        outcome: str | None = None,
+        reason: str | None = None,
+        raw: str | None = None,
+    ) -> None:
+        self.items.append(
+            {
+                "run_id": summary.run_id,
+                "tenant_id": summary.tenant,
+                "remote_id": remote_id,
+                "entry_id": entry_id,
+                "status": status.value,
+                "outcome": outcome,
+                "reason": reason,
+                "raw": raw[:RAW_LIMIT] if raw is not None else None,
+            }
+        )
+
+    def flush(self, session: Session, summary: RunSummary, now: datetime) -> None:
+        if self.territories:
+            _upsert(session, TerritoryRow, list(self.territories.values()), ("name", "data"))
+        if self.source_records:
+            _upsert(
+                session,
+                SourceRecord,
+                list(self.source_records.values()),
+                ("remote_id", "content_hash", "version", "last_seen_at", "archived_at"),
+            )
+        if self.items:
+            session.execute(insert(cast(Table, HarvestItem.__table__)), self.items)
+        add_events(session, Outbox, self.events)
+        if self.unchanged and not summary.dry_run:
+            session.execute(
+                update(SourceRecord)
+                .where(SourceRecord.key.in_(self.unchanged))
+                .values(last_seen_at=now)
+                .execution_options(synchronize_session=False)
+            )
+
+
+def _upsert(
+    session: Session, model: type[Base], rows: list[dict[str, Any]], updated: tuple[str, ...]
+) -> None:
+    """INSERT … ON CONFLICT (primary key) DO UPDATE of ``updated``, one executemany."""
+    table = cast(Table, model.__table__)
+    dialect = session.get_bind().dialect.name
+    stmt = postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[c.name for c in table.primary_key.columns],
+        set_={name: stmt.excluded[name] for name in updated},
+    )
+    session.execute(stmt, rows)
 
 
 class Harvester:
@@ -105,7 +226,7 @@ class Harvester:
         self,
         db: Database,
         *,
-        batch_size: int = 500,
+        batch_size: int = 1000,
         grace_period: timedelta = timedelta(days=3),
         on_commit: Callable[[], None] | None = None,
     ) -> None:
@@ -210,152 +331,121 @@ class Harvester:
         batch: list[RawRecord | BrokenRecord],
         summary: RunSummary,
     ) -> None:
-        """Map a batch, then compare it with what was published in one query, not one a record."""
+        """Map a batch, compare it with what was published in one query, write it in bulk.
+
+        One SELECT of the batch's known keys, then one executemany per table (source records
+        upserted, items, outbox events, territories) and one UPDATE of the unchanged keys: the
+        cost per record is the mapping, not round trips or ORM objects.
+        """
         mapped = [(record, self._map(source, ctx, record)) for record in batch]
-        keys = {output_key(o) for _, result in mapped if isinstance(result, list) for o in result}
-        known = (
-            {
-                row.key: row
-                for row in session.scalars(select(SourceRecord).where(SourceRecord.key.in_(keys)))
-            }
-            if keys
-            else {}
-        )
-        territories = self._known_territories(session, mapped)
-        unchanged: list[str] = []
-        with session.no_autoflush:  # inserts go out together at commit
-            for record, result in mapped:
-                if isinstance(result, tuple):
-                    status, reason, raw = result
-                    self._keep(session, source, summary, status, reason, raw, record)
-                    continue
-                for output in result:
-                    outcome = self._publish_if_changed(
-                        session, source, output, summary, known, territories
-                    )
-                    summary.counts[outcome] += 1
-                    RECORDS.labels(source=source.name, outcome=outcome).inc()
-                    if outcome == "unchanged":
-                        # counted on the run, not stored: a national daily harvest would
-                        # otherwise add tens of millions of rows a year
-                        unchanged.append(output_key(output))
-                    else:
-                        session.add(
-                            HarvestItem(
-                                run_id=summary.run_id,
-                                remote_id=record.remote_id,
-                                entry_id=output_key(output),
-                                status=ItemStatus.DONE,
-                                outcome=outcome,
-                            )
-                        )
-        if unchanged and not summary.dry_run:
-            session.execute(
-                update(SourceRecord)
-                .where(SourceRecord.key.in_(unchanged))
-                .values(last_seen_at=utcnow())
-                .execution_options(synchronize_session=False)
+        keys = {p.key for _, result in mapped if isinstance(result, list) for p in result}
+        known: dict[str, _Known] = {}
+        if keys:
+            rows = session.execute(
+                select(
+                    SourceRecord.key,
+                    SourceRecord.content_hash,
+                    SourceRecord.version,
+                    SourceRecord.archived_at,
+                ).where(SourceRecord.tenant_id == summary.tenant, SourceRecord.key.in_(keys))
             )
+            known = {
+                key: _Known(digest, version, archived is not None)
+                for key, digest, version, archived in rows
+            }
+        writes = _Writes()
+        now = utcnow()
+        outcomes: Counter[str] = Counter()
+        for record, result in mapped:
+            if isinstance(result, tuple):
+                status, reason, raw = result
+                writes.item(summary, record.remote_id, status, reason=reason, raw=raw)
+                outcomes[status.value] += 1
+                if isinstance(record, BrokenRecord) and record.incomplete:
+                    summary.incomplete_reason = record.reason
+                continue
+            for prepared in result:
+                outcome = self._compare(source, prepared, summary, known, writes, now)
+                outcomes[outcome] += 1
+                if outcome == "unchanged":
+                    # counted on the run, not stored: a national daily harvest would
+                    # otherwise add tens of millions of rows a year
+                    writes.unchanged.append(prepared.key)
+                else:
+                    writes.item(
+                        summary,
+                        record.remote_id,
+                        ItemStatus.DONE,
+                        entry_id=prepared.key,
+                        outcome=outcome,
+                    )
+        writes.flush(session, summary, now)
+        summary.counts.update(outcomes)
+        for outcome, count in outcomes.items():
+            RECORDS.labels(source=source.name, outcome=outcome).inc(count)
 
     @staticmethod
     def _map(
         source: Source, ctx: HarvestContext, record: RawRecord | BrokenRecord
-    ) -> list[Output] | tuple[ItemStatus, str, str | None]:
+    ) -> list[_Prepared] | tuple[ItemStatus, str, str | None]:
         """The record's outputs, or (status, reason, raw input to keep) when there are none."""
         if isinstance(record, BrokenRecord):
             return ItemStatus.INVALID, record.reason, record.raw
         try:
-            return list(source.map_record(record, ctx))
+            return [_prepare(output) for output in source.map_record(record, ctx)]
         except SkipRecord as skip:
             return ItemStatus.SKIPPED, skip.reason, None
         except InvalidRecord as invalid:
-            return ItemStatus.INVALID, invalid.reason, record.raw
+            return ItemStatus.INVALID, invalid.reason, record.raw_input()
         except Exception as exc:  # a mapping bug must not abort the run
             log.exception("ingest.map_error", source=source.name, remote_id=record.remote_id)
-            return ItemStatus.INVALID, f"unexpected error while mapping: {exc!r}", record.raw
-
-    @staticmethod
-    def _keep(
-        session: Session,
-        source: Source,
-        summary: RunSummary,
-        status: ItemStatus,
-        reason: str,
-        raw: str | None,
-        record: RawRecord | BrokenRecord,
-    ) -> None:
-        session.add(
-            HarvestItem(
-                run_id=summary.run_id,
-                remote_id=record.remote_id,
-                status=status,
-                reason=reason,
-                raw=raw[:RAW_LIMIT] if raw is not None else None,
+            return (
+                ItemStatus.INVALID,
+                f"unexpected error while mapping: {exc!r}",
+                record.raw_input(),
             )
-        )
-        summary.counts[status.value] += 1
-        RECORDS.labels(source=source.name, outcome=status.value).inc()
-        if isinstance(record, BrokenRecord) and record.incomplete:
-            summary.incomplete_reason = record.reason
 
     @staticmethod
-    def _known_territories(
-        session: Session,
-        mapped: list[
-            tuple[RawRecord | BrokenRecord, list[Output] | tuple[ItemStatus, str, str | None]]
-        ],
-    ) -> dict[tuple[str, str], TerritoryRow]:
-        codes = {
-            o.code
-            for _, result in mapped
-            if isinstance(result, list)
-            for o in result
-            if isinstance(o, TerritoryUpserted)
-        }
-        if not codes:
-            return {}
-        rows = session.scalars(select(TerritoryRow).where(TerritoryRow.code.in_(codes)))
-        return {(row.code, row.level): row for row in rows}
-
-    def _publish_if_changed(
-        self,
-        session: Session,
+    def _compare(
         source: Source,
-        output: Output,
+        prepared: _Prepared,
         summary: RunSummary,
-        known: dict[str, SourceRecord],
-        territories: dict[tuple[str, str], TerritoryRow],
+        known: dict[str, _Known],
+        writes: _Writes,
+        now: datetime,
     ) -> str:
-        key = output_key(output)
-        digest = content_hash(output)
-        now = utcnow()
+        """new, updated or unchanged; stages the writes of a change (none in a dry run)."""
+        key, digest = prepared.key, prepared.digest
         existing = known.get(key)
-        if existing is not None and existing.content_hash == digest and not existing.archived_at:
+        if existing is not None and existing.digest == digest and not existing.archived:
             return "unchanged"
-        outcome = "new" if existing is None or existing.archived_at else "updated"
+        outcome = "new" if existing is None or existing.archived else "updated"
         if summary.dry_run:
             return outcome
         version = existing.version + 1 if existing else 1
-        output = output.model_copy(update={"version": version})
-        if existing is None:
-            # remembered at once: the same record twice in one file updates, never re-inserts
-            known[key] = SourceRecord(
-                key=key,
-                tenant_id=summary.tenant,
-                source=source.name,
-                remote_id=_remote_id(output),
-                content_hash=digest,
-                version=version,
-                first_seen_at=now,
-                last_seen_at=now,
-            )
-            session.add(known[key])
-        else:
-            existing.content_hash, existing.version = digest, version
-            existing.last_seen_at, existing.archived_at = now, None
+        # remembered at once: the same record twice in one file updates, never re-inserts
+        known[key] = _Known(digest, version, False)
+        data = {**prepared.data, "version": version}  # same key order as model_dump's
+        output = prepared.output
+        writes.source_records[key] = {
+            "key": key,
+            "tenant_id": summary.tenant,
+            "source": source.name,
+            "remote_id": _remote_id(output),
+            "content_hash": digest,
+            "version": version,
+            "first_seen_at": now,
+            "last_seen_at": now,
+            "archived_at": None,
+        }
         if isinstance(output, TerritoryUpserted):
-            _remember_territory(session, output, territories)
-        self._stage(session, summary.tenant, output, subject=key)
+            writes.territories[(output.code, output.level.value)] = {
+                "code": output.code,
+                "level": output.level.value,
+                "name": output.name,
+                "data": data,
+            }
+        writes.events.append((output.topic, _envelope(output, summary.tenant, key, data)))
         return outcome
 
     def _archive_vanished(
@@ -413,19 +503,6 @@ def _remote_id(output: Output) -> str:
     if isinstance(output, CatalogueEntryUpserted):
         return output.provenance.remote_id
     return output.code
-
-
-def _remember_territory(
-    session: Session, output: TerritoryUpserted, known: dict[tuple[str, str], TerritoryRow]
-) -> None:
-    data = output.model_dump(mode="json")
-    row = known.get((output.code, output.level.value))
-    if row is None:
-        row = TerritoryRow(code=output.code, level=output.level.value, name=output.name, data=data)
-        known[(output.code, output.level.value)] = row
-        session.add(row)
-    else:
-        row.name, row.data = output.name, data
 
 
 def _batches(

@@ -5,6 +5,7 @@ Framework-free: sources and the harvester share only these types.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -29,12 +30,23 @@ class Fetcher(Protocol):
 
 @dataclass(frozen=True)
 class RawRecord:
-    """One record as listed by a source, before mapping."""
+    """One record as listed by a source, before mapping.
+
+    ``raw`` may be left empty when it is the JSON text of ``payload``: ``raw_input()`` writes it
+    only for the few records kept aside (a national export would otherwise serialise every
+    record once more just in case).
+    """
 
     remote_id: str
     payload: Any
     raw: str = field(repr=False, default="")
     remote_updated_at: datetime | None = None
+
+    def raw_input(self) -> str:
+        """The raw input as kept with an invalid item."""
+        if self.raw:
+            return self.raw
+        return json.dumps(self.payload, ensure_ascii=False, separators=(",", ":"), default=str)
 
 
 @dataclass(frozen=True)

@@ -360,18 +360,20 @@ class ServicePublicSource(Source):
 
 
 def _record(item: Any, *, where: str) -> RawRecord | BrokenRecord:
-    raw = raw_text(item)
     if not isinstance(item, dict):
-        return BrokenRecord(reason=f"{where}: a record is not a JSON object", raw=raw[:2000])
+        return BrokenRecord(
+            reason=f"{where}: a record is not a JSON object", raw=raw_text(item)[:2000]
+        )
     remote_id = clean_text(item.get("id"))
     if remote_id is None:
         name = clean_text(item.get("nom")) or "no name"
-        return BrokenRecord(reason=f"{where}: record without id ({name})", raw=raw)
+        return BrokenRecord(reason=f"{where}: record without id ({name})", raw=raw_text(item))
     try:
         updated = parse_local_datetime(item.get("date_modification"))
     except InvalidRecord:
         updated = None  # map_record reports it
-    return RawRecord(remote_id=remote_id, payload=item, raw=raw, remote_updated_at=updated)
+    # no raw text: RawRecord.raw_input() writes it for the rare record kept aside
+    return RawRecord(remote_id=remote_id, payload=item, remote_updated_at=updated)
 
 
 def _items_prefix(handle: IO[bytes]) -> str | None:
