@@ -19,6 +19,8 @@ from citela_common.settings import get_settings
 from citela_feedback import cli as feedback_cli
 from citela_ingest import cli as ingest_cli
 from citela_platform.registry import SERVED, SERVICES, WEB
+from citela_platform.serving import HEALTHCHECK_TIMEOUT_S, exec_serve
+from citela_platform.serving import serve as serve_app
 
 app = typer.Typer(help="Citéla: open platform of French local authorities.", no_args_is_help=True)
 events_app = typer.Typer(help="The event contract.", no_args_is_help=True)
@@ -102,7 +104,15 @@ def serve(
     service: Annotated[str, typer.Argument(help=f"one of {', '.join(SERVED)}")],
     host: Annotated[str | None, typer.Option()] = None,
     port: Annotated[int | None, typer.Option()] = None,
-    workers: Annotated[int, typer.Option(help="uvicorn worker processes")] = 1,
+    workers: Annotated[int, typer.Option(min=1, help="uvicorn worker processes")] = 1,
+    healthcheck_timeout: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="seconds a worker may take to start or answer the supervisor before it is "
+            "replaced (--workers above 1)",
+        ),
+    ] = HEALTHCHECK_TIMEOUT_S,
 ) -> None:
     """Serve one service's API, with its outbox relay and consumers, or the web (distributed)."""
     if service not in SERVED:
@@ -111,16 +121,14 @@ def serve(
     settings = get_settings()
     if service != WEB:  # the web owns no tables
         # Migrate once here: worker processes starting together would race on the schema.
-        SERVICES[service](settings, create_bus(settings)).migrate()
-    uvicorn.run(
-        f"citela_platform.standalone:{service}",
-        factory=True,
-        host=host or settings.host,
-        port=port or settings.port,
-        workers=workers,
-        log_config=None,
-        access_log=False,
-    )
+        runtime = SERVICES[service](settings, create_bus(settings))
+        runtime.migrate()
+        runtime.db.dispose()
+    host, port = host or settings.host, port or settings.port
+    if workers > 1:
+        # The supervisor runs from a light main module: see citela_platform.serving.
+        exec_serve(service, host, port, workers, healthcheck_timeout)
+    serve_app(service, host, port, workers, healthcheck_timeout)
 
 
 @app.command()
