@@ -111,7 +111,7 @@ def apply_entries(session: Session, items: Sequence[tuple[str, EntryEvent]]) -> 
         (row[0], row[1]): row[2]
         for row in session.execute(
             select(t.c.tenant_id, t.c.entry_id, t.c.version).where(
-                t.c.tenant_id.in_(tenants), t.c.entry_id.in_(wanted)
+                t.c.tenant_id.in_(tenants), bulk.among(session, t.c.entry_id, wanted)
             )
         )
     }
@@ -220,7 +220,9 @@ def _write_upserts(session: Session, pending: dict[EntryKey, _Pending]) -> None:
     ids: dict[EntryKey, int] = {(row[1], row[2]): row[0] for row in written}
     if not ids:
         return
-    session.execute(delete(COMMUNES).where(COMMUNES.c.entry_pk.in_(sorted(ids.values()))))
+    session.execute(
+        delete(COMMUNES).where(bulk.among(session, COMMUNES.c.entry_pk, sorted(ids.values())))
+    )
     upserts = [(key, p.upsert) for key, p in pending.items() if key in ids and p.upsert]
     bulk.write(
         session,
