@@ -8,21 +8,27 @@ Measured paths, same events (a real FeedbackSubmitted payload, ~450 bytes), same
 - bus batch:  EventBus.publish_many (CloudEvents binary encoding + awaited acks), batches of 500
               as the outbox relay publishes them;
 - bus single: EventBus.publish, one awaited acknowledgement per event (the latency-bound path);
-- consume:    the platform's Consumer (decode, handler, commit per batch) reading it all back.
+- consume:    a bare kafka-python KafkaConsumer that decodes each record (from_binary) and
+              commits after each poll, then the platform's Consumer (decode, a no-op batch
+              handler, commit per batch) reading the same topic back, each in its own group.
+
+The producers are compared with the bare producer, the consumers with the bare consumer.
+``bench/consumers.py`` measures the services' consumers (database work included) the same way.
+It runs against ``--bootstrap`` (default the local broker), whatever CITELA_* is exported.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import time
 import uuid
 from datetime import UTC, datetime
 
-from kafka import KafkaProducer
+from kafka import KafkaConsumer, KafkaProducer
 
 from citela_common.bus.kafka import KafkaBus
 from citela_common.events import CloudEvent, make_event, to_binary
+from citela_common.events.envelope import from_binary
 from citela_common.events.models import FeedbackSubmitted
 
 
@@ -53,9 +59,7 @@ def rate(n: int, seconds: float) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument(
-        "--bootstrap", default=os.environ.get("CITELA_KAFKA_BOOTSTRAP", "127.0.0.1:9092")
-    )
+    parser.add_argument("--bootstrap", default="127.0.0.1:9092")
     parser.add_argument("--events", type=int, default=20_000)
     parser.add_argument(
         "--single", type=int, default=1_000, help="events for the one-ack-per-event path"
@@ -90,29 +94,57 @@ def main() -> None:
         bus.publish(topics["single"], e)
     single = rate(args.single, time.perf_counter() - t0)
 
+    total = args.events + 1  # with the warm-up event
+    bare_consumer = KafkaConsumer(
+        topics["batch"],
+        bootstrap_servers=args.bootstrap,
+        group_id=f"bench-bare-{run}",
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        max_poll_records=500,
+    )
+    read, t0 = 0, 0.0
+    while read < total:
+        polled = bare_consumer.poll(timeout_ms=1000)
+        t0 = t0 or (time.perf_counter() if polled else 0.0)
+        for messages in polled.values():
+            for m in messages:
+                from_binary(m.value, [(k, v or b"") for k, v in m.headers or []])
+                read += 1
+        bare_consumer.commit()
+    bare_consume = rate(read, time.perf_counter() - t0)
+    bare_consumer.close(autocommit=False)
+
     seen = 0
 
     def handler(_event: CloudEvent) -> None:
         nonlocal seen
         seen += 1
 
-    consumer = bus.consumer([topics["batch"]], f"bench-{run}", handler)
-    consumer.poll_once(5.0)  # join the group before timing
+    def batch_handler(events: list[CloudEvent]) -> None:
+        nonlocal seen
+        seen += len(events)
+
+    consumer = bus.consumer([topics["batch"]], f"bench-{run}", handler, batch_handler=batch_handler)
+    first = 0
+    while not first:  # joins the group; timed from the first records on, as the bare one
+        first = consumer.poll_once(1.0)
     t0 = time.perf_counter()
-    consumer.run_until(lambda: seen >= args.events + 1, 120)
-    consume = rate(seen, time.perf_counter() - t0)
+    consumer.run_until(lambda: seen >= total, 120)
+    consume = rate(seen - first, time.perf_counter() - t0)
     consumer.close()
     bus.close()
 
     print(f"events: {args.events} (one-ack path: {args.single}), broker {args.bootstrap}")
-    print(f"{'path':<34}{'events/s':>12}{'vs bare':>10}")
-    for label, figure in [
-        ("bare kafka-python producer", bare),
-        ("platform bus, batches of 500", batch),
-        ("platform bus, one ack per event", single),
-        ("platform consumer (decode+commit)", consume),
+    print(f"{'path':<36}{'events/s':>12}{'vs bare':>10}")
+    for label, figure, anchor in [
+        ("bare kafka-python producer", bare, bare),
+        ("platform bus, batches of 500", batch, bare),
+        ("platform bus, one ack per event", single, bare),
+        ("bare kafka-python consumer", bare_consume, bare_consume),
+        ("platform consumer (no-op batches)", consume, bare_consume),
     ]:
-        print(f"{label:<34}{figure:>12,.0f}{figure / bare:>10.2f}")
+        print(f"{label:<36}{figure:>12,.0f}{figure / anchor:>10.2f}")
 
 
 if __name__ == "__main__":

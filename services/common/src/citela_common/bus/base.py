@@ -20,6 +20,7 @@ from __future__ import annotations
 import threading
 import time
 from abc import ABC, abstractmethod
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -252,8 +253,12 @@ class Consumer:
                 )
             else:
                 per_event = (time.perf_counter() - started) / len(batch)
-                for record, _event in batch:
-                    self._handled(record, per_event)
+                by_topic = Counter(record.topic for record, _ in batch)
+                for topic, count in by_topic.items():  # label lookups once per batch
+                    seconds = BUS_HANDLER_SECONDS.labels(topic=topic, group=self.group)
+                    for _ in range(count):
+                        seconds.observe(per_event)
+                    BUS_CONSUMED.labels(topic=topic, group=self.group, outcome="ok").inc(count)
                 return
         for record, event in batch:
             self._handle(record, event)
