@@ -20,7 +20,7 @@ format:
 schemas:  ## refresh the published JSON Schemas of the events
 	uv run citela events export-schemas docs/events
 
-bench:  ## bus throughput: the platform's Kafka bus vs a bare kafka-python producer
+bench:  ## bus throughput: the platform's Kafka bus vs a bare kafka-python producer and consumer
 	deploy/infra.sh up
 	uv run python bench/bus_throughput.py
 
