@@ -1,47 +1,75 @@
-"""Feedback intake, end to end: accepted feedback/s over HTTP into Kafka, single vs batch.
+"""Single feedback POST under wrk: the feedback service against a bare FastAPI endpoint.
 
-Runs the feedback service distributed (PostgreSQL, Kafka, Redis from ``deploy/infra.sh up``)
-under uvicorn on loopback, and a partner app posting through its API key:
-- single: one feedback per POST (with an Idempotency-Key), ``--concurrency`` clients;
-- batch:  ``--batch-size`` feedbacks per POST to /feedback/batch, two clients.
-For each: HTTP latency p50/p99 per request, accepted feedback/s as the API answers, and end to
-end — from the first request to the last event read back from the ``citela.feedback`` topic
-(outbox, relay, broker acks included).
+What a partner app does: ``POST /v1/tenants/{t}/feedback`` with its ``X-API-Key`` and an
+``Idempotency-Key``, one feedback per request; wrk's Lua gives each request its own
+Idempotency-Key and ``user_ref`` (every request is a new feedback, a new event).
 
-``uv run python bench/feedback_intake.py`` (figures from one run on one machine).
+One run, back to back, the same wrk settings and the same body:
+1. the anchor: a bare FastAPI + pydantic endpoint validating the same body
+   (``bench/support/bare_feedback.py``), under uvicorn with the same number of workers;
+2. the feedback service as ``citela serve feedback`` runs it (uvicorn, ``--workers 2``
+   distributed on PostgreSQL + Kafka + Redis; 1 worker embedded on SQLite files in a temporary
+   directory and the in-process bus), saturated with ``--connections``;
+3. the service again at half its saturated rate: Debian's wrk has no ``-R`` (that is wrk2), so
+   each connection waits ``connections / (rate / 2)`` seconds between an answer and its next
+   request (wrk's ``delay()``); the offered rate is thus at most half the saturated one.
+
+Then it checks that every feedback stored reached the ``citela.feedback`` topic (distributed:
+distinct event ids of the run's tenant read back from Kafka) or was relayed (embedded: no unsent
+outbox row left). Errors: answers other than 2xx, socket errors and timeouts, plus stored
+feedback whose event was not delivered.
+
+The last line: ``ratio=<project/bare> project=<req/s> bare=<req/s> p99_ms=<project p99 at half
+rate> errors=<count>``.
+
+``uv run --no-sync python bench/feedback_intake.py --mode distributed --seconds 15``
+(``--mode`` is what runs, whatever ``CITELA_*`` variables say; distributed takes the
+``deploy/infra.sh`` servers, or ``--pg-url/--kafka/--redis-url``, and a database of its own).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import signal
 import socket
-import statistics
+import subprocess
 import sys
-import threading
+import tempfile
 import time
-import uuid
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from tempfile import mkdtemp
 from typing import Any
 
 import httpx
-import uvicorn
-from kafka import KafkaConsumer, TopicPartition
+from sqlalchemy import func, select
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the catalogue test factories
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/ and tests/ as packages
+from bench.modes import (
+    add_mode_arguments,
+    clear_environment,
+    describe,
+    fresh_database,
+    own_groups,
+    run_id,
+    settings_for,
+    start_at_end,
+)
+from bench.support import wrk
 from tests.catalogue import factories as cf
 
+from citela_common.bus.memory import InProcessBus
 from citela_common.events.models import FEEDBACK_TOPIC
 from citela_common.settings import Settings
 from citela_common.tenancy import scope_to_tenant
 from citela_feedback import partners, tenants
+from citela_feedback.models import Feedback, Outbox
 from citela_feedback.readmodel import apply_event
-from citela_platform.standalone import create_app
+from citela_feedback.service import build_runtime
 
+ROOT = Path(__file__).resolve().parents[1]
 ENTRIES = [
     cf.entry("mairie-pau", "Mairie de Pau", "64445"),
     cf.entry("mediatheque-lons", "Médiathèque de Lons", "64348"),
@@ -50,87 +78,10 @@ ENTRIES = [
 COMMENT = "Accueil aimable mais attente trop longue au guichet, surtout le samedi matin."
 
 
-@dataclass
-class Result:
-    label: str
-    accepted: int
-    requests: int
-    http_seconds: float
-    e2e_seconds: float
-    latencies: list[float]
-
-    def row(self) -> str:
-        lat = sorted(self.latencies)
-        p50 = statistics.median(lat) * 1000
-        p99 = lat[min(len(lat) - 1, int(len(lat) * 0.99))] * 1000
-        return (
-            f"{self.label:<26}{self.accepted:>9}{self.requests:>9}"
-            f"{self.accepted / self.http_seconds:>12,.0f}{self.accepted / self.e2e_seconds:>12,.0f}"
-            f"{p50:>10.1f}{p99:>10.1f}"
-        )
-
-
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-class Tail:
-    """Reads the feedback topic from its current end; notes when each tenant's events land."""
-
-    def __init__(self, bootstrap: str) -> None:
-        self.consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-        parts = [
-            TopicPartition(FEEDBACK_TOPIC, p)
-            for p in sorted(self.consumer.partitions_for_topic(FEEDBACK_TOPIC) or [])
-        ]
-        self.consumer.assign(parts)
-        for tp, offset in self.consumer.end_offsets(parts).items():
-            self.consumer.seek(tp, offset)
-        self.counts: dict[str, int] = {}
-        self.last_at: dict[str, float] = {}
-        self._stop = threading.Event()
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            for records in self.consumer.poll(timeout_ms=200).values():
-                now = time.perf_counter()
-                for r in records:
-                    tenant = dict(r.headers or []).get("ce_tenant", b"").decode()
-                    self.counts[tenant] = self.counts.get(tenant, 0) + 1
-                    self.last_at[tenant] = now
-
-    def wait(self, tenant: str, count: int, timeout_s: float = 300) -> float:
-        deadline = time.monotonic() + timeout_s
-        while self.counts.get(tenant, 0) < count and time.monotonic() < deadline:
-            time.sleep(0.05)
-        if self.counts.get(tenant, 0) < count:
-            raise RuntimeError(f"{tenant}: {self.counts.get(tenant, 0)}/{count} events on Kafka")
-        return self.last_at[tenant]
-
-    def close(self) -> None:
-        self._stop.set()
-        self.thread.join(5)
-        self.consumer.close()
-
-
-def setup_tenant(runtime: Any, code: str) -> str:
-    with runtime.db.transaction() as session:
-        scope_to_tenant(session, code)
-        tenants.create(
-            session, code=code, name="Bench", siren="200067254", territory_codes=["200067254"]
-        )
-        app = partners.create_app(session, tenant=code, name="Bench", rate_limit_per_minute=10**6)
-        key = partners.create_key(session, app, scopes=["feedback:write"], tenants=[code]).key
-    # The read model learns the catalogue straight from the events (the projection's own code),
-    # not through the shared consumer group: this measures intake, not the projection.
-    for event in [cf.event(d, code) for d in [*cf.GEOGRAPHY, *ENTRIES]]:
-        with runtime.db.transaction() as s:
-            apply_event(s, event)
-    return key
 
 
 def item(n: int) -> dict[str, Any]:
@@ -143,132 +94,279 @@ def item(n: int) -> dict[str, Any]:
     }
 
 
-def run(
-    label: str,
-    base: str,
-    tenant: str,
-    key: str,
-    tail: Tail,
-    calls: list[Callable[[httpx.Client], int]],
-    concurrency: int,
-) -> Result:
-    latencies: list[float] = []
-    local = threading.local()
+def prepare_tenant(runtime: Any, code: str) -> str:
+    """A tenant of the Pau agglomeration, a partner key for it and its catalogue read model;
+    returns the key."""
+    with runtime.db.transaction() as session:
+        scope_to_tenant(session, code)
+        tenants.create(
+            session, code=code, name="Bench", siren="200067254", territory_codes=["200067254"]
+        )
+        app = partners.create_app(session, tenant=code, name="Bench", rate_limit_per_minute=10**7)
+        key = partners.create_key(session, app, scopes=["feedback:write"], tenants=[code]).key
+    # The read model learns the catalogue straight from the events (the projection's own code),
+    # not through a consumer group: this measures intake, not the projection.
+    with runtime.db.transaction() as session:
+        for event in [cf.event(d, code) for d in [*cf.GEOGRAPHY, *ENTRIES]]:
+            apply_event(session, event)
+    return key
 
-    def client() -> httpx.Client:
-        if not hasattr(local, "client"):
-            local.client = httpx.Client(base_url=base, headers={"X-API-Key": key}, timeout=120.0)
-        return local.client  # type: ignore[no-any-return]
 
-    def one(call: Callable[[httpx.Client], int]) -> int:
-        started = time.perf_counter()
-        accepted = call(client())
-        latencies.append(time.perf_counter() - started)
-        return accepted
+setup_tenant = prepare_tenant  # the name bench/analytics_post_to_matrix.py imports
 
-    t0 = time.perf_counter()
-    with ThreadPoolExecutor(concurrency) as pool:
-        accepted = sum(pool.map(one, calls))
-    http_done = time.perf_counter()
-    last = tail.wait(tenant, accepted)
-    return Result(label, accepted, len(calls), http_done - t0, max(last, http_done) - t0, latencies)
+
+def lua(path: str, api_key: str, run: str) -> str:
+    """wrk's requests: a new Idempotency-Key and user_ref each, the same body otherwise."""
+    template = json.dumps(
+        {
+            "entry_id": "@E@",
+            "satisfaction": "@S@",
+            "importance": "@I@",
+            "comment": COMMENT,
+            "user_ref": "@R@",
+        },
+        ensure_ascii=False,
+    )
+    template = template.replace("%", "%%")
+    for mark, spec in (('"@E@"', '"%s"'), ('"@S@"', "%d"), ('"@I@"', "%d"), ('"@R@"', '"%s"')):
+        template = template.replace(mark, spec)
+    entries = ", ".join(f'"{e.entry_id}"' for e in ENTRIES)
+    return f"""
+local entries = {{{entries}}}
+local body = [==[{template}]==]
+local n = 0
+local prefix = ""
+
+function on_init(args)
+  prefix = "{run}-" .. (args[1] or "") .. "-" .. thread_id
+end
+
+function request()
+  n = n + 1
+  local ref = prefix .. "-" .. n
+  return wrk.format("POST", "{path}", {{
+    ["Content-Type"] = "application/json",
+    ["X-API-Key"] = "{api_key}",
+    ["Idempotency-Key"] = ref,
+  }}, string.format(body, entries[n % 3 + 1], 1 + n % 5, 1 + (n * 3) % 5, ref))
+end
+"""
+
+
+@contextmanager
+def server(
+    target: str, port: int, workers: int, env: dict[str, str], *, factory: bool = False
+) -> Iterator[subprocess.Popen[bytes]]:
+    """uvicorn serving ``target`` on 127.0.0.1:``port``; stopped (SIGTERM) on exit."""
+    command = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        target,
+        *(["--factory"] if factory else []),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        "--no-access-log",
+        "--log-level",
+        "warning",
+        # As citela serve: a worker slow to start on a busy host is not killed and replaced.
+        "--timeout-worker-healthcheck",
+        "60",
+    ]
+    process = subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"{target} exited with {process.returncode}")
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/docs", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{target} did not start")
+            time.sleep(0.3)
+        yield process
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+
+
+def service_env(settings: Settings, run: str, workers: int, metrics_dir: str) -> dict[str, str]:
+    """The server's environment: this run's settings, nothing else of ours."""
+    env = {k: v for k, v in os.environ.items() if not k.upper().startswith("CITELA_")}
+    values = {
+        "CITELA_DATA_DIR": str(settings.data_dir),
+        "CITELA_LOG_LEVEL": "WARNING",
+        "CITELA_KAFKA_CLIENT_ID": settings.kafka_client_id,
+    }
+    for name, value in (
+        ("CITELA_DATABASE_URL", settings.database_url),
+        ("CITELA_KAFKA_BOOTSTRAP", settings.kafka_bootstrap),
+        ("CITELA_REDIS_URL", settings.redis_url),
+    ):
+        if value:
+            values[name] = value
+    env.update(values)
+    env["BENCH_RUN_ID"] = run
+    if workers > 1:  # as in production: the workers' metrics in one folder
+        env["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+    return env
+
+
+def topic_ends(bootstrap: str) -> dict[Any, int]:
+    from kafka import KafkaConsumer, TopicPartition
+
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    try:
+        parts = [
+            TopicPartition(FEEDBACK_TOPIC, p)
+            for p in sorted(consumer.partitions_for_topic(FEEDBACK_TOPIC) or [])
+        ]
+        return dict(consumer.end_offsets(parts))
+    finally:
+        consumer.close()
+
+
+def events_on_kafka(
+    bootstrap: str, starts: dict[Any, int], tenant: str, expected: int, timeout_s: float
+) -> int:
+    """Distinct event ids of ``tenant`` on the feedback topic after ``starts``, read until
+    ``expected`` are seen or ``timeout_s`` passes."""
+    from kafka import KafkaConsumer
+
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    seen: set[bytes] = set()
+    try:
+        consumer.assign(list(starts))
+        for tp, offset in starts.items():
+            consumer.seek(tp, offset)
+        deadline = time.monotonic() + timeout_s
+        while len(seen) < expected and time.monotonic() < deadline:
+            for records in consumer.poll(timeout_ms=500, max_records=5000).values():
+                for r in records:
+                    headers = dict(r.headers or [])
+                    if headers.get("ce_tenant", b"").decode() == tenant:
+                        seen.add(headers.get("ce_id", b""))
+    finally:
+        consumer.close()
+    return len(seen)
+
+
+def stored(runtime: Any, tenant: str) -> tuple[int, int]:
+    """(feedback of ``tenant`` stored, of its outbox events not yet relayed)."""
+    with runtime.db.read() as session:
+        feedback = session.scalar(
+            select(func.count()).select_from(Feedback).where(Feedback.tenant_id == tenant)
+        )
+        unsent = session.scalar(
+            select(func.count())
+            .select_from(Outbox)
+            .where(Outbox.tenant == tenant, Outbox.sent_at.is_(None))
+        )
+    return int(feedback or 0), int(unsent or 0)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--singles", type=int, default=2000)
-    parser.add_argument("--concurrency", type=int, default=8)
-    parser.add_argument("--batches", type=int, default=20)
-    parser.add_argument("--batch-size", type=int, default=500)
+    add_mode_arguments(parser, default="distributed")
+    parser.add_argument("--seconds", type=int, default=15, help="length of each measure")
+    parser.add_argument("--connections", type=int, default=16, help="wrk connections")
+    parser.add_argument("--threads", type=int, default=2, help="wrk threads")
+    parser.add_argument(
+        "--workers", type=int, default=None, help="uvicorn workers (2 distributed, 1 embedded)"
+    )
+    parser.add_argument("--warmup", type=int, default=3, help="seconds of load before measures")
     args = parser.parse_args()
-    settings = Settings(
-        data_dir=Path(mkdtemp()),
-        database_url=os.environ.get(
-            "CITELA_DATABASE_URL", "postgresql+psycopg://citela:citela@127.0.0.1:5432/citela"
-        ),
-        kafka_bootstrap=os.environ.get("CITELA_KAFKA_BOOTSTRAP", "127.0.0.1:9092"),
-        redis_url=os.environ.get("CITELA_REDIS_URL", "redis://127.0.0.1:6379/0"),
-        outbox_poll_interval_s=0.05,
-        log_level="WARNING",
-    )
-    app = create_app("feedback", settings)
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.05)
-    runtime = app.state.runtime
-    base = f"http://127.0.0.1:{port}"
-    run_id = uuid.uuid4().hex[:6]
-    single_tenant, batch_tenant = f"bench-s-{run_id}", f"bench-b-{run_id}"
-    single_key = setup_tenant(runtime, single_tenant)
-    batch_key = setup_tenant(runtime, batch_tenant)
-    tail = Tail(settings.kafka_bootstrap or "")
+    clear_environment()
+    wrk.executable()
+    workers = args.workers or (2 if args.mode == "distributed" else 1)
+    run = run_id()
+    tenant = f"bench-intake-{run}"
+    path = f"/v1/tenants/{tenant}/feedback"
 
-    def single_call(n: int) -> Callable[[httpx.Client], int]:
-        def call(client: httpx.Client) -> int:
-            r = client.post(
-                f"/v1/tenants/{single_tenant}/feedback",
-                json=item(n),
-                headers={"Idempotency-Key": f"{run_id}-{n}"},
+    with ExitStack() as stack:
+        database_url = None
+        if args.mode == "distributed":
+            database_url = stack.enter_context(fresh_database(args.pg_url, f"bench_intake_{run}"))
+        settings = settings_for(args, database_url=database_url, client_id=f"bench-intake-{run}")
+        runtime = build_runtime(settings, InProcessBus())  # migrations and setup, not served
+        runtime.migrate()
+        api_key = prepare_tenant(runtime, tenant)
+        script = lua(path, api_key, run)
+        starts: dict[Any, int] = {}
+        if args.mode == "distributed":
+            # The served workers' consumers take groups of this run, placed at the topics' end.
+            start_at_end(args.kafka, own_groups([runtime], run))
+            starts = topic_ends(args.kafka)
+        metrics_dir = stack.enter_context(tempfile.TemporaryDirectory(prefix="citela-metrics-"))
+        env = service_env(settings, run, workers, metrics_dir)
+
+        def load(port: int, label: str, **kw: Any) -> wrk.WrkResult:
+            result = wrk.run(
+                f"http://127.0.0.1:{port}{path}",
+                script,
+                seconds=kw.pop("seconds", args.seconds),
+                connections=kw.pop("connections", args.connections),
+                threads=args.threads,
+                args=(label,),
+                **kw,
             )
-            r.raise_for_status()
-            return 1
+            return result
 
-        return call
+        port = free_port()
+        with server("bench.support.bare_feedback:app", port, workers, env):
+            load(port, "warm", seconds=args.warmup)
+            bare = load(port, "bare")
+        port = free_port()
+        with server("bench.support.feedback_server:create", port, workers, env, factory=True):
+            load(port, "warm", seconds=args.warmup)
+            project = load(port, "sat")
+            target = project.rate / 2
+            pace_ms = round(args.connections * 1000 / target) if target > 0 else 1000
+            half = load(port, "half", pace_ms=pace_ms)
+            count, unsent = stored(runtime, tenant)
+            if args.mode == "distributed":
+                delivered = events_on_kafka(args.kafka, starts, tenant, count, timeout_s=120)
+                check = f"{delivered} of {count} stored feedback read back from Kafka"
+            else:
+                deadline = time.monotonic() + 60
+                while unsent and time.monotonic() < deadline:
+                    time.sleep(0.5)
+                    count, unsent = stored(runtime, tenant)
+                delivered = count - unsent
+                check = f"{delivered} of {count} stored feedback relayed by the outbox"
+        runtime.db.dispose()
 
-    def batch_call(b: int) -> Callable[[httpx.Client], int]:
-        items = [item(b * args.batch_size + i) for i in range(args.batch_size)]
-
-        def call(client: httpx.Client) -> int:
-            r = client.post(f"/v1/tenants/{batch_tenant}/feedback/batch", json={"items": items})
-            r.raise_for_status()
-            return int(r.json()["accepted"])
-
-        return call
-
-    # warm-up: connections, prepared statements, producer metadata
-    warm = httpx.Client(base_url=base, headers={"X-API-Key": single_key})
-    warm.post(f"/v1/tenants/{single_tenant}/feedback", json=item(10**8)).raise_for_status()
-    tail.wait(single_tenant, 1)
-    tail.counts[single_tenant] = 0
-
-    single = run(
-        f"single x{args.concurrency} clients",
-        base,
-        single_tenant,
-        single_key,
-        tail,
-        [single_call(n) for n in range(args.singles)],
-        args.concurrency,
-    )
-    batch = run(
-        f"batch of {args.batch_size} x2 clients",
-        base,
-        batch_tenant,
-        batch_key,
-        tail,
-        [batch_call(b) for b in range(args.batches)],
-        2,
-    )
-    tail.close()
-    server.should_exit = True
-    thread.join(10)
+    undelivered = count - delivered
+    errors = project.errors + half.errors + undelivered
+    print(f"feedback intake, single POST, {args.mode} ({describe(settings)}), {workers} worker(s),")
     print(
-        "feedback service on uvicorn (1 process), PostgreSQL + Kafka + Redis on loopback, "
-        f"{os.cpu_count()} CPUs"
+        f"wrk {args.threads} threads x {args.connections} connections, {args.seconds} s each, "
+        f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}"
     )
+    print(f"bare FastAPI + pydantic  {bare.summary()}")
+    print(f"feedback service         {project.summary()}")
     print(
-        f"{'path':<26}{'accepted':>9}{'requests':>9}{'HTTP fb/s':>12}{'e2e fb/s':>12}"
-        f"{'p50 ms':>10}{'p99 ms':>10}"
+        f"service at <= half rate  {half.summary()}  (each connection paced {pace_ms} ms "
+        f"between requests, target {target:,.0f} req/s)"
     )
-    print(single.row())
-    print(batch.row())
-    print("p50/p99: latency of one HTTP request (a batch request carries the whole batch);")
-    print("e2e: accepted feedback / time from the first request to the last event read on Kafka.")
+    print(f"events: {check}; {project.ok + half.ok} accepted in the measures")
+    ratio = project.rate / bare.rate if bare.rate else 0.0
+    print(
+        f"ratio={ratio:.3f} project={project.rate:.0f} bare={bare.rate:.0f} "
+        f"p99_ms={half.p99_ms:.1f} errors={errors}"
+    )
 
 
 if __name__ == "__main__":

@@ -3,7 +3,8 @@
 # each a private instance on 127.0.0.1 whose data, logs and pid files live in <repo>/.local/
 # (git-ignored). Works as root on a fresh Debian 12 (CI) and on a developer machine.
 #
-#   deploy/infra.sh install            install what is missing (apt packages, Kafka jars via Maven)
+#   deploy/infra.sh install            install what is missing (apt packages, Kafka jars via Maven,
+#                                      wrk for the benchmarks)
 #   deploy/infra.sh start [SERVICE..]  start (or reuse) and wait until each answers; prints the URLs
 #   deploy/infra.sh stop [SERVICE..]   stop what this script started (pid files), cleanly
 #   deploy/infra.sh restart [SERVICE..]
@@ -514,6 +515,12 @@ cmd_install() {
             kafka) kafka_install ;;
         esac
     done
+    bench_tools_install
+}
+
+# wrk: the HTTP load generator of the benchmarks (bench/support/wrk.py). Optional.
+bench_tools_install() {
+    command -v wrk >/dev/null || apt_install wrk || say "wrk could not be installed (benchmarks need it)"
 }
 
 cmd_start() {

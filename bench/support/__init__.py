@@ -1,0 +1,1 @@
+"""Helpers the benchmarks share: HTTP load with wrk, the servers they start."""
