@@ -143,11 +143,17 @@ def create_app(runtime: ServiceRuntime) -> FastAPI:
         with runtime.db.transaction() as session:
             yield scope_to_tenant(session, tenant)
 
+    @contextmanager
+    def reading(tenant: str) -> Iterator[Session]:
+        """A read-only unit of work: on SQLite it waits for no writer (the consumers')."""
+        with runtime.db.read() as session:
+            yield scope_to_tenant(session, tenant)
+
     def cached(request: Request, tenant: str, build: Callable[[Session], bytes]) -> Response:
         key = f"{tenant}:{cache.generation(tenant)}:{request.url.path}?{request.url.query}"
         body = cache.get(key)
         if body is None:
-            with session_for(tenant) as session:
+            with reading(tenant) as session:
                 body = build(session)
             cache.set(key, body, 300)
         return conditional_json(request, body, max_age=0, public=False)
@@ -359,7 +365,7 @@ def create_app(runtime: ServiceRuntime) -> FastAPI:
         territory: Territory = None,
     ) -> Response:
         period = period_of(start, end)
-        with session_for(tenant) as session:
+        with reading(tenant) as session:
             s = synthesis.settings_for(session, tenant, default_min, crosshair)
             m, _ = queries.matrix(session, tenant, period, s, territory=territory)
         name = f"matrice-{tenant}-{start or 'debut'}-{end or 'aujourdhui'}.csv"
@@ -436,7 +442,7 @@ def create_app(runtime: ServiceRuntime) -> FastAPI:
 
     @router.get("/reports/{report_id}", response_model=ReportOut, summary="A report's status")
     def get_report(request: Request, tenant: Tenant, report_id: str) -> JSONResponse:
-        with session_for(tenant) as session:
+        with reading(tenant) as session:
             out = report_out(request, tenant, find_report(session, tenant, report_id))
         return JSONResponse(out.model_dump(mode="json", by_alias=True))
 
@@ -447,7 +453,7 @@ def create_app(runtime: ServiceRuntime) -> FastAPI:
         responses={409: {"description": "not built yet", "content": {PROBLEM_JSON: {}}}},
     )
     def get_report_html(tenant: Tenant, report_id: str) -> HTMLResponse:
-        with session_for(tenant) as session:
+        with reading(tenant) as session:
             row = find_report(session, tenant, report_id)
             if row.status != reports.ReportStatus.DONE or row.html is None:
                 raise Problem(
@@ -486,7 +492,7 @@ def create_app(runtime: ServiceRuntime) -> FastAPI:
         "/settings", response_model=TenantSettingsOut, summary="The tenant's matrix settings"
     )
     def get_settings(tenant: Tenant) -> TenantSettingsOut:
-        with session_for(tenant) as session:
+        with reading(tenant) as session:
             return settings_out(tenant, session)
 
     @router.put(

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
 from citela_analytics import cells
@@ -99,51 +99,59 @@ def comments(
     session: Session, tenant: str, period: Period, entry_ids: Iterable[str]
 ) -> list[Comment]:
     """The comments of these services' current feedbacks, each with its latest score."""
-    f = FeedbackFact
+    f, s = FeedbackFact, CommentScore
     ids = list(entry_ids)
     if not ids:
         return []
-    stmt = select(f.feedback_id, f.revision, f.comment, f.submitted_at).where(
-        f.tenant_id == tenant,
-        f.entry_id.in_(ids),
-        f.retracted_at.is_(None),
-        f.comment.is_not(None),
+    # One query: each comment with its scores (none, or one per backend and model version).
+    stmt = (
+        select(
+            f.feedback_id,
+            f.comment,
+            f.submitted_at,
+            s.label,
+            s.score,
+            s.confidence,
+            s.scored_at,
+        )
+        .outerjoin(
+            s,
+            and_(
+                s.tenant_id == f.tenant_id,
+                s.feedback_id == f.feedback_id,
+                s.revision == f.revision,
+            ),
+        )
+        .where(
+            f.tenant_id == tenant,
+            f.entry_id.in_(ids),
+            f.retracted_at.is_(None),
+            f.comment.is_not(None),
+        )
     )
     if period.start is not None:
         stmt = stmt.where(f.day >= period.start)
     if period.end is not None:
         stmt = stmt.where(f.day <= period.end)
-    rows = session.execute(stmt.order_by(f.submitted_at, f.feedback_id)).all()
-    if not rows:
-        return []
-    latest: dict[tuple[str, int], CommentScore] = {}
-    revisions = {(r[0], int(r[1])) for r in rows}
-    feedback_ids = sorted({r[0] for r in rows})
-    for i in range(0, len(feedback_ids), 500):
-        for score in session.scalars(
-            select(CommentScore).where(
-                CommentScore.tenant_id == tenant,
-                CommentScore.feedback_id.in_(feedback_ids[i : i + 500]),
-            )
-        ):
-            key = (score.feedback_id, score.revision)
-            known = latest.get(key)
-            if key in revisions and (known is None or score.scored_at > known.scored_at):
-                latest[key] = score
-    out = []
-    for feedback_id, revision, text, submitted_at in rows:
-        found = latest.get((feedback_id, int(revision)))
-        out.append(
-            Comment(
-                feedback_id=feedback_id,
-                text=text or "",
-                submitted_at=submitted_at or utcnow(),
-                label=SentimentLabel(found.label) if found else None,
-                score=found.score if found else None,
-                confidence=found.confidence if found else None,
-            )
+    stmt = stmt.order_by(f.submitted_at, f.feedback_id)
+    found: dict[str, Comment] = {}
+    latest: dict[str, datetime] = {}
+    for feedback_id, text, submitted_at, label, score, confidence, scored_at in session.execute(
+        stmt
+    ):
+        if feedback_id in found and (scored_at is None or scored_at <= latest[feedback_id]):
+            continue
+        if scored_at is not None:
+            latest[feedback_id] = scored_at
+        found[feedback_id] = Comment(
+            feedback_id=feedback_id,
+            text=text or "",
+            submitted_at=submitted_at or utcnow(),
+            label=SentimentLabel(label) if label is not None else None,
+            score=score,
+            confidence=confidence,
         )
-    return out
+    return list(found.values())
 
 
 def other_comments(

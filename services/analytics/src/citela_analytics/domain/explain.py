@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from citela_analytics.domain.themes import Theme, mentions, themes
+from citela_analytics.domain.themes import Theme, contrasted, mentions
 from citela_common.events.models import SentimentLabel
 
 
@@ -120,13 +120,17 @@ def explain(
         if c.label is not None:
             by_label[c.label].append(c)
 
-    def themes_of(label: SentimentLabel) -> list[Theme]:
-        group = [c.text for c in by_label[label]]
-        rest = [c.text for c in comments if c.label is not label]
-        return themes(group, [*rest, *others], limit=themes_limit, exclude=excluded)
-
-    negative = themes_of(SentimentLabel.NEGATIVE)
-    positive = themes_of(SentimentLabel.POSITIVE)
+    # Each label's comments against the cell's other comments and ``others``: the same
+    # background for both, read once.
+    negative, positive = contrasted(
+        [
+            [c.text for c in by_label[SentimentLabel.NEGATIVE]],
+            [c.text for c in by_label[SentimentLabel.POSITIVE]],
+        ],
+        [*(c.text for c in comments), *others],
+        limit=themes_limit,
+        exclude=excluded,
+    )
     quotes = {
         SentimentLabel.NEGATIVE: representative(
             by_label[SentimentLabel.NEGATIVE], negative, quotes_limit

@@ -97,22 +97,73 @@ def themes(
     """The ``limit`` best themes of ``group`` against the ``others`` comments."""
     if not group:
         return []
-    banned = frozenset(fold(t) for word in exclude for t in tokens(word))
-    df_group: Counter[Key] = Counter()
-    surfaces: dict[Key, Counter[str]] = {}
-    for text in group:
-        for key, surface in candidates(text, banned).items():
-            df_group[key] += 1
-            surfaces.setdefault(key, Counter())[surface] += 1
-    # Only the group's phrases are counted elsewhere; they passed ``banned`` already.
-    wanted = frozenset(df_group)
-    df_other: Counter[Key] = Counter()
-    n_other = 0
-    for text in others:
-        n_other += 1
-        df_other.update(_keys(text) & wanted)
-    n_group = len(group)
+    banned = _banned(exclude)
+    df_group = _group_counts(group, banned)
+    df_other, n_other = _background(others, frozenset(df_group))
+    return _choose(group, df_group, df_other, n_other, limit, min_comments)
 
+
+def contrasted(
+    groups: Sequence[Sequence[str]],
+    everything: Iterable[str],
+    *,
+    limit: int = 5,
+    min_comments: int = 2,
+    exclude: Iterable[str] = (),
+) -> list[list[Theme]]:
+    """The themes of each group against all the other comments of ``everything``.
+
+    Each group is a part of ``everything`` (the same comments, counted there too): the same
+    as ``themes(group, everything minus group)`` for each group, with ``everything`` read
+    once for all of them.
+    """
+    banned = _banned(exclude)
+    counts = [_group_counts(g, banned) for g in groups]
+    df_all, n_all = _background(everything, frozenset().union(*counts))
+    out: list[list[Theme]] = []
+    for group, df_group in zip(groups, counts, strict=True):
+        if not group:
+            out.append([])
+            continue
+        df_other = Counter({k: df_all[k] - n for k, n in df_group.items()})
+        out.append(_choose(group, df_group, df_other, n_all - len(group), limit, min_comments))
+    return out
+
+
+def _banned(exclude: Iterable[str]) -> frozenset[str]:
+    return frozenset(fold(t) for word in exclude for t in tokens(word))
+
+
+def _group_counts(group: Iterable[str], banned: frozenset[str]) -> Counter[Key]:
+    """Comments of the group containing each phrase (none starting or ending on ``banned``)."""
+    df: Counter[Key] = Counter()
+    for text in group:
+        df.update(_keys(text))
+    if banned:
+        for key in [k for k in df if k[0] in banned or k[-1] in banned]:
+            del df[key]
+    return df
+
+
+def _background(texts: Iterable[str], wanted: frozenset[Key]) -> tuple[Counter[Key], int]:
+    """Comments of ``texts`` containing each of the ``wanted`` phrases, and their number."""
+    df: Counter[Key] = Counter()
+    n = 0
+    for text in texts:
+        n += 1
+        df.update(_keys(text) & wanted)
+    return df, n
+
+
+def _choose(
+    group: Sequence[str],
+    df_group: Counter[Key],
+    df_other: Counter[Key],
+    n_other: int,
+    limit: int,
+    min_comments: int,
+) -> list[Theme]:
+    n_group = len(group)
     scored: list[tuple[float, Key]] = []
     for key, count in df_group.items():
         if count < min_comments:
@@ -140,7 +191,7 @@ def themes(
     chosen.sort(key=lambda k: (-score_of[k], k))
     return [
         Theme(
-            phrase=surfaces[k].most_common(1)[0][0],
+            phrase=_surface(group, k),
             comments=df_group[k],
             share=df_group[k] / n_group,
             score=round(score_of[k], 6),
@@ -148,6 +199,12 @@ def themes(
         )
         for k in chosen[:limit]
     ]
+
+
+def _surface(group: Iterable[str], key: Key) -> str:
+    """The phrase's most frequent written form in the group (the first seen among equals)."""
+    forms: Counter[str] = Counter(_phrases(text)[key] for text in group if key in _keys(text))
+    return forms.most_common(1)[0][0]
 
 
 def mentions(text: str, theme: Theme) -> bool:
