@@ -2,7 +2,10 @@
 
 ``uv run python bench/analytics_latency.py [--mode distributed|embedded] [--rate 100]``
 
-distributed: Kafka + PostgreSQL (``deploy/infra.sh up``); embedded: in-process bus + SQLite.
+distributed: Kafka + PostgreSQL (``deploy/infra.sh up``; the servers given by ``--pg-url``
+and ``--kafka``, never the exported ``CITELA_*``): a database of its own, a feedback topic of
+its own and consumer groups of its own, positioned at the end of their topics (a fixed group
+once started 22k events behind and reported 12 events/s); embedded: in-process bus + SQLite.
 The analytics service runs as in production (its consumers on background threads). A
 publisher sends ``submitted`` events at ``--rate`` events/s spread over ``--tenants`` tenants,
 in small batches acknowledged by the bus (as the feedback service's outbox relay does); a
@@ -16,15 +19,28 @@ poll interval).
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
-import tempfile
+import sys
 import threading
 import time
-import uuid
+from contextlib import ExitStack
 from datetime import UTC, datetime
+from pathlib import Path
 
 from sqlalchemy import func, select
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/ as a package
+from bench.modes import (
+    add_mode_arguments,
+    clear_environment,
+    delete_topics,
+    describe,
+    fresh_database,
+    own_groups,
+    settings_for,
+    start_at_end,
+)
+from bench.modes import run_id as new_run_id
 
 from citela_analytics.models import MatrixCell
 from citela_analytics.service import build_runtime
@@ -41,36 +57,31 @@ def percentile(values: list[float], p: float) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--mode", choices=["distributed", "embedded"], default="distributed")
+    add_mode_arguments(parser, default="distributed")
     parser.add_argument("--rate", type=float, default=200.0, help="events per second")
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--tenants", type=int, default=5)
     parser.add_argument("--poll-ms", type=float, default=5.0)
-    parser.add_argument(
-        "--bootstrap", default=os.environ.get("CITELA_KAFKA_BOOTSTRAP", "127.0.0.1:9092")
-    )
-    parser.add_argument(
-        "--pg-url",
-        default=os.environ.get(
-            "CITELA_TEST_DATABASE_URL",
-            "postgresql+psycopg://citela:citela@127.0.0.1:5432/citela_test",
-        ),
-    )
     args = parser.parse_args()
-    run = uuid.uuid4().hex[:6]
-    data_dir = tempfile.mkdtemp()
-    if args.mode == "distributed":
-        settings = Settings(
-            data_dir=data_dir,
-            database_url=args.pg_url,
-            kafka_bootstrap=args.bootstrap,
-            kafka_client_id=f"bench-{run}",
-        )
-    else:
-        settings = Settings(data_dir=data_dir)
+    clear_environment()
+    run = new_run_id()
+    with ExitStack() as stack:
+        url = None
+        if args.mode == "distributed":
+            url = stack.enter_context(fresh_database(args.pg_url, f"bench_lat_{run}"))
+        settings = settings_for(args, database_url=url, redis=False, client_id=f"bench-{run}")
+        measure(args, settings, run)
+
+
+def measure(args: argparse.Namespace, settings: Settings, run: str) -> None:
+    topic = f"{FEEDBACK_TOPIC}.bench-{run}"
     bus = create_bus(settings)
     runtime = build_runtime(settings, bus)
+    groups = own_groups([runtime], run, topics={FEEDBACK_TOPIC: topic})
     runtime.migrate()
+    if settings.kafka_bootstrap:
+        bus.ensure_topics([topic])
+        start_at_end(settings.kafka_bootstrap, groups)
     runtime.start_background()
     tenants = [f"bench-lat-{i}-{run}" for i in range(args.tenants)]
     published: dict[str, list[float]] = {t: [] for t in tenants}
@@ -114,7 +125,7 @@ def main() -> None:
                 submitted_at=datetime.now(UTC),
             )
             events.append(make_event(data, tenant=tenant, source="/citela/feedback"))
-        bus.publish_many((FEEDBACK_TOPIC, e) for e in events)
+        bus.publish_many((topic, e) for e in events)
         acked = time.perf_counter()
         for e in events:
             published[e.tenant].append(acked)
@@ -133,7 +144,9 @@ def main() -> None:
     runtime.stop_background()
     bus.close()
     runtime.db.dispose()
-    print(f"mode                {args.mode} ({runtime.db.engine.dialect.name})")
+    if settings.kafka_bootstrap:
+        delete_topics(settings.kafka_bootstrap, [topic])
+    print(f"mode                {args.mode}: {describe(settings)}, topic {topic}")
     print(f"events              {sent} over {args.tenants} tenants")
     print(f"offered rate        {sent / publishing:,.0f} events/s")
     print(f"sustained rate      {sent / caught_up:,.0f} events/s (until the matrix had them all)")
