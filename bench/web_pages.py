@@ -2,7 +2,8 @@
 
 ``uv run python bench/web_pages.py [--feedbacks 1500] [--rounds 30]``
 
-Seeds the demo (the Aire Cantilienne, generated feedback) in a temporary embedded platform,
+Seeds the demo (the Aire Cantilienne, generated feedback) in a temporary embedded platform
+(SQLite, in-process bus and cache, whatever ``CITELA_*`` variables are exported),
 then for each page of the portal and the dashboard times ``--rounds`` requests in one process
 (after one warm-up), and as many requests of the API route the page mostly stands on, with the
 same token. Prints medians, the page/API ratio (the web's own cost: templates, the ASGI hop,
@@ -15,6 +16,7 @@ from __future__ import annotations
 import argparse
 import re
 import statistics
+import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -22,6 +24,9 @@ from pathlib import Path
 from urllib.parse import quote
 
 from fastapi.testclient import TestClient
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/ as a package
+from bench.modes import clear_environment
 
 from citela_common.logging import configure_logging
 from citela_common.settings import Settings
@@ -47,9 +52,18 @@ def main() -> None:
     parser.add_argument("--feedbacks", type=int, default=1500)
     parser.add_argument("--rounds", type=int, default=30)
     args = parser.parse_args()
+    clear_environment()
     configure_logging("WARNING", json=True)
     with tempfile.TemporaryDirectory() as tmp:
-        settings = Settings(data_dir=Path(tmp) / "var", log_level="WARNING")
+        # Embedded whatever the environment says (CITELA_* URLs would make it distributed).
+        settings = Settings(
+            _env_file=None,
+            data_dir=Path(tmp) / "var",
+            log_level="WARNING",
+            database_url=None,
+            kafka_bootstrap=None,
+            redis_url=None,
+        )
         with ThreadPoolExecutor(1) as pool:  # seed_demo runs its own event loop
             demo = pool.submit(seed_demo, settings, feedbacks=args.feedbacks).result()
         admin = next(login for login in demo.logins if login.role == "administratrice")
@@ -87,6 +101,7 @@ def main() -> None:
                 ),
             ]
             print(
+                "mode: embedded (SQLite, in-process bus and cache)\n"
                 f"demo: {demo.entries} entries, {demo.feedbacks} feedbacks; "
                 f"median of {args.rounds} requests each, one process\n"
             )
