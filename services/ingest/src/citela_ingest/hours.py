@@ -28,6 +28,7 @@ import re
 import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from citela_common.events.models import OpeningSlot
@@ -123,21 +124,34 @@ def _text(value: object) -> str:
     return value.strip() if isinstance(value, str) else ""
 
 
-def _plage(plage: Mapping[str, Any], position: int) -> tuple[list[OpeningSlot], str | None]:
+# The fields of a range that the schedule depends on: ranges are read as tuples of these, so
+# that a schedule seen before (most offices share a handful) is not parsed again.
+_PLAGE_FIELDS = (
+    "nom_jour_debut",
+    "nom_jour_fin",
+    "commentaire",
+    "valeur_heure_debut_1",
+    "valeur_heure_fin_1",
+    "valeur_heure_debut_2",
+    "valeur_heure_fin_2",
+)
+_Plage = tuple[Any, ...]  # the values of _PLAGE_FIELDS, in that order
+
+
+def _plage(plage: _Plage, position: int) -> tuple[list[OpeningSlot], str | None]:
     where = f"opening range #{position + 1}"
-    start_name = plage.get("nom_jour_debut")
-    end_name = plage.get("nom_jour_fin")
+    start_name, end_name = plage[0], plage[1]
     try:
         start = weekday_from_name(start_name)
         end = start if not _text(end_name) else weekday_from_name(end_name)
     except HoursError as exc:
         raise HoursError(f"{where}: {exc}") from None
-    note = _text(plage.get("commentaire")) or None
+    note = _text(plage[2]) or None
     times: list[tuple[str, str]] = []
     for n in (1, 2):
         try:
-            opens = parse_time(plage.get(f"valeur_heure_debut_{n}"))
-            closes = parse_time(plage.get(f"valeur_heure_fin_{n}"), closing=True)
+            opens = parse_time(plage[2 * n + 1])
+            closes = parse_time(plage[2 * n + 2], closing=True)
         except HoursError as exc:
             raise HoursError(f"{where}, slot {n}: {exc}") from None
         if opens is None and closes is None:
@@ -165,13 +179,27 @@ def parse_plages_ouverture(plages: object) -> WeeklyHours:
         return WeeklyHours()
     if not isinstance(plages, list):
         raise HoursError(f"opening hours are not a list: {type(plages).__name__}")
-    slots: list[OpeningSlot] = []
-    notes: list[str] = []
+    ranges: list[_Plage] = []
     for position, plage in enumerate(plages):
         if not isinstance(plage, Mapping):
             raise HoursError(f"opening range #{position + 1} is not an object: {plage!r}")
+        ranges.append(tuple(plage.get(name) for name in _PLAGE_FIELDS))
+    key = tuple(ranges)
+    if all(isinstance(v, str | None) for r in ranges for v in r):
+        slots, notes = _schedule(key)  # text only: hashable, hence cached
+    else:
+        slots, notes = _schedule.__wrapped__(key)  # a malformed value: parsed, and refused
+    return WeeklyHours(slots=list(slots), notes=list(notes))
+
+
+@lru_cache(maxsize=4096)
+def _schedule(ranges: tuple[_Plage, ...]) -> tuple[tuple[OpeningSlot, ...], tuple[str, ...]]:
+    """Slots and notes of some ranges (OpeningSlot is frozen: cached slots can be shared)."""
+    slots: list[OpeningSlot] = []
+    notes: list[str] = []
+    for position, plage in enumerate(ranges):
         range_slots, note = _plage(plage, position)
         slots.extend(range_slots)
         if note and note not in notes:
             notes.append(note)
-    return WeeklyHours(slots=sort_slots(slots), notes=notes)
+    return tuple(sort_slots(slots)), tuple(notes)

@@ -260,6 +260,9 @@ _OVERSEAS_PREFIXES = {
 }
 _OVERSEAS_CODES = frozenset(_OVERSEAS_PREFIXES.values())
 _PHONE_SEPARATORS = re.compile(r"[\s.\-/()\u00a0\u202f]")
+_PLUS_33_0 = re.compile(r"\+330\d{9}")
+_NATIONAL = re.compile(r"0\d{9}")
+_INTERNATIONAL = re.compile(r"\+\d{11,12}")
 
 
 def _pairs(digits: str) -> str:
@@ -276,12 +279,12 @@ def normalise_phone(value: str) -> str:
     compact = _PHONE_SEPARATORS.sub("", given)  # "+33 (0)1 64…" becomes "+33016…"
     if compact.startswith("00"):
         compact = "+" + compact[2:]
-    if re.fullmatch(r"\+330\d{9}", compact):
+    if _PLUS_33_0.fullmatch(compact):
         compact = "+33" + compact[4:]
-    if re.fullmatch(r"0\d{9}", compact):
+    if _NATIONAL.fullmatch(compact):
         country = _OVERSEAS_PREFIXES.get(compact[:4], "33")
         national = compact[1:]
-    elif re.fullmatch(r"\+\d{11,12}", compact):
+    elif _INTERNATIONAL.fullmatch(compact):
         country = next(
             (c for c in ("33", *_OVERSEAS_CODES) if compact[1:].startswith(c)),
             "",

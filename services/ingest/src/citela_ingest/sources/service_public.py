@@ -108,6 +108,7 @@ PARIS = ZoneInfo("Europe/Paris")
 
 _DATE = re.compile(r"^(\d{2})/(\d{2})/(\d{4})(?:\s+(\d{2}):(\d{2})(?::(\d{2}))?)?$")
 _POSTAL_CODE = re.compile(r"^\d{5}$")
+_EMAILS = re.compile(r"\s*;\s*")  # several addresses in one field
 _NOT_PUBLISHED = frozenset({"false", "0", "non", "no"})
 
 
@@ -318,7 +319,8 @@ class ServicePublicSource(Source):
             )
         except HoursError as exc:
             raise InvalidRecord(f"malformed opening hours: {exc}") from None
-        updated = parse_local_datetime(item.get("date_modification"))
+        # the listing read the date already; parsed again only to say why it is malformed
+        updated = record.remote_updated_at or parse_local_datetime(item.get("date_modification"))
 
         notes = [clean_text(item.get("commentaire_plage_ouverture")), *hours.notes]
         description_parts = [
@@ -521,7 +523,7 @@ def _values(value: Any, field: str) -> Iterator[tuple[Any, Any]]:
         if isinstance(entry, Mapping):
             yield entry.get("valeur"), entry.get("description") or entry.get("libelle")
         elif isinstance(entry, str):
-            for part in re.split(r"\s*;\s*", entry) if field == "adresse_courriel" else [entry]:
+            for part in _EMAILS.split(entry) if field == "adresse_courriel" else [entry]:
                 yield part, None
 
 
