@@ -18,6 +18,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from citela_analytics.models import CatalogueEntry, CommentScore, FeedbackFact
+from citela_common import bulk
 from citela_common.db import utcnow
 from citela_common.events.envelope import CloudEvent
 from citela_common.events.models import (
@@ -40,97 +41,103 @@ class _Pending:
     upsert: CatalogueEntryUpserted | None = None
 
 
+EntryKey = tuple[str, str]  # (tenant, entry id)
+_UPSERT = bulk.OnConflict(
+    ("tenant_id", "entry_id"),
+    overwrite=(
+        "version",
+        "kind",
+        "title",
+        "policy_area",
+        "commune_codes",
+        "epci_codes",
+        "departement_codes",
+        "removed_at",
+        "updated_at",
+    ),
+    newer="version",  # never an older version, even against a concurrent writer
+)
+
+
 def apply_catalogue_batch(session: Session, events: Sequence[CloudEvent]) -> list[str]:
     """Apply catalogue events, in order, with the versioning of ``apply_catalogue_event``;
-    the tenants whose projection changed. Per tenant: one SELECT, one upsert, one update."""
-    by_tenant: dict[str, list[CatalogueEntryUpserted | CatalogueEntryRemoved]] = {}
+    the tenants whose projection changed. All tenants at once: one SELECT of the stored
+    versions, one upsert, one update of the removed entries."""
+    items: list[tuple[str, CatalogueEntryUpserted | CatalogueEntryRemoved]] = []
     for event in events:
         data = parse_data(event)
         if isinstance(data, CatalogueEntryUpserted | CatalogueEntryRemoved):
-            by_tenant.setdefault(event.tenant, []).append(data)
-    return [
-        tenant
-        for tenant, items in sorted(by_tenant.items())
-        if _apply_tenant(session, tenant, items)
-    ]
-
-
-def _apply_tenant(
-    session: Session, tenant: str, items: list[CatalogueEntryUpserted | CatalogueEntryRemoved]
-) -> bool:
-    scope_to_tenant(session, tenant)
+            items.append((event.tenant, data))
+    if not items:
+        return []
     t = ENTRIES
-    wanted = sorted({d.entry_id for d in items})
-    versions: dict[str, int] = {
-        row[0]: row[1]
+    versions: dict[EntryKey, int] = {
+        (row[0], row[1]): row[2]
         for row in session.execute(
-            select(t.c.entry_id, t.c.version).where(
-                t.c.tenant_id == tenant, t.c.entry_id.in_(wanted)
+            select(t.c.tenant_id, t.c.entry_id, t.c.version).where(
+                t.c.tenant_id.in_(sorted({tenant for tenant, _ in items})),
+                bulk.among(session, t.c.entry_id, sorted({d.entry_id for _, d in items})),
             )
         )
     }
-    pending: dict[str, _Pending] = {}
-    for data in items:
-        current = versions.get(data.entry_id)
+    pending: dict[EntryKey, _Pending] = {}
+    for tenant, data in items:
+        key = (tenant, data.entry_id)
+        current = versions.get(key)
         if isinstance(data, CatalogueEntryUpserted):
             if current is not None and current >= data.version:
                 continue
-            pending[data.entry_id] = _Pending(data.version, None, data)
+            pending[key] = _Pending(data.version, None, data)
         else:
             if current is None or current >= data.version:
                 continue  # a removal of an entry never seen changes nothing
-            known = pending.setdefault(data.entry_id, _Pending(data.version, data.removed_at))
+            known = pending.setdefault(key, _Pending(data.version, data.removed_at))
             known.version, known.removed_at = data.version, data.removed_at
-        versions[data.entry_id] = data.version
+        versions[key] = data.version
     now = utcnow()
-    full = [
-        {
-            "tenant_id": tenant,
-            "entry_id": entry_id,
-            "version": p.version,
-            "kind": p.upsert.kind.value,
-            "title": p.upsert.title[:500],
-            "policy_area": p.upsert.policy_area,
-            "commune_codes": list(p.upsert.commune_codes),
-            "epci_codes": list(p.upsert.epci_codes),
-            "departement_codes": list(p.upsert.departement_codes),
-            "removed_at": p.removed_at,
-            "updated_at": now,
-        }
-        for entry_id, p in pending.items()
-        if p.upsert is not None
-    ]
-    if full:
-        insert = (
-            postgresql.insert(t)
-            if session.get_bind().dialect.name == "postgresql"
-            else sqlite.insert(t)
-        )
-        session.execute(
-            insert.on_conflict_do_update(
-                index_elements=[t.c.tenant_id, t.c.entry_id],
-                set_={c: insert.excluded[c] for c in full[0] if c not in ("tenant_id", "entry_id")},
-                where=t.c.version < insert.excluded.version,  # never an older version
-            ),
-            full,
-        )
+    bulk.write(
+        session,
+        t,
+        [
+            {
+                "tenant_id": tenant,
+                "entry_id": entry_id,
+                "version": p.version,
+                "kind": p.upsert.kind.value,
+                "title": p.upsert.title[:500],
+                "policy_area": p.upsert.policy_area,
+                "commune_codes": list(p.upsert.commune_codes),
+                "epci_codes": list(p.upsert.epci_codes),
+                "departement_codes": list(p.upsert.departement_codes),
+                "removed_at": p.removed_at,
+                "updated_at": now,
+            }
+            for (tenant, entry_id), p in sorted(pending.items(), key=lambda kv: kv[0])
+            if p.upsert is not None
+        ],
+        on_conflict=_UPSERT,
+    )
     removals = [
-        {"e": entry_id, "v": p.version, "r": p.removed_at}
-        for entry_id, p in pending.items()
+        {"t": tenant, "e": entry_id, "v": p.version, "r": p.removed_at}
+        for (tenant, entry_id), p in sorted(pending.items(), key=lambda kv: kv[0])
         if p.upsert is None
     ]
     if removals:
         session.execute(
             update(t)
             .where(
-                t.c.tenant_id == tenant,
+                t.c.tenant_id == bindparam("t"),
                 t.c.entry_id == bindparam("e"),
                 t.c.version < bindparam("v"),
             )
-            .values(version=bindparam("v"), removed_at=bindparam("r"), updated_at=now),
+            .values(
+                version=bindparam("v"),
+                removed_at=bindparam("r", type_=t.c.removed_at.type),
+                updated_at=now,
+            ),
             removals,
         )
-    return bool(pending)
+    return sorted({tenant for tenant, _ in pending})
 
 
 def apply_catalogue_event(session: Session, event: CloudEvent) -> bool:
