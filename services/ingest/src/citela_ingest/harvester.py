@@ -15,6 +15,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -135,6 +136,10 @@ class _Prepared:
 
 def _prepare(output: Output) -> _Prepared:
     return _Prepared(output, output_key(output), content_hash(output))
+
+
+# a record and its outputs, or (status, reason, raw input to keep) when it has none
+_Mapped = tuple[RawRecord | BrokenRecord, list[_Prepared] | tuple[ItemStatus, str, str | None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -282,14 +287,7 @@ class Harvester:
                 )
             )
         try:
-            for batch in _batches(self._limited(source.list_records(), max_items), self.batch_size):
-                with self.db.transaction() as session:
-                    scope_to_tenant(session, tenant)
-                    self._batch(session, source, ctx, batch, summary)
-                if self.on_commit and not dry_run:
-                    self.on_commit()
-                if progress:
-                    progress(summary)
+            self._run_batches(source, ctx, summary, max_items, progress)
             complete_listing = not summary.incomplete_reason and (
                 max_items is None or summary.records < max_items
             )
@@ -331,6 +329,45 @@ class Harvester:
         )
         return summary
 
+    def _run_batches(
+        self,
+        source: Source,
+        ctx: HarvestContext,
+        summary: RunSummary,
+        max_items: int | None,
+        progress: Callable[[RunSummary], None] | None,
+    ) -> None:
+        """Map batch n+1 while batch n is written: one writer thread, batches in order.
+
+        The writer spends most of its time waiting for the database (the GIL is released),
+        so the mapping, which is pure Python, goes on meanwhile. Two batches at most are held.
+        """
+        records = self._limited(source.list_records(), max_items)
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-writer") as writer:
+            pending: Future[None] | None = None
+            for batch in _batches(records, self.batch_size):
+                mapped = [(record, self._map(source, ctx, record)) for record in batch]
+                if pending is not None:
+                    pending.result()  # the writer's error, if any, ends the run here
+                    self._committed(summary, progress)
+                pending = writer.submit(self._write, source, mapped, summary)
+            if pending is not None:
+                pending.result()
+                self._committed(summary, progress)
+
+    def _write(self, source: Source, mapped: list[_Mapped], summary: RunSummary) -> None:
+        with self.db.transaction() as session:
+            scope_to_tenant(session, summary.tenant)
+            self._batch(session, source, mapped, summary)
+
+    def _committed(
+        self, summary: RunSummary, progress: Callable[[RunSummary], None] | None
+    ) -> None:
+        if self.on_commit and not summary.dry_run:
+            self.on_commit()
+        if progress:
+            progress(summary)
+
     @staticmethod
     def _limited(
         records: Iterator[RawRecord | BrokenRecord], max_items: int | None
@@ -344,17 +381,15 @@ class Harvester:
         self,
         session: Session,
         source: Source,
-        ctx: HarvestContext,
-        batch: list[RawRecord | BrokenRecord],
+        mapped: list[_Mapped],
         summary: RunSummary,
     ) -> None:
-        """Map a batch, compare it with what was published in one query, write it in bulk.
+        """Compare a mapped batch with what was published in one query, write it in bulk.
 
         One SELECT of the batch's known keys, then one executemany per table (source records
         upserted, items, outbox events, territories) and one UPDATE of the unchanged keys: the
         cost per record is the mapping, not round trips or ORM objects.
         """
-        mapped = [(record, self._map(source, ctx, record)) for record in batch]
         keys = {p.key for _, result in mapped if isinstance(result, list) for p in result}
         known: dict[str, _Known] = {}
         if keys:
