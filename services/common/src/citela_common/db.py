@@ -12,6 +12,7 @@ service's file has a writer of its own.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -85,6 +86,25 @@ def _sqlite_schema_file(url: str, schema: str) -> str:
 
 # Execution option marking a connection whose transactions only read (Database.read()).
 READ_ONLY = "citela_read_only"
+# SQLite writers of one process queue on a lock per file; as long as SQLite's busy_timeout.
+WRITE_LOCK_TIMEOUT_S = 30.0
+_HELD = "citela_write_lock"
+_writer_locks: dict[str, threading.Lock] = {}
+_writer_locks_guard = threading.Lock()
+
+
+def _writer_lock(path: str) -> threading.Lock:
+    key = str(Path(path).resolve())
+    with _writer_locks_guard:
+        return _writer_locks.setdefault(key, threading.Lock())
+
+
+def _release(info: dict[str, Any]) -> None:
+    lock = info.pop(_HELD, None)
+    if lock is not None:
+        lock.release()
+
+
 # A pooled PostgreSQL connection idle longer than this is pinged before use (a restarted
 # server drops them); a busy pool skips the round trip the ping costs on every checkout.
 PING_AFTER_IDLE_S = 10.0
@@ -134,9 +154,45 @@ def create_service_engine(url: str, schema: str, **kwargs: Any) -> Engine:
         if conn.info.get("query_only", False) is not read_only:
             conn.exec_driver_sql(f"PRAGMA query_only={int(read_only)}")
             conn.info["query_only"] = read_only
-        # A writer takes the write lock up front: concurrent writers wait (busy_timeout)
-        # instead of failing when a read turns into a write. A reader takes no lock (WAL).
-        conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+        if read_only or attached == ":memory:":  # memory: one connection, shared
+            conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+            return
+        # A writer takes the write lock up front: concurrent writers wait instead of failing
+        # when a read turns into a write. The writers of this process queue on a lock of
+        # their own first: SQLite's busy handler polls with sleeps of up to 100 ms, so under
+        # contention a waiting writer slept past the release (the embedded p99 of seconds).
+        lock = _writer_lock(attached)
+        if not lock.acquire(timeout=WRITE_LOCK_TIMEOUT_S):
+            raise exc.OperationalError("BEGIN IMMEDIATE", None, TimeoutError("database is locked"))
+        try:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        except BaseException:
+            lock.release()
+            raise
+        conn.info[_HELD] = lock
+
+    # The write transaction ends in the commit/rollback events (which fire before SQLAlchemy
+    # asks the driver, whose own call then finds no transaction): the lock is released once
+    # the file's lock is, not when the connection goes back to the pool.
+    @event.listens_for(engine, "commit")
+    def _on_commit(conn: Any) -> None:
+        if _HELD in conn.info:
+            try:
+                conn.connection.dbapi_connection.execute("COMMIT")
+            finally:
+                _release(conn.info)
+
+    @event.listens_for(engine, "rollback")
+    def _on_rollback(conn: Any) -> None:
+        if _HELD in conn.info:
+            try:
+                conn.connection.dbapi_connection.rollback()
+            finally:
+                _release(conn.info)
+
+    @event.listens_for(engine, "checkin")
+    def _on_checkin(_dbapi_conn: Any, record: Any) -> None:
+        _release(record.info)  # a connection invalidated mid-transaction (already rolled back)
 
     return engine
 
