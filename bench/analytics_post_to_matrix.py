@@ -1,31 +1,45 @@
-"""Freshness under load, end to end: a feedback POST answered → the analytics matrix has it.
+"""Freshness under sustained load, end to end: a feedback POST committed → the matrix has it.
 
-``uv run python bench/analytics_post_to_matrix.py [--mode embedded|distributed] [--rate 50]``
+``uv run python bench/analytics_post_to_matrix.py [--mode distributed|embedded] [--rate 300]
+[--seconds 120]``
 
-embedded (default): the embedded platform (four services, in-process bus, SQLite) under uvicorn
-on loopback, in this process. distributed: the same app on Kafka + PostgreSQL + Redis
-(``deploy/infra.sh up``; URLs from ``deploy/infra.sh env``), a fresh tenant code per run.
-A partner app posts single feedbacks (one new author each, spread over three catalogue
-entries of one tenant) at ``--rate`` POSTs/s for ``--seconds``, open loop, from a pool of
-client threads. A poller reads the tenant's answer count from the matrix sums
-(``MatrixCell``, the rows the matrix API aggregates) every ``--poll-ms`` ms. A tenant's
-events stay in order, so the k-th accepted POST (by the time its response arrived) is in the
-matrix once the count reaches k; its latency is from that response to the first poll that
-sees it (overstated by up to one poll interval).
+distributed (default): the platform (the four services' APIs, outbox relays and consumers, in
+this process under uvicorn on loopback) on PostgreSQL, Kafka and Redis as given on the
+command line (``deploy/infra.sh up``; never the exported ``CITELA_*``), with a database of its
+own (created, then dropped) and consumer groups of its own, positioned at the end of their
+topics (no older events replayed). embedded: SQLite files in a fresh directory and the
+in-process bus.
+
+The load comes from ``wrk`` (``apt-get install -y wrk``), a separate process: a Lua script
+posts single feedbacks of a partner app (each a new author, an Idempotency-Key of its own,
+spread over three catalogue entries of one new tenant), paced at ``--rate`` POSTs/s over
+``--connections`` connections for ``--seconds``: each connection waits its share of the
+period between requests (jittered), and sends at once while its thread is behind schedule,
+so the offered rate holds whatever the latency (up to the connections' capacity).
+
+Freshness: a poller reads the tenant's answer count from the matrix sums (``MatrixCell``,
+the rows the matrix API aggregates) every ``--poll-ms`` ms. A tenant's events stay in order,
+so the matrix has its k-th answer once the count reaches k; the k-th answer's freshness is
+from its event time (stamped in the POST's transaction, just before the commit) to the first
+poll that sees it: overstated by up to one poll interval. Prints the offered and the
+accepted rates, wrk's latency and errors, and freshness p50/p99 (goal: p99 < 2 s at 300/s
+sustained for 2 minutes); the last line sums it up.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
-import statistics
+import json
+import shutil
+import socket
+import subprocess
 import sys
+import tempfile
 import threading
 import time
-import uuid
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from tempfile import mkdtemp
 from typing import Any
 
 import httpx
@@ -33,12 +47,85 @@ import uvicorn
 from sqlalchemy import func, select
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/ and tests/ as packages
-from bench.feedback_intake import free_port, item, setup_tenant
+from bench.modes import (
+    add_mode_arguments,
+    clear_environment,
+    describe,
+    fresh_database,
+    own_groups,
+    settings_for,
+    start_at_end,
+)
+from bench.modes import run_id as new_run_id
+from tests.catalogue import factories as cf
 
-from citela_analytics.models import MatrixCell
+from citela_analytics.models import FeedbackFact, MatrixCell
 from citela_common.logging import configure_logging
+from citela_common.runtime import ServiceRuntime
 from citela_common.settings import Settings
+from citela_common.tenancy import scope_to_tenant
+from citela_feedback import partners, tenants
+from citela_feedback.models import Feedback
+from citela_feedback.readmodel import apply_event
 from citela_platform.embedded import create_embedded_app
+
+ENTRIES = [
+    cf.entry("mairie-pau", "Mairie de Pau", "64445"),
+    cf.entry("mediatheque-lons", "Médiathèque de Lons", "64348"),
+    cf.entry("ccas-pau", "CCAS de Pau", "64445", policy_area="Action sociale"),
+]
+COMMENT = "Accueil aimable mais attente trop longue au guichet, surtout le samedi matin."
+
+LUA = r"""
+-- Paced POSTs of new feedbacks: one author and one Idempotency-Key per request.
+local rate, connections, path, key, run = RATE, CONNECTIONS, PATH, KEY, RUN
+local entries = { ENTRIES }
+local threads = THREADS
+local counter, sent, started = 0, 0, nil
+local per_thread = rate / threads
+local spacing = 1000 * connections / rate -- ms between two requests of one connection
+
+function setup(thread)
+  thread:set("id", (setup_count or 0))
+  setup_count = (setup_count or 0) + 1
+end
+
+function init(args)
+  math.randomseed(id * 7919 + os.time())
+end
+
+function request()
+  counter = counter + 1
+  local n = id * 100000000 + counter
+  local body = string.format(
+    '{"entry_id":"%s","satisfaction":%d,"importance":%d,"comment":"%s","user_ref":"usager-%s-%d"}',
+    entries[n % #entries + 1], 1 + n % 5, 1 + (n * 3) % 5, COMMENT_TEXT, run, n)
+  return wrk.format("POST", path, {
+    ["Content-Type"] = "application/json",
+    ["X-API-Key"] = key,
+    ["Idempotency-Key"] = run .. "-" .. n,
+  }, body)
+end
+
+function delay()
+  local now = os.time()
+  if started == nil then started = now end
+  sent = sent + 1
+  local elapsed = now - started
+  if sent < elapsed * per_thread then return 0 end -- behind schedule: catch up
+  if sent > (elapsed + 1) * per_thread then return spacing * 1.5 end -- ahead
+  return spacing * (0.5 + math.random())
+end
+
+function done(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    'WRK_JSON {"requests":%d,"duration_us":%d,"connect":%d,"read":%d,"write":%d,' ..
+    '"status":%d,"timeout":%d,"p50_us":%d,"p99_us":%d,"max_us":%d}\n',
+    summary.requests, summary.duration, e.connect, e.read, e.write, e.status, e.timeout,
+    latency:percentile(50), latency:percentile(99), latency.max))
+end
+"""
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -46,60 +133,110 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
-def settings_for(args: argparse.Namespace, run_id: str) -> Settings:
-    extra: dict[str, Any] = {}
-    if args.outbox_poll_s is not None:
-        extra["outbox_poll_interval_s"] = args.outbox_poll_s
-    if args.mode == "distributed":
-        extra.update(
-            database_url=os.environ.get(
-                "CITELA_DATABASE_URL", "postgresql+psycopg://citela:citela@127.0.0.1:5432/citela"
-            ),
-            kafka_bootstrap=os.environ.get("CITELA_KAFKA_BOOTSTRAP", "127.0.0.1:9092"),
-            redis_url=os.environ.get("CITELA_REDIS_URL", "redis://127.0.0.1:6379/0"),
-            kafka_client_id=f"bench-p2m-{run_id}",
+def setup_tenant(runtime: ServiceRuntime, code: str) -> str:
+    """A new tenant, its partner app's key, and the feedback service's view of the entries."""
+    with runtime.db.transaction() as session:
+        scope_to_tenant(session, code)
+        tenants.create(
+            session, code=code, name="Bench", siren="200067254", territory_codes=["200067254"]
         )
-    return Settings(data_dir=Path(mkdtemp()), log_level="WARNING", **extra)
+        app = partners.create_app(session, tenant=code, name="Bench", rate_limit_per_minute=10**7)
+        key = partners.create_key(session, app, scopes=["feedback:write"], tenants=[code]).key
+    # The feedback service's read model learns the catalogue straight from the events (its own
+    # projection code): this measures intake and analytics, not the catalogue projection.
+    for event in [cf.event(d, code) for d in [*cf.GEOGRAPHY, *ENTRIES]]:
+        with runtime.db.transaction() as s:
+            apply_event(s, event)
+    return key
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--mode", choices=["embedded", "distributed"], default="embedded")
-    parser.add_argument("--rate", type=float, default=50.0, help="POSTs per second")
-    parser.add_argument("--seconds", type=float, default=20.0)
-    parser.add_argument("--clients", type=int, default=16, help="client threads")
-    parser.add_argument("--poll-ms", type=float, default=5.0)
-    parser.add_argument(
-        "--outbox-poll-s", type=float, default=None, help="outbox relay poll (Settings default)"
-    )
-    args = parser.parse_args()
-    configure_logging("WARNING", json=False)
-    run_id = uuid.uuid4().hex[:8]
-    settings = settings_for(args, run_id)
-    app = create_embedded_app(settings)
-    port = free_port()
+def item(n: int, run: str) -> dict[str, Any]:
+    return {
+        "entry_id": ENTRIES[n % 3].entry_id,
+        "satisfaction": 1 + n % 5,
+        "importance": 1 + (n * 3) % 5,
+        "comment": COMMENT,
+        "user_ref": f"usager-{run}-warm-{n}",
+    }
+
+
+@contextmanager
+def serving(app: Any) -> Iterator[int]:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
     )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     while not server.started:
+        if not thread.is_alive():
+            raise RuntimeError("the platform did not start")
         time.sleep(0.05)
-    runtimes = app.state.runtimes
-    analytics_db = runtimes["analytics"].db
-    tenant = f"bench-p2m-{run_id}"
-    key = setup_tenant(runtimes["feedback"], tenant)
-    url = f"http://127.0.0.1:{port}/feedback/v1/tenants/{tenant}/feedback"
+    try:
+        yield port
+    finally:
+        server.should_exit = True
+        thread.join(30)
 
-    stmt = select(func.sum(MatrixCell.n)).where(MatrixCell.tenant_id == tenant)
+
+def lua_script(args: argparse.Namespace, path: str, key: str, run: str) -> str:
+    entries = ", ".join(json.dumps(e.entry_id) for e in ENTRIES)
+    return (
+        LUA.replace(
+            "RATE, CONNECTIONS, PATH, KEY, RUN",
+            f"{args.rate}, {args.connections}, "
+            f"{json.dumps(path)}, {json.dumps(key)}, {json.dumps(run)}",
+        )
+        .replace("{ ENTRIES }", "{ " + entries + " }")
+        .replace("THREADS", str(args.threads))
+        .replace("COMMENT_TEXT", json.dumps(COMMENT, ensure_ascii=False))
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    add_mode_arguments(parser, default="distributed")
+    parser.add_argument("--rate", type=float, default=300.0, help="POSTs per second offered")
+    parser.add_argument("--seconds", type=int, default=120)
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--threads", type=int, default=2, help="wrk threads")
+    parser.add_argument("--poll-ms", type=float, default=20.0)
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        sys.exit("wrk is missing: apt-get install -y wrk")
+    clear_environment()
+    configure_logging("WARNING", json=False)
+    run = new_run_id()
+    with ExitStack() as stack:
+        url = None
+        if args.mode == "distributed":
+            url = stack.enter_context(fresh_database(args.pg_url, f"bench_p2m_{run}"))
+        settings = settings_for(args, database_url=url, client_id=f"bench-p2m-{run}")
+        measure(args, settings, run, stack)
+
+
+def measure(args: argparse.Namespace, settings: Settings, run: str, stack: ExitStack) -> None:
+    app = create_embedded_app(settings)
+    runtimes: dict[str, ServiceRuntime] = app.state.runtimes
+    groups = own_groups(list(runtimes.values()), run)
+    if settings.kafka_bootstrap:
+        start_at_end(settings.kafka_bootstrap, groups)
+    port = stack.enter_context(serving(app))
+    analytics_db = runtimes["analytics"].db
+    tenant = f"bench-p2m-{run}"
+    key = setup_tenant(runtimes["feedback"], tenant)
+    path = f"/feedback/v1/tenants/{tenant}/feedback"
+    count = select(func.sum(MatrixCell.n)).where(MatrixCell.tenant_id == tenant)
 
     def matrix_n() -> int:
-        with analytics_db.transaction() as session:
-            return int(session.execute(stmt).scalar() or 0)
+        with analytics_db.read() as session:
+            return int(session.execute(count).scalar() or 0)
 
     # warm-up: connections, the relay, the consumers joining their groups
     with httpx.Client(headers={"X-API-Key": key}, timeout=60.0) as warm:
-        warm.post(url, json=item(10**8)).raise_for_status()
+        warm.post(f"http://127.0.0.1:{port}{path}", json=item(0, run)).raise_for_status()
     deadline = time.monotonic() + 120
     while matrix_n() < 1:
         if time.monotonic() > deadline:
@@ -107,89 +244,120 @@ def main() -> None:
         time.sleep(0.05)
     base_n = matrix_n()
 
-    answered: list[float] = []  # perf_counter when each accepted POST's response arrived
-    failures: list[str] = []
-    seen: list[float] = []  # seen[k]: first poll where the matrix had base_n + k + 1 answers
-    lock = threading.Lock()
+    seen: list[float] = []  # seen[k]: wall time of the first poll with base_n + k + 1 answers
     done = threading.Event()
-    local = threading.local()
-
-    def client() -> httpx.Client:
-        if not hasattr(local, "client"):
-            local.client = httpx.Client(headers={"X-API-Key": key}, timeout=120.0)
-        return local.client  # type: ignore[no-any-return]
-
-    def post(n: int) -> None:
-        try:
-            r = client().post(url, json=item(n))
-        except httpx.HTTPError as e:
-            with lock:
-                failures.append(repr(e))
-            return
-        now = time.perf_counter()
-        with lock:
-            if r.status_code == 201:
-                answered.append(now)
-            else:
-                failures.append(f"{r.status_code} {r.text[:200]}")
 
     def poll() -> None:
-        while True:
+        while not done.is_set():
             n = matrix_n() - base_n
-            now = time.perf_counter()
+            now = time.time()
             while len(seen) < n:
                 seen.append(now)
-            if done.is_set() and len(seen) >= len(answered):
-                return
             time.sleep(args.poll_ms / 1000)
 
     poller = threading.Thread(target=poll, daemon=True)
     poller.start()
-    total = int(args.rate * args.seconds)
-    started = time.perf_counter()
-    with ThreadPoolExecutor(args.clients) as pool:
-        for n in range(total):
-            pause = started + n / args.rate - time.perf_counter()
-            if pause > 0:
-                time.sleep(pause)
-            pool.submit(post, n)
-        sending = time.perf_counter() - started
-    posting = time.perf_counter() - started
-    done.set()
-    poller.join(timeout=300)
-    caught_up = time.perf_counter() - started
-    server.should_exit = True
-    thread.join(30)
+    script = Path(tempfile.mkdtemp(prefix="citela-wrk-")) / "post.lua"
+    script.write_text(lua_script(args, path, key, run))
+    wrk = subprocess.run(
+        [
+            "wrk",
+            f"-t{args.threads}",
+            f"-c{args.connections}",
+            f"-d{args.seconds}s",
+            "--timeout",
+            "10s",
+            "-s",
+            str(script),
+            f"http://127.0.0.1:{port}",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    line = next(x for x in wrk.stdout.splitlines() if x.startswith("WRK_JSON "))
+    stats = json.loads(line.removeprefix("WRK_JSON "))
+    errors = stats["connect"] + stats["read"] + stats["write"] + stats["status"] + stats["timeout"]
+    duration = stats["duration_us"] / 1e6
+    # Committed, by the feedback service's own table once it stops growing: wrk does not
+    # count the requests still in flight when it stops, which the service accepts all the same.
+    committed = select(func.count()).select_from(Feedback).where(Feedback.tenant_id == tenant)
 
-    latencies = [(s - a) * 1000 for a, s in zip(sorted(answered), seen, strict=False)]
-    engine = analytics_db.engine.dialect.name
-    print(
-        f"mode                {args.mode} ({engine}), outbox poll "
-        f"{settings.outbox_poll_interval_s}s, matrix poll {args.poll_ms:g} ms"
-    )
-    print(f"posts sent          {total} ({args.clients} client threads)")
-    print(f"posts accepted      {len(answered)} (failed {len(failures)})")
-    print(f"offered rate        {total / sending:,.1f} POSTs/s (target {args.rate:g})")
-    print(f"achieved rate       {len(answered) / posting:,.1f} accepted/s (until the last answer)")
-    print(
-        f"matrix caught up    {caught_up:,.1f} s after the first POST "
-        f"({len(seen)}/{len(answered)} seen)"
-    )
-    if failures:
-        print(f"first failure       {failures[0]}")
-    if latencies:
-        print(f"latency p50         {percentile(latencies, 50):,.1f} ms")
-        print(f"latency p99         {percentile(latencies, 99):,.1f} ms")
-        print(f"latency mean        {statistics.fmean(latencies):,.1f} ms")
-        print(f"latency max         {max(latencies):,.1f} ms")
-        fifths = [
-            latencies[i * len(latencies) // 5 : (i + 1) * len(latencies) // 5] for i in range(5)
-        ]
-        print(
-            "p50 by fifth        "
-            + " / ".join(f"{percentile(f, 50):,.0f}" for f in fifths if f)
-            + " ms"
+    def feedbacks() -> int:
+        with runtimes["feedback"].db.read() as session:
+            return int(session.scalar(committed) or 0) - base_n
+
+    accepted, settle = feedbacks(), time.monotonic() + 15
+    while time.monotonic() < settle:
+        time.sleep(1.0)
+        now = feedbacks()
+        if now == accepted:
+            break
+        accepted = now
+
+    # Wait for the matrix to have every accepted POST (or give up after 5 minutes).
+    deadline = time.monotonic() + 300
+    while len(seen) < accepted and time.monotonic() < deadline:
+        time.sleep(0.1)
+    done.set()
+    poller.join(10)
+    with analytics_db.read() as session:
+        times = sorted(
+            t
+            for t in session.scalars(
+                select(FeedbackFact.event_time).where(FeedbackFact.tenant_id == tenant)
+            )
+            if t is not None
         )
+    times = times[base_n:]  # the warm-up's answer first
+    latencies = [(s - t.timestamp()) * 1000 for t, s in zip(times, seen, strict=False)]
+    print(f"mode                {args.mode}: {describe(settings)}")
+    print(
+        f"load                wrk -t{args.threads} -c{args.connections} -d{args.seconds}s, "
+        f"paced at {args.rate:g} POSTs/s"
+    )
+    print(f"offered             {stats['requests'] / duration:,.1f} POSTs/s (target {args.rate:g})")
+    print(
+        f"accepted            {accepted / duration:,.1f} /s ({accepted} committed in "
+        f"{duration:.1f} s; wrk saw {stats['requests']} answers), "
+        f"errors {errors} (status {stats['status']}, timeout {stats['timeout']}, "
+        f"connect {stats['connect']}, read {stats['read']})"
+    )
+    print(
+        f"POST latency        p50 {stats['p50_us'] / 1000:,.1f} ms, "
+        f"p99 {stats['p99_us'] / 1000:,.1f} ms, max {stats['max_us'] / 1000:,.1f} ms"
+    )
+    with analytics_db.read() as session:
+        facts = int(
+            session.scalar(
+                select(func.count())
+                .select_from(FeedbackFact)
+                .where(FeedbackFact.tenant_id == tenant, FeedbackFact.retracted_at.is_(None))
+            )
+            or 0
+        )
+    print(
+        f"matrix has          {len(seen)}/{accepted} accepted answers "
+        f"(analytics facts {facts - base_n}, matrix n {matrix_n() - base_n})"
+    )
+    if not latencies:
+        print("freshness           no answer reached the matrix")
+        return
+    p50, p99 = percentile(latencies, 50), percentile(latencies, 99)
+    print(f"freshness p50       {p50:,.1f} ms")
+    print(f"freshness p99       {p99:,.1f} ms (goal < 2,000 ms)")
+    print(f"freshness max       {max(latencies):,.1f} ms")
+    fifths = [latencies[i * len(latencies) // 5 : (i + 1) * len(latencies) // 5] for i in range(5)]
+    print(
+        "p50 by fifth        "
+        + " / ".join(f"{percentile(f, 50):,.0f}" for f in fifths if f)
+        + " ms"
+    )
+    print(
+        f"freshness_p99_ms={p99:.0f} freshness_p50_ms={p50:.0f} "
+        f"offered={stats['requests'] / duration:.1f} accepted_per_s={accepted / duration:.1f} "
+        f"target={args.rate:g} seen={len(seen)}/{accepted} errors={errors}"
+    )
 
 
 if __name__ == "__main__":

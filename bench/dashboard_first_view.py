@@ -41,7 +41,7 @@ from typing import Any
 
 import httpx
 import uvicorn
-from sqlalchemy import insert
+from sqlalchemy import insert, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/ as a package
 from bench.modes import (
@@ -163,7 +163,7 @@ def seed_analytics(runtime: ServiceRuntime, tenant: str, facts: int, entries: in
         importance = max(1, min(5, round(rng.gauss(p.importance, 0.75))))
         satisfaction = max(1, min(5, round(rng.gauss(p.satisfaction, 0.75))))
         said = comment(rng, p, satisfaction, n)
-        text = said[0] if said else None
+        written = said[0] if said else None
         feedback_id = f"fb-{n:07d}"
         rows.append(
             {
@@ -174,7 +174,7 @@ def seed_analytics(runtime: ServiceRuntime, tenant: str, facts: int, entries: in
                 "channel": "partner",
                 "satisfaction": satisfaction,
                 "importance": importance,
-                "comment": text,
+                "comment": written,
                 "submitted_at": submitted,
                 "day": local_day(submitted),
                 "event_time": submitted,
@@ -206,6 +206,10 @@ def seed_analytics(runtime: ServiceRuntime, tenant: str, facts: int, entries: in
     with runtime.db.transaction() as session:
         scope_to_tenant(session, tenant)
         cells.recompute(session, tenant)
+    if runtime.db.engine.dialect.name == "postgresql":  # as autovacuum would, soon after
+        with runtime.db.engine.connect() as conn:
+            conn.execute(text("ANALYZE analytics.feedback_facts, analytics.comment_scores"))
+            conn.commit()
     return ids
 
 
