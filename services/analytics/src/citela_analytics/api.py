@@ -21,12 +21,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from citela_analytics import cells, queries, reports, snapshots, synthesis
-from citela_analytics.domain.matrix import CrosshairMode, Point, Scope, point
+from citela_analytics.domain.matrix import CrosshairMode, Matrix, Point, Scope, point
 from citela_analytics.domain.periods import last_complete_week, local_day, weeks_back
 from citela_analytics.domain.stats import Sums
 from citela_analytics.metrics import RECOMPUTE_SECONDS
 from citela_analytics.models import Report, TenantSettings
-from citela_analytics.queries import Period
+from citela_analytics.queries import Period, RecentComments, Service
 from citela_analytics.schemas import (
     CrosshairsOut,
     DetailOut,
@@ -44,7 +44,7 @@ from citela_analytics.schemas import (
 )
 from citela_analytics.tasks import REPORT_TASK, TaskGateway
 from citela_common.auth import Authenticator, Permission, Principal, TokenService, UserPrincipal
-from citela_common.cache import Cache
+from citela_common.cache import Cache, Memo
 from citela_common.db import utcnow
 from citela_common.runtime import ServiceRuntime
 from citela_common.tenancy import scope_to_tenant
@@ -149,12 +149,39 @@ def create_app(runtime: ServiceRuntime) -> FastAPI:
         with runtime.db.read() as session:
             yield scope_to_tenant(session, tenant)
 
-    def cached(request: Request, tenant: str, build: Callable[[Session], bytes]) -> Response:
-        key = f"{tenant}:{cache.generation(tenant)}:{request.url.path}?{request.url.query}"
+    # A first view after new feedback asks for the priorities and ten explanations at once:
+    # these requests share one matrix and one read of the recent comments (per generation;
+    # the short TTL only bounds what a lost Redis generation could serve).
+    matrices: Memo[tuple[Matrix, dict[str, Service]]] = Memo(maxsize=64, ttl_s=10.0)
+    recents: Memo[RecentComments] = Memo(maxsize=16, ttl_s=10.0)
+
+    def matrix_of(
+        session: Session,
+        tenant: str,
+        generation: int,
+        period: Period,
+        crosshair: CrosshairMode | None,
+        territory: str | None = None,
+    ) -> tuple[Matrix, dict[str, Service]]:
+        def compute() -> tuple[Matrix, dict[str, Service]]:
+            s = synthesis.settings_for(session, tenant, default_min, crosshair)
+            return queries.matrix(session, tenant, period, s, territory=territory)
+
+        return matrices.get((tenant, generation, period, crosshair, territory), compute)
+
+    def recent_of(session: Session, tenant: str, generation: int, period: Period) -> RecentComments:
+        return recents.get(
+            (tenant, generation, period),
+            lambda: queries.recent_comments(session, tenant, period),
+        )
+
+    def cached(request: Request, tenant: str, build: Callable[[Session, int], bytes]) -> Response:
+        generation = cache.generation(tenant)
+        key = f"{tenant}:{generation}:{request.url.path}?{request.url.query}"
         body = cache.get(key)
         if body is None:
             with reading(tenant) as session:
-                body = build(session)
+                body = build(session, generation)
             cache.set(key, body, 300)
         return conditional_json(request, body, max_age=0, public=False)
 
@@ -176,9 +203,8 @@ def create_app(runtime: ServiceRuntime) -> FastAPI:
     ) -> Response:
         period = period_of(start, end)
 
-        def build(session: Session) -> bytes:
-            s = synthesis.settings_for(session, tenant, default_min, crosshair)
-            m, _ = queries.matrix(session, tenant, period, s, territory=territory)
+        def build(session: Session, generation: int) -> bytes:
+            m, _ = matrix_of(session, tenant, generation, period, crosshair, territory)
             return _json(MatrixOut.of(tenant, start, end, m, territory))
 
         return cached(request, tenant, build)
@@ -201,9 +227,8 @@ def create_app(runtime: ServiceRuntime) -> FastAPI:
     ) -> Response:
         period = period_of(start, end)
 
-        def build(session: Session) -> bytes:
-            s = synthesis.settings_for(session, tenant, default_min, crosshair)
-            m, _ = queries.matrix(session, tenant, period, s, territory=territory)
+        def build(session: Session, generation: int) -> bytes:
+            m, _ = matrix_of(session, tenant, generation, period, crosshair, territory)
             return _json(
                 PrioritiesOut(
                     tenant=tenant,
@@ -237,9 +262,8 @@ def create_app(runtime: ServiceRuntime) -> FastAPI:
     ) -> Response:
         period = period_of(start, end)
 
-        def build(session: Session) -> bytes:
-            s = synthesis.settings_for(session, tenant, default_min, crosshair)
-            m, known = queries.matrix(session, tenant, period, s)
+        def build(session: Session, generation: int) -> bytes:
+            m, known = matrix_of(session, tenant, generation, period, crosshair)
             p = m.find(Scope.SERVICE, entry_id)
             service = known.get(entry_id)
             if p is None:
@@ -256,9 +280,16 @@ def create_app(runtime: ServiceRuntime) -> FastAPI:
                     service.policy_area,
                     Sums(),
                     m.crosshairs,
-                    s,
+                    m.settings,
                 )
-            explanation = synthesis.explain_service(session, tenant, period, entry_id, service)
+            explanation = synthesis.explain_service(
+                session,
+                tenant,
+                period,
+                entry_id,
+                service,
+                recent_of(session, tenant, generation, period),
+            )
             return _json(
                 DetailOut(
                     tenant=tenant,
@@ -287,9 +318,8 @@ def create_app(runtime: ServiceRuntime) -> FastAPI:
     ) -> Response:
         period = period_of(start, end)
 
-        def build(session: Session) -> bytes:
-            s = synthesis.settings_for(session, tenant, default_min, crosshair)
-            m, _known = queries.matrix(session, tenant, period, s)
+        def build(session: Session, generation: int) -> bytes:
+            m, _known = matrix_of(session, tenant, generation, period, crosshair)
             p = m.find(Scope.AREA, policy_area)
             if p is None:
                 raise Problem(
@@ -299,7 +329,11 @@ def create_app(runtime: ServiceRuntime) -> FastAPI:
                 )
             members: list[Point] = synthesis.area_entries(m, policy_area)
             explanation = synthesis.explain_entries(
-                session, tenant, period, [x.key for x in members]
+                session,
+                tenant,
+                period,
+                [x.key for x in members],
+                recent=recent_of(session, tenant, generation, period),
             )
             return _json(
                 DetailOut(

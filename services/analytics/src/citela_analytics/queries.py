@@ -154,6 +154,39 @@ def comments(
     return list(found.values())
 
 
+@dataclass(frozen=True)
+class RecentComments:
+    """The tenant's most recent comments of a period, (entry id, text), newest first."""
+
+    rows: list[tuple[str, str]]
+    complete: bool  # no other comment in the period
+
+    def others(self, excluded: Iterable[str]) -> list[str] | None:
+        """What ``other_comments`` would answer, or None when these rows may not hold it."""
+        skip = set(excluded)
+        out = [text for entry_id, text in self.rows if entry_id not in skip]
+        if len(out) < BACKGROUND_COMMENTS and not self.complete:
+            return None
+        return out[:BACKGROUND_COMMENTS]
+
+
+def recent_comments(
+    session: Session, tenant: str, period: Period, limit: int = 2 * BACKGROUND_COMMENTS
+) -> RecentComments:
+    """One read for the backgrounds of several explanations (a page explains ten services)."""
+    f = FeedbackFact
+    stmt = select(f.entry_id, f.comment).where(
+        f.tenant_id == tenant, f.retracted_at.is_(None), f.comment.is_not(None)
+    )
+    if period.start is not None:
+        stmt = stmt.where(f.day >= period.start)
+    if period.end is not None:
+        stmt = stmt.where(f.day <= period.end)
+    stmt = stmt.order_by(f.submitted_at.desc(), f.feedback_id.desc()).limit(limit)
+    rows = [(str(e), str(t)) for e, t in session.execute(stmt)]
+    return RecentComments(rows, complete=len(rows) < limit)
+
+
 def other_comments(
     session: Session, tenant: str, period: Period, excluded: Iterable[str]
 ) -> list[str]:
@@ -169,5 +202,5 @@ def other_comments(
         stmt = stmt.where(f.day >= period.start)
     if period.end is not None:
         stmt = stmt.where(f.day <= period.end)
-    stmt = stmt.order_by(f.submitted_at.desc()).limit(BACKGROUND_COMMENTS)
+    stmt = stmt.order_by(f.submitted_at.desc(), f.feedback_id.desc()).limit(BACKGROUND_COMMENTS)
     return [str(t) for t in session.scalars(stmt)]

@@ -17,7 +17,7 @@ from citela_analytics import queries
 from citela_analytics.domain import report
 from citela_analytics.domain.explain import Explanation, explain
 from citela_analytics.domain.matrix import CrosshairMode, Matrix, MatrixSettings, Point, Scope
-from citela_analytics.queries import Period, Service
+from citela_analytics.queries import Period, RecentComments, Service
 
 REPORT_EXPLAINED = 10  # services explained in a report, by priority
 
@@ -37,19 +37,28 @@ def explain_entries(
     period: Period,
     entry_ids: Iterable[str],
     exclude_words: Iterable[str] = (),
+    recent: RecentComments | None = None,
 ) -> Explanation:
+    """``recent``: the period's most recent comments, read once for several explanations."""
     ids = list(entry_ids)
     comments = queries.comments(session, tenant, period, ids)
-    others = queries.other_comments(session, tenant, period, ids)
+    others = recent.others(ids) if recent is not None else None
+    if others is None:
+        others = queries.other_comments(session, tenant, period, ids)
     return explain(comments, others, exclude=exclude_words)
 
 
 def explain_service(
-    session: Session, tenant: str, period: Period, entry_id: str, service: Service | None
+    session: Session,
+    tenant: str,
+    period: Period,
+    entry_id: str,
+    service: Service | None,
+    recent: RecentComments | None = None,
 ) -> Explanation:
     # The service's own name is no theme ("mairie" in every comment on the mairie).
     words = [service.title] if service else []
-    return explain_entries(session, tenant, period, [entry_id], words)
+    return explain_entries(session, tenant, period, [entry_id], words, recent)
 
 
 def area_entries(matrix: Matrix, area: str) -> list[Point]:
@@ -64,8 +73,9 @@ def report_html(
     generated_at: datetime,
 ) -> str:
     matrix, known = queries.matrix(session, tenant, period, settings)
+    recent = queries.recent_comments(session, tenant, period)
     explained = {
-        p.key: explain_service(session, tenant, period, p.key, known.get(p.key))
+        p.key: explain_service(session, tenant, period, p.key, known.get(p.key), recent)
         for p in matrix.priorities(Scope.SERVICE)[:REPORT_EXPLAINED]
     }
     return report.render(

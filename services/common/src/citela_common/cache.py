@@ -8,9 +8,13 @@ writer bumps the generation after a change, so stale entries are simply never re
 from __future__ import annotations
 
 import threading
-from typing import Protocol
+from collections.abc import Callable, Hashable
+from typing import Generic, Protocol, TypeVar
 
 from cachetools import TTLCache
+
+T = TypeVar("T")
+_MISSING = object()
 
 
 class Cache(Protocol):
@@ -69,6 +73,40 @@ class RedisCache:
             return bool(self._redis.ping())
         except Exception:
             return False
+
+
+class Memo(Generic[T]):
+    """Values of this process computed once per key, by the first thread that asks.
+
+    The concurrent requests of one page view (the dashboard asks for the priorities and ten
+    explanations at once) wait for that one computation instead of each doing it. Keys carry
+    the cache generation, so a change is never hidden; ``ttl_s`` only bounds the memory.
+    """
+
+    def __init__(self, maxsize: int = 64, ttl_s: float = 300.0) -> None:
+        self._values: TTLCache[Hashable, T] = TTLCache(maxsize=maxsize, ttl=ttl_s)
+        self._building: dict[Hashable, threading.Lock] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: Hashable, compute: Callable[[], T]) -> T:
+        with self._lock:
+            found = self._values.get(key, _MISSING)
+            if found is not _MISSING:
+                return found  # type: ignore[return-value]
+            building = self._building.setdefault(key, threading.Lock())
+        with building:
+            with self._lock:
+                found = self._values.get(key, _MISSING)
+            if found is not _MISSING:
+                return found  # type: ignore[return-value]
+            try:
+                value = compute()
+                with self._lock:
+                    self._values[key] = value
+                return value
+            finally:
+                with self._lock:
+                    self._building.pop(key, None)
 
 
 def create_cache(redis_url: str | None, prefix: str) -> Cache:
