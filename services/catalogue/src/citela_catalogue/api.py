@@ -74,7 +74,7 @@ def create_app(runtime: ServiceRuntime) -> FastAPI:
         key = f"{tenant}:{cache.generation(tenant)}:{request.url.path}?{request.url.query}"
         body = cache.get(key)
         if body is None:
-            with runtime.db.transaction() as session:
+            with runtime.db.read() as session:  # GET routes: locks nothing on SQLite
                 scope_to_tenant(session, tenant)
                 try:
                     result = build(session)
@@ -251,7 +251,7 @@ def create_app(runtime: ServiceRuntime) -> FastAPI:
         q: Annotated[str, Query(min_length=2, max_length=100)],
         limit: Annotated[int, Query(ge=1, le=100)] = 20,
     ) -> Response:
-        with runtime.db.transaction() as session:  # unscoped: public rows of every tenant
+        with runtime.db.read() as session:  # unscoped: public rows of every tenant
             hits = [
                 TerritoryHit(
                     tenant=r.tenant_id,

@@ -65,7 +65,7 @@ def create_app(runtime: ServiceRuntime) -> FastAPI:
         cursor: str | None = None,
         limit: Annotated[int, Query(ge=1, le=200)] = 50,
     ) -> Page[RunOut]:
-        with runtime.db.transaction() as session:
+        with runtime.db.read() as session:  # GET: reads only, locks nothing on SQLite
             scope_to_tenant(session, tenant)
             stmt = select(HarvestRun)
             if source:
@@ -95,7 +95,7 @@ def create_app(runtime: ServiceRuntime) -> FastAPI:
 
     @router.get("/runs/{run_id}", response_model=RunOut, summary="One run and its counts")
     def get_run(tenant: Tenant, run_id: str) -> RunOut:
-        with runtime.db.transaction() as session:
+        with runtime.db.read() as session:  # GET: reads only, locks nothing on SQLite
             scope_to_tenant(session, tenant)
             run = session.scalar(select(HarvestRun).where(HarvestRun.id == run_id))
             if run is None:
@@ -116,7 +116,7 @@ def create_app(runtime: ServiceRuntime) -> FastAPI:
         cursor: str | None = None,
         limit: Annotated[int, Query(ge=1, le=500)] = 100,
     ) -> Page[ItemOut]:
-        with runtime.db.transaction() as session:
+        with runtime.db.read() as session:  # GET: reads only, locks nothing on SQLite
             scope_to_tenant(session, tenant)
             if session.scalar(select(HarvestRun.id).where(HarvestRun.id == run_id)) is None:
                 raise Problem(
