@@ -111,6 +111,7 @@ function delay()
   local now = os.time()
   if started == nil then started = now end
   sent = sent + 1
+  if sent <= connections / threads then return math.random() * spacing end -- staggered start
   local elapsed = now - started
   if sent < elapsed * per_thread then return 0 end -- behind schedule: catch up
   if sent > (elapsed + 1) * per_thread then return spacing * 1.5 end -- ahead
