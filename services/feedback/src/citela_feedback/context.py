@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from citela_common.auth import PasswordHasher, TokenService
 from citela_common.db import Database
 from citela_common.settings import Settings
+from citela_feedback.lookups import Lookups
 from citela_feedback.mailer import Mailer
 from citela_feedback.ratelimit import RateLimiter
 
@@ -19,6 +20,7 @@ class FeedbackContext:
     passwords: PasswordHasher
     mailer: Mailer
     limiter: RateLimiter
+    lookups: Lookups  # keys, tenants and entry verdicts the intake reads, cached per process
 
     @property
     def secret(self) -> str:

@@ -7,9 +7,11 @@ Only what may leave the service goes in: the redacted comment, and only while it
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any, Protocol
 
 from sqlalchemy.orm import Session
 
+from citela_common.events.envelope import CloudEvent
 from citela_common.events.models import (
     FEEDBACK_TOPIC,
     Channel,
@@ -26,14 +28,41 @@ from citela_feedback.models import Feedback, Outbox
 SOURCE = "/citela/feedback"
 
 
-def public_comment(feedback: Feedback) -> str | None:
+class CurrentFeedback(Protocol):
+    """What the events of a feedback's current state are built from (a ``Feedback`` row, or
+    the intake's ``FeedbackState``)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def tenant_id(self) -> str: ...
+    @property
+    def entry_id(self) -> str: ...
+    @property
+    def author_key(self) -> str: ...
+    @property
+    def channel(self) -> str: ...
+    @property
+    def satisfaction(self) -> int: ...
+    @property
+    def importance(self) -> int: ...
+    @property
+    def comment_redacted(self) -> str | None: ...
+    @property
+    def moderation_status(self) -> str: ...
+    @property
+    def revision(self) -> int: ...
+    @property
+    def submitted_at(self) -> datetime: ...
+
+
+def public_comment(feedback: CurrentFeedback) -> str | None:
     if feedback.moderation_status != ModerationStatus.VISIBLE.value:
         return None
     return feedback.comment_redacted
 
 
-def stage_current(session: Session, feedback: Feedback, secret: str, *, first: bool) -> None:
-    """Stage ``submitted`` (first version) or ``revised`` (any later state) of a feedback."""
+def _current_event(feedback: CurrentFeedback, secret: str, *, first: bool) -> CloudEvent:
     model = FeedbackSubmitted if first else FeedbackRevised
     data = model(
         feedback_id=feedback.id,
@@ -46,8 +75,17 @@ def stage_current(session: Session, feedback: Feedback, secret: str, *, first: b
         revision=feedback.revision,
         submitted_at=feedback.submitted_at,
     )
-    event = make_event(data, tenant=feedback.tenant_id, source=SOURCE, subject=feedback.id)
-    add_event(session, Outbox, FEEDBACK_TOPIC, event)
+    return make_event(data, tenant=feedback.tenant_id, source=SOURCE, subject=feedback.id)
+
+
+def current_envelope(feedback: CurrentFeedback, secret: str, *, first: bool) -> dict[str, Any]:
+    """The stored form (CloudEvent JSON) of ``submitted`` (first version) or ``revised``."""
+    return _current_event(feedback, secret, first=first).model_dump(mode="json")
+
+
+def stage_current(session: Session, feedback: CurrentFeedback, secret: str, *, first: bool) -> None:
+    """Stage ``submitted`` (first version) or ``revised`` (any later state) of a feedback."""
+    add_event(session, Outbox, FEEDBACK_TOPIC, _current_event(feedback, secret, first=first))
 
 
 def stage_retracted(session: Session, feedback: Feedback, reason: str, at: datetime) -> None:

@@ -1,9 +1,11 @@
 """``Idempotency-Key`` on the POSTs that create: a retry gets the first response, once.
 
-The key is claimed by inserting its row in the same transaction as the work: a concurrent
-retry waits on that row (PostgreSQL) or on the write lock (SQLite), then finds it and
-replays. Only successful responses are stored: a request that failed created nothing, so
-running it again is safe. The same key with another body is refused (422).
+A request reads the key's record first (with everything else it reads, in one query): a live
+one is replayed. Otherwise the request does its work and stores its response under the key
+in the same transaction (``record``): a concurrent retry with the key waits on that row
+(PostgreSQL) or on the write lock (SQLite), finds it taken, rolls back and replays it. Only
+successful responses are stored: a request that failed created nothing, so running it again
+is safe. The same key with another body is refused (422).
 """
 
 from __future__ import annotations
@@ -12,10 +14,14 @@ import hashlib
 import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from functools import lru_cache
+from typing import Any, cast
 
+from sqlalchemy import Table, bindparam
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from citela_common.db import UTCDateTime
 from citela_common.web import Problem, field_error
 from citela_feedback.models import IdempotencyRecord
 
@@ -48,57 +54,88 @@ class Replay:
     body: Any
 
 
-@dataclass
-class Claim:
-    record: IdempotencyRecord
+@dataclass(frozen=True)
+class Stored:
+    """A key's record as read at the start of a request."""
 
-    def complete(self, status_code: int, body: Any) -> None:
-        self.record.status_code = status_code
-        self.record.response = body
+    request_hash: str
+    status_code: int
+    response: Any
+    expires_at: datetime
 
 
-def claim(
+def reused() -> Problem:
+    return Problem(
+        422,
+        "This Idempotency-Key was already used with another request body.",
+        slug="idempotency-key-reused",
+        title="Clé d'idempotence déjà utilisée",
+        errors=[
+            field_error(
+                "header.Idempotency-Key",
+                "already used for a different request; use a new key",
+                "reused",
+            )
+        ],
+    )
+
+
+def replay(stored: Stored | None, request_hash: str, now: datetime) -> Replay | None:
+    """The first response to replay, None when the key is free (unused or expired); a key
+    used with another body is refused (422)."""
+    if stored is None or stored.expires_at <= now or not stored.status_code:
+        return None
+    if stored.request_hash != request_hash:
+        raise reused()
+    return Replay(stored.status_code, stored.response)
+
+
+_TABLE = cast(Table, IdempotencyRecord.__table__)
+
+
+@lru_cache(maxsize=4)
+def _record_statement(dialect: str) -> Any:
+    """INSERT … ON CONFLICT DO UPDATE (only an expired record) … RETURNING, built once."""
+    insert: Any = postgresql.insert(_TABLE) if dialect == "postgresql" else sqlite.insert(_TABLE)
+    changed = ("request_hash", "status_code", "response", "account_id", "created_at", "expires_at")
+    return insert.on_conflict_do_update(
+        index_elements=[_TABLE.c.tenant_id, _TABLE.c.principal, _TABLE.c.key],
+        set_={c: insert.excluded[c] for c in changed},
+        where=_TABLE.c.expires_at <= bindparam("now_", type_=UTCDateTime()),
+    ).returning(_TABLE.c.key)
+
+
+def record(
     session: Session,
     *,
     tenant: str,
     principal: str,
     key: str,
     request_hash: str,
+    status_code: int,
+    response: Any,
     account_id: str | None,
     now: datetime,
     ttl: timedelta,
-) -> Replay | Claim:
-    """Replay the stored response, or claim the key for this request (flushes the claim)."""
-    record = session.get(IdempotencyRecord, (tenant, principal, key))
-    if record is not None and record.expires_at > now and record.status_code:
-        if record.request_hash != request_hash:
-            raise Problem(
-                422,
-                "This Idempotency-Key was already used with another request body.",
-                slug="idempotency-key-reused",
-                title="Clé d'idempotence déjà utilisée",
-                errors=[
-                    field_error(
-                        "header.Idempotency-Key",
-                        "already used for a different request; use a new key",
-                        "reused",
-                    )
-                ],
-            )
-        return Replay(record.status_code, record.response)
-    if record is not None:  # expired: the key may be used afresh
-        session.delete(record)
-        session.flush()
-    record = IdempotencyRecord(
-        tenant_id=tenant,
-        principal=principal,
-        key=key,
-        request_hash=request_hash,
-        status_code=0,
-        account_id=account_id,
-        created_at=now,
-        expires_at=now + ttl,
-    )
-    session.add(record)
-    session.flush()
-    return Claim(record)
+) -> bool:
+    """Store the response under the key, in the request's transaction; False when a live
+    record holds the key already (a concurrent request with it committed first: its
+    transaction wins, this one rolls back and replays it)."""
+    conn = session.connection()
+    stmt = _record_statement(conn.dialect.name)
+    row = conn.execute(
+        stmt,
+        {
+            "tenant_id": tenant,
+            "principal": principal,
+            "key": key,
+            "request_hash": request_hash,
+            "status_code": status_code,
+            "response": response,
+            "account_id": account_id,
+            "created_at": now,
+            "expires_at": now + ttl,
+            "now_": now,
+        },
+    ).first()
+    return row is not None

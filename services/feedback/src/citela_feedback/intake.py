@@ -1,27 +1,39 @@
-"""Feedback intake: check a submission, store it (replacing the author's current one, history
-kept), and stage its event in the outbox — all in the caller's transaction.
+"""Feedback intake: check submissions, work out the rows they change, and write them with a
+few Core statements — feedback, history, outbox events — in the caller's transaction.
+
+A unit of intake (one request, or one batch) reads the authors' current feedback first (one
+query), decides every submission in memory, then ``write`` inserts the new rows and updates
+the replaced ones, each table in one statement. Statements name the tenant explicitly: the
+hot path does not go through the ORM's per-statement tenancy filter (same guarantee: every
+row read or written here carries the unit's tenant).
 """
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime, timedelta
-from functools import cached_property
-from typing import Literal
+from typing import Any, Literal, cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, and_, bindparam, select, update
 from sqlalchemy.orm import Session
 
-from citela_common.events.models import Channel
-from citela_feedback import events, readmodel
+from citela_common import bulk
+from citela_common.events.models import FEEDBACK_TOPIC, Channel
+from citela_common.outbox import STAGED
+from citela_feedback import events
 from citela_feedback.domain import moderation, rules
 from citela_feedback.domain.redaction import redact
 from citela_feedback.domain.rules import TenantRules, Violation
 from citela_feedback.domain.screening import screen
 from citela_feedback.ids import new_id
-from citela_feedback.models import CatalogueEntry, Feedback, FeedbackRevision, Tenant
+from citela_feedback.models import Feedback, FeedbackRevision, Outbox
 from citela_feedback.schemas import Outcome
+
+FEEDBACKS = cast(Table, Feedback.__table__)
+REVISIONS = cast(Table, FeedbackRevision.__table__)
+OUTBOX = cast(Table, Outbox.__table__)
 
 
 @dataclass(frozen=True)
@@ -80,9 +92,81 @@ class Rejected(Exception):
         return self.violations[0].code
 
 
+class ConcurrentChange(Exception):
+    """A feedback this unit read was changed by another transaction since: run it again."""
+
+
+@dataclass
+class FeedbackState:
+    """A feedback's row (the columns of ``feedbacks``), as the intake reads and writes it."""
+
+    id: str
+    tenant_id: str
+    entry_id: str
+    author_kind: str
+    account_id: str | None
+    partner_app_id: str | None
+    partner_user_ref: str | None
+    author_key: str
+    current_key: str | None
+    channel: str
+    satisfaction: int
+    importance: int
+    comment: str | None
+    comment_redacted: str | None
+    revision: int
+    moderation_status: str
+    moderation_flags: list[dict[str, str]]
+    moderation_note: str | None
+    moderated_by: str | None
+    moderated_at: datetime | None
+    submitted_at: datetime
+    created_at: datetime
+    updated_at: datetime
+    retracted_at: datetime | None
+    retraction_reason: str | None
+
+    @classmethod
+    def from_row(cls, row: Mapping[Any, Any]) -> FeedbackState:
+        return cls(**{name: row[name] for name in FEEDBACK_COLUMNS})
+
+
+FEEDBACK_COLUMNS = tuple(f.name for f in fields(FeedbackState))
+# What a new version of a feedback changes (the rest is set once, when it is created).
+_REVISED_COLUMNS = (
+    "channel",
+    "satisfaction",
+    "importance",
+    "comment",
+    "comment_redacted",
+    "revision",
+    "moderation_status",
+    "moderation_flags",
+    "moderation_note",
+    "moderated_by",
+    "moderated_at",
+    "submitted_at",
+    "updated_at",
+)
+_CURRENT_QUERY = select(*(FEEDBACKS.c[c] for c in FEEDBACK_COLUMNS))
+_REVISE = (
+    update(FEEDBACKS)
+    .where(
+        FEEDBACKS.c.tenant_id == bindparam("t_tenant"),
+        FEEDBACKS.c.id == bindparam("t_id"),
+        FEEDBACKS.c.revision == bindparam("t_stored"),
+    )
+    .values({c: bindparam(f"v_{c}") for c in _REVISED_COLUMNS})
+)
+_CURRENT_ONE = _CURRENT_QUERY.where(
+    FEEDBACKS.c.tenant_id == bindparam("t_tenant"),
+    FEEDBACKS.c.current_key == bindparam("t_key"),
+)
+
+
 @dataclass(frozen=True)
 class Accepted:
-    feedback: Feedback
+    feedback: FeedbackState  # as of this submission (a later one in the unit may change it)
     outcome: Outcome
 
 
@@ -91,71 +175,68 @@ def current_key(author: Author, entry_id: str) -> str:
 
 
 @dataclass
+class _Slot:
+    """One author's feedback on one entry in this unit: its state, and what is stored."""
+
+    state: FeedbackState
+    stored_revision: int | None  # None: not stored yet (inserted by write())
+    open_revision: dict[str, Any] | None = None  # its newest revision row staged in this unit
+
+
+@dataclass
 class Intake:
-    """One unit of intake work for one tenant (a request or a batch): caches what it reads."""
+    """One unit of intake work for one tenant (a request or a batch), in ``session``'s
+    transaction. ``verdict(entry_id)`` says why an entry may not be rated (None: it may)."""
 
     session: Session
-    tenant: Tenant
+    tenant: str
+    rules: TenantRules
     secret: str
-    _entries: dict[str, CatalogueEntry | None] = field(default_factory=dict)
-    _verdicts: dict[str, Violation | None] = field(default_factory=dict)
-    _current: dict[str, Feedback | None] = field(default_factory=dict)
+    verdict: Callable[[str], Violation | None]
+    _slots: dict[str, _Slot | None] = field(default_factory=dict)
+    _revisions: list[dict[str, Any]] = field(default_factory=list)
+    _events: list[dict[str, Any]] = field(default_factory=list)
+    _close: list[str] = field(default_factory=list)  # stored feedback ids whose revision closes
 
-    def prefetch(self, pairs: list[tuple[Author, str]]) -> None:
-        """Load the current feedback of many (author, entry) pairs in one query (batches)."""
-        keys = sorted({current_key(a, e) for a, e in pairs} - set(self._current))
-        for chunk in range(0, len(keys), 500):
-            part = keys[chunk : chunk + 500]
-            found = {
-                fb.current_key: fb
-                for fb in self.session.scalars(
-                    select(Feedback).where(Feedback.current_key.in_(part))
-                )
-            }
+    # --- reads ------------------------------------------------------------------------------
+
+    def known(self, key: str, row: Mapping[Any, Any] | None) -> None:
+        """Take the current feedback of ``key`` as read by the caller (None: there is none)."""
+        if key not in self._slots:
+            self._slots[key] = None if row is None else _stored(row)
+
+    def prefetch(self, pairs: Iterable[tuple[Author, str]]) -> None:
+        """Read the current feedback of many (author, entry) pairs in one query (batches)."""
+        keys = sorted({current_key(a, e) for a, e in pairs} - set(self._slots))
+        for chunk in range(0, len(keys), 1000):
+            part = keys[chunk : chunk + 1000]
+            query = _CURRENT_QUERY.where(
+                FEEDBACKS.c.tenant_id == self.tenant,
+                bulk.among(self.session, FEEDBACKS.c.current_key, part),
+            )
+            found = {r.current_key: r for r in self.session.connection().execute(query).mappings()}
             for key in part:
-                self._current[key] = found.get(key)
+                row = found.get(key)
+                self._slots[key] = None if row is None else _stored(row)
 
-    def _current_of(self, key: str) -> Feedback | None:
-        if key not in self._current:
-            self._current[key] = self.session.scalar(
-                select(Feedback).where(Feedback.current_key == key)
+    def _slot(self, key: str) -> _Slot | None:
+        if key not in self._slots:
+            row = (
+                self.session.connection()
+                .execute(_CURRENT_ONE, {"t_tenant": self.tenant, "t_key": key})
+                .mappings()
+                .first()
             )
-        return self._current[key]
+            self._slots[key] = None if row is None else _stored(row)
+        return self._slots[key]
 
-    @cached_property
-    def rules(self) -> TenantRules:
-        return TenantRules.model_validate(self.tenant.rules)
-
-    def entry_violation(self, entry_id: str) -> Violation | None:
-        if entry_id in self._verdicts:
-            return self._verdicts[entry_id]
-        entry = readmodel.live_entry(self.session, entry_id)
-        verdict: Violation | None = None
-        if entry is None:
-            verdict = Violation(
-                "entry_id", "no such entry in this authority's catalogue", "unknown_entry"
-            )
-        elif entry.removed_at is not None:
-            verdict = Violation(
-                "entry_id", "this entry was removed from the catalogue", "entry_removed"
-            )
-        else:
-            place = readmodel.place_of(entry)
-            communes = readmodel.communes(self.session, place.commune_codes)
-            if not rules.in_territory(place, self.tenant.territory_codes, communes):
-                verdict = Violation(
-                    "entry_id",
-                    "this entry is outside the authority's territory",
-                    "outside_territory",
-                )
-        self._verdicts[entry_id] = verdict
-        return verdict
+    # --- decisions ------------------------------------------------------------------------
 
     def submit(self, author: Author, submission: Submission, now: datetime) -> Accepted:
-        """Store one submission, or raise Rejected with every violation found."""
-        tenant_rules = self.rules
-        violations = rules.check_comment(tenant_rules, submission.comment)
-        entry_problem = self.entry_violation(submission.entry_id)
+        """Decide one submission (written by ``write``), or raise Rejected with every
+        violation found."""
+        violations = rules.check_comment(self.rules, submission.comment)
+        entry_problem = self.verdict(submission.entry_id)
         if entry_problem is not None:
             violations.insert(0, entry_problem)
         date_problem = date_violation(submission.collected_at, now)
@@ -165,7 +246,8 @@ class Intake:
             raise Rejected(violations)
         comment = rules.normalise_comment(submission.comment)
         key = current_key(author, submission.entry_id)
-        current = self._current_of(key)
+        slot = self._slot(key)
+        current = slot.state if slot is not None else None
         given_at = submission.collected_at or now
         if (
             submission.collected_at is not None
@@ -193,14 +275,14 @@ class Intake:
             return Accepted(current, Outcome.UNCHANGED)
 
         screening = screen(comment)
-        status = moderation.initial_status(comment, tenant_rules.moderation_mode, screening)
+        status = moderation.initial_status(comment, self.rules.moderation_mode, screening)
         redacted = redact(comment).text if comment else None
         flags = [{"reason": f.reason.value, "detail": f.detail} for f in screening.flags]
 
-        if current is None:
-            feedback = Feedback(
+        if slot is None:
+            state = FeedbackState(
                 id=new_id(),
-                tenant_id=self.tenant.tenant_id,
+                tenant_id=self.tenant,
                 entry_id=submission.entry_id,
                 author_kind=author.kind,
                 account_id=author.account_id,
@@ -208,55 +290,144 @@ class Intake:
                 partner_user_ref=author.user_ref,
                 author_key=author.key,
                 current_key=key,
-                revision=1,
-                created_at=now,
-            )
-            self.session.add(feedback)
-            outcome = Outcome.SUBMITTED
-        else:
-            feedback = current
-            feedback.revision += 1
-            for old in self.session.scalars(
-                select(FeedbackRevision).where(
-                    FeedbackRevision.feedback_id == feedback.id,
-                    FeedbackRevision.replaced_at.is_(None),
-                )
-            ):
-                old.replaced_at = now
-            outcome = Outcome.REVISED
-        feedback.channel = author.channel.value
-        feedback.satisfaction = submission.satisfaction
-        feedback.importance = submission.importance
-        feedback.comment = comment
-        feedback.comment_redacted = redacted
-        feedback.moderation_status = status.value
-        feedback.moderation_flags = flags
-        feedback.moderation_note = None
-        feedback.moderated_by = None
-        feedback.moderated_at = None
-        feedback.submitted_at = given_at
-        feedback.updated_at = now
-        self.session.add(
-            FeedbackRevision(
-                tenant_id=self.tenant.tenant_id,
-                feedback_id=feedback.id,
-                revision=feedback.revision,
-                channel=feedback.channel,
-                satisfaction=feedback.satisfaction,
-                importance=feedback.importance,
+                channel=author.channel.value,
+                satisfaction=submission.satisfaction,
+                importance=submission.importance,
                 comment=comment,
                 comment_redacted=redacted,
+                revision=1,
+                moderation_status=status.value,
+                moderation_flags=flags,
+                moderation_note=None,
+                moderated_by=None,
+                moderated_at=None,
                 submitted_at=given_at,
-                received_at=now,
+                created_at=now,
+                updated_at=now,
+                retracted_at=None,
+                retraction_reason=None,
             )
+            slot = self._slots[key] = _Slot(state, None)
+            outcome = Outcome.SUBMITTED
+        else:
+            state = slot.state
+            if slot.open_revision is not None:
+                slot.open_revision["replaced_at"] = now  # staged earlier in this unit
+            elif slot.stored_revision is not None and state.revision == slot.stored_revision:
+                self._close.append(state.id)
+            state.revision += 1
+            state.channel = author.channel.value
+            state.satisfaction = submission.satisfaction
+            state.importance = submission.importance
+            state.comment = comment
+            state.comment_redacted = redacted
+            state.moderation_status = status.value
+            state.moderation_flags = flags
+            state.moderation_note = None
+            state.moderated_by = None
+            state.moderated_at = None
+            state.submitted_at = given_at
+            state.updated_at = now
+            outcome = Outcome.REVISED
+        revision = {
+            "tenant_id": self.tenant,
+            "feedback_id": state.id,
+            "revision": state.revision,
+            "channel": state.channel,
+            "satisfaction": state.satisfaction,
+            "importance": state.importance,
+            "comment": comment,
+            "comment_redacted": redacted,
+            "submitted_at": given_at,
+            "received_at": now,
+            "replaced_at": None,
+        }
+        self._revisions.append(revision)
+        slot.open_revision = revision
+        self._events.append(
+            events.current_envelope(state, self.secret, first=outcome is Outcome.SUBMITTED)
         )
-        self._current[key] = feedback
-        # A concurrent first post of the same author and entry fails on the unique current_key
-        # when the unit of work flushes; the caller then runs it again and sees that post.
-        events.stage_current(
-            self.session, feedback, self.secret, first=outcome is Outcome.SUBMITTED
+        return Accepted(state, outcome)
+
+    # --- writes -----------------------------------------------------------------------------
+
+    def write(self, now: datetime) -> None:
+        """Write what the accepted submissions changed. A concurrent first post of the same
+        author and entry fails here on the unique current key (IntegrityError), a concurrent
+        revision with ConcurrentChange: the caller runs the unit again, and sees them."""
+        slots = [s for s in self._slots.values() if s is not None and s.open_revision is not None]
+        if not slots:
+            return
+        conn = self.session.connection()
+        revised = [s for s in slots if s.stored_revision is not None]
+        if revised:
+            changed = conn.execute(
+                _REVISE,
+                [
+                    {
+                        "t_tenant": self.tenant,
+                        "t_id": s.state.id,
+                        "t_stored": s.stored_revision,
+                        **{f"v_{c}": getattr(s.state, c) for c in _REVISED_COLUMNS},
+                    }
+                    for s in revised
+                ],
+            ).rowcount
+            if changed != len(revised):
+                raise ConcurrentChange()
+        if self._close:
+            conn.execute(
+                update(REVISIONS)
+                .where(
+                    and_(
+                        REVISIONS.c.tenant_id == self.tenant,
+                        bulk.among(self.session, REVISIONS.c.feedback_id, self._close),
+                        REVISIONS.c.replaced_at.is_(None),
+                    )
+                )
+                .values(replaced_at=now)
+            )
+        fresh = [asdict(s.state) for s in slots if s.stored_revision is None]
+        _insert(self.session, FEEDBACKS, fresh)
+        _insert(self.session, REVISIONS, self._revisions)
+        _insert(
+            self.session,
+            OUTBOX,
+            [
+                {
+                    "event_id": e["id"],
+                    "topic": FEEDBACK_TOPIC,
+                    "tenant": e["tenant"],
+                    "event_type": e["type"],
+                    "envelope": e,
+                    "created_at": now,
+                    "sent_at": None,
+                }
+                for e in self._events
+            ],
         )
-        return Accepted(feedback, outcome)
+        self.session.info[STAGED] = True  # the relay is woken when this transaction commits
+        self._close.clear()
+        self._revisions.clear()
+        self._events.clear()
+        for s in slots:
+            s.stored_revision = s.state.revision
+            s.open_revision = None
+
+
+def _stored(row: Mapping[Any, Any]) -> _Slot:
+    state = FeedbackState.from_row(row)
+    return _Slot(state, state.revision)
+
+
+def _insert(session: Session, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+    """Many rows in one statement (PostgreSQL: one JSON parameter; see citela_common.bulk)."""
+    if not rows:
+        return
+    if len(rows) > 1 and session.get_bind().dialect.name == "postgresql":
+        bulk.write(session, table, rows)
+    else:
+        session.connection().execute(table.insert(), list(rows))
 
 
 def retract(session: Session, feedback: Feedback, reason: str, now: datetime) -> None:

@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Index,
     Integer,
@@ -240,3 +241,16 @@ class IdempotencyRecord(TenantScoped, Base):
     account_id: Mapped[str | None] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+# --- caches ---------------------------------------------------------------------------------
+
+
+class CacheGeneration(Base):
+    """A counter per scope of cached reads (``partners``, ``tenant:<code>``), bumped in the
+    transaction that changes what the scope covers (see citela_feedback.generations)."""
+
+    __tablename__ = "cache_generations"
+
+    scope: Mapped[str] = mapped_column(String(80), primary_key=True)
+    generation: Mapped[int] = mapped_column(BigInteger, default=0)

@@ -94,27 +94,37 @@ def create_key(
     return ApiKeyCreatedOut(**key_out(key).model_dump(), key=new.plaintext)
 
 
+def principal_of(
+    session: Session, prefix: str, key_hash: str, default_limit: int
+) -> PartnerPrincipal | None:
+    """The partner behind a live key (an auth lookup across tenants, by unique prefix).
+
+    Leaves ``session`` scoped to the key's owner tenant.
+    """
+    key = session.scalar(select(ApiKey).where(ApiKey.prefix == prefix))
+    if key is None or key.revoked_at is not None or not same_hash(key.key_hash, key_hash):
+        return None
+    scope_to_tenant(session, key.tenant_id)
+    app = session.get(PartnerApp, key.app_id)
+    if app is None or app.disabled_at is not None:
+        return None
+    return PartnerPrincipal(
+        app_id=app.id,
+        key_id=key.id,
+        owner_tenant=key.tenant_id,
+        tenants=frozenset(key.tenants),
+        scopes=frozenset(Permission(s) for s in key.scopes),
+        rate_limit_per_minute=app.rate_limit_per_minute or default_limit,
+    )
+
+
 class KeyResolver:
-    """Finds the partner behind an API key (an auth lookup across tenants, by unique prefix)."""
+    """Finds the partner behind an API key, in a transaction of its own."""
 
     def __init__(self, db: Database, settings: Settings) -> None:
         self.db = db
         self.default_limit = settings.partner_rate_limit_per_minute
 
     def __call__(self, prefix: str, key_hash: str) -> PartnerPrincipal | None:
-        with self.db.transaction() as session:
-            key = session.scalar(select(ApiKey).where(ApiKey.prefix == prefix))
-            if key is None or key.revoked_at is not None or not same_hash(key.key_hash, key_hash):
-                return None
-            scope_to_tenant(session, key.tenant_id)
-            app = session.get(PartnerApp, key.app_id)
-            if app is None or app.disabled_at is not None:
-                return None
-            return PartnerPrincipal(
-                app_id=app.id,
-                key_id=key.id,
-                owner_tenant=key.tenant_id,
-                tenants=frozenset(key.tenants),
-                scopes=frozenset(Permission(s) for s in key.scopes),
-                rate_limit_per_minute=app.rate_limit_per_minute or self.default_limit,
-            )
+        with self.db.read() as session:
+            return principal_of(session, prefix, key_hash, self.default_limit)

@@ -10,6 +10,7 @@ from citela_common.runtime import ServiceRuntime
 from citela_common.settings import Settings
 from citela_feedback import api
 from citela_feedback.context import FeedbackContext
+from citela_feedback.lookups import Lookups
 from citela_feedback.mailer import create_mailer
 from citela_feedback.models import SCHEMA, Outbox
 from citela_feedback.ratelimit import create_rate_limiter
@@ -26,6 +27,7 @@ def build_context(settings: Settings, db: Database) -> FeedbackContext:
         passwords=PasswordHasher(settings),
         mailer=create_mailer(settings),
         limiter=create_rate_limiter(settings.redis_url),
+        lookups=Lookups(db, settings.partner_rate_limit_per_minute),
     )
 
 

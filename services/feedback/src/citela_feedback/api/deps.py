@@ -9,8 +9,17 @@ from typing import Any
 from fastapi import Request
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
-from citela_common.auth import Authenticator, PartnerPrincipal
+from citela_common.auth import (
+    ApiKeyCredentials,
+    Authenticator,
+    BearerCredentials,
+    PartnerPrincipal,
+    api_key_prefix,
+    hash_api_key,
+    unauthenticated,
+)
 from citela_common.web import Problem
 from citela_common.web.problems import PROBLEM_JSON
 from citela_feedback import tenants
@@ -19,6 +28,7 @@ from citela_feedback.metrics import RATE_LIMITED
 from citela_feedback.models import Tenant
 from citela_feedback.partners import KeyResolver
 from citela_feedback.schemas import FieldError
+from citela_feedback.submitting import Caller
 
 TENANT_PATH = r"^[a-z0-9][a-z0-9-]{1,62}$"
 
@@ -72,7 +82,36 @@ class Deps:
         self.user = self.auth.user()
         self.operator = self.auth.operator()
 
-    def _rate_limit(self, request: Request, partner: PartnerPrincipal) -> None:
+    async def caller(
+        self, request: Request, bearer: BearerCredentials = None, api_key: ApiKeyCredentials = None
+    ) -> Caller:
+        """The caller of the intake routes, found without a thread-pool hop: an access token is
+        checked in memory, a partner key read from this process's cache (from the database on
+        a miss, and checked again in the request's transaction). Partners are rate limited by
+        the route (``limit``), in its own thread."""
+        if bearer:
+            principal = self.auth.authenticate(request, bearer.credentials, None)
+            if principal is not None:
+                return Caller(principal)
+        if api_key:
+            prefix = api_key_prefix(api_key)
+            if prefix:
+                lookups = self.ctx.lookups
+                key_hash = hash_api_key(api_key)
+                cached = lookups.cached_partner(prefix, key_hash)
+                if cached is None:
+                    cached = await run_in_threadpool(lookups.load_partner, prefix, key_hash)
+                if cached is not None:
+                    return Caller(cached.principal, cached)
+            raise unauthenticated("The API key is unknown or revoked.")
+        raise unauthenticated()
+
+    def limit(self, principal: object) -> None:
+        """Rate-limit a partner (429); people are not limited here."""
+        if isinstance(principal, PartnerPrincipal):
+            self._rate_limit(None, principal)
+
+    def _rate_limit(self, request: Request | None, partner: PartnerPrincipal) -> None:
         decision = self.ctx.limiter.hit(f"key:{partner.key_id}", partner.rate_limit_per_minute)
         if not decision.allowed:
             RATE_LIMITED.labels(scope="api_key").inc()

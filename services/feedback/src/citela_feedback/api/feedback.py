@@ -4,15 +4,13 @@
 # dependency aliases are local to router().
 
 from collections import Counter
-from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Response
-from fastapi.responses import JSONResponse
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from citela_common.auth import (
     PartnerPrincipal,
@@ -24,13 +22,13 @@ from citela_common.auth import (
 from citela_common.db import utcnow
 from citela_common.web import Problem, field_error
 from citela_common.web.pagination import Page
-from citela_feedback import idempotency, intake, queries
+from citela_feedback import idempotency, intake, queries, submitting
 from citela_feedback.api.deps import TENANT_PATH, Deps, problems
 from citela_feedback.domain.moderation import ModerationStatus
 from citela_feedback.domain.rules import TenantRules
-from citela_feedback.intake import Author, Intake, Rejected, Submission
+from citela_feedback.intake import Author, Intake, Rejected, Submission, current_key
 from citela_feedback.metrics import ACCEPTED, IDEMPOTENT_REPLAYS, REJECTED, RETRACTED
-from citela_feedback.models import Account, Feedback, FeedbackRevision, Tenant
+from citela_feedback.models import Account, Feedback, FeedbackRevision
 from citela_feedback.schemas import (
     BatchIn,
     BatchItemOut,
@@ -44,7 +42,8 @@ from citela_feedback.schemas import (
     ScoresOut,
     SubmittedOut,
 )
-from citela_feedback.views import Reader, feedback_out, revision_out
+from citela_feedback.submitting import Caller
+from citela_feedback.views import Reader, feedback_out, revision_out, submitted_out
 
 TenantPath = Annotated[str, Path(pattern=TENANT_PATH, description="code of the tenant")]
 FeedbackId = Annotated[str, Path(min_length=1, max_length=32)]
@@ -56,7 +55,6 @@ IdempotencyKey = Annotated[
         "returns the first response instead of submitting again (kept 24 h)",
     ),
 ]
-ATTEMPTS = 3  # a unit of work lost to a concurrent duplicate is replayed, then sees it
 
 
 def _rejected_problem(rejected: Rejected) -> Problem:
@@ -119,6 +117,10 @@ def _author(
     return Author("partner", app_id=principal.app_id, user_ref=user_ref)
 
 
+def _may_post(principal: Principal, tenant: str, body: FeedbackIn) -> None:
+    _author(principal, tenant, body.user_ref, body.collected_at)
+
+
 def _fingerprint_body(body: BatchIn | FeedbackIn) -> dict[str, Any]:
     """The body as fingerprinted for Idempotency-Key: an absent ``collected_at`` is left out,
     so that keys stored before the field existed still match their retries."""
@@ -172,56 +174,52 @@ def router(deps: Deps) -> APIRouter:
     ctx = deps.ctx
     api = APIRouter(prefix="/v1", tags=["avis"])
     AnyPrincipal = Annotated[Principal, Depends(deps.principal)]  # noqa: N806 - a type alias
-    Partner = Annotated[PartnerPrincipal, Depends(deps.auth.partner())]  # noqa: N806 - a type alias
     Reading = Annotated[Principal, Depends(deps.auth.permission(Permission.FEEDBACK_READ))]  # noqa: N806 - a type alias
 
-    def idempotent(
-        *,
-        tenant: str,
-        principal: Principal,
-        key: str | None,
-        fingerprint: str,
-        channel: str,
-        work: Callable[[Session, Tenant], tuple[int, Any]],
-    ) -> tuple[JSONResponse, Any]:
-        """Run ``work`` in a tenant unit of work under an optional Idempotency-Key."""
-        key = idempotency.check_key(key)
-        for attempt in range(1, ATTEMPTS + 1):
+    CallerDep = Annotated[Caller, Depends(deps.caller)]  # noqa: N806 - a type alias
+
+    def confirm(session: Session, principal: Principal) -> None:
+        _ensure_confirmed(session, principal)
+
+    def submit_one(
+        tenant: str, body: FeedbackIn, caller: Caller, idempotency_key: str | None
+    ) -> Response:
+        deps.limit(caller.principal)
+        author = _author(caller.principal, tenant, body.user_ref, body.collected_at)
+        channel = author.channel.value
+        submission = Submission(
+            body.entry_id, body.satisfaction, body.importance, body.comment, body.collected_at
+        )
+
+        def work(unit: Intake, now: datetime) -> tuple[int, SubmittedOut]:
             try:
-                with deps.tenant_session(tenant) as (session, row):
-                    _ensure_confirmed(session, principal)
-                    claim = None
-                    if key is not None:
-                        claimed = idempotency.claim(
-                            session,
-                            tenant=tenant,
-                            principal=_principal_key(principal),
-                            key=key,
-                            request_hash=fingerprint,
-                            account_id=getattr(principal, "account_id", None),
-                            now=utcnow(),
-                            ttl=timedelta(seconds=ctx.settings.idempotency_ttl_s),
-                        )
-                        if isinstance(claimed, idempotency.Replay):
-                            IDEMPOTENT_REPLAYS.labels(channel=channel).inc()
-                            return (
-                                JSONResponse(
-                                    claimed.body,
-                                    status_code=claimed.status_code,
-                                    headers={idempotency.REPLAY_HEADER: "true"},
-                                ),
-                                None,
-                            )
-                        claim = claimed
-                    status, result = work(session, row)
-                    body = result.model_dump(mode="json")
-                    if claim is not None:
-                        claim.complete(status, body)
-                return JSONResponse(body, status_code=status), result
-            except IntegrityError:
-                if attempt == ATTEMPTS:
-                    raise
-        raise AssertionError("unreachable")
+                accepted = unit.submit(author, submission, now)
+            except Rejected as exc:
+                REJECTED.labels(channel=channel, reason=exc.reason).inc()
+                raise _rejected_problem(exc) from None
+            out = submitted_out(accepted.feedback, accepted.outcome)
+            return (201 if accepted.outcome is Outcome.SUBMITTED else 200), out
+
+        response, result = submitting.run(
+            ctx,
+            tenant=tenant,
+            caller=caller,
+            key=idempotency_key,
+            fingerprint=idempotency.fingerprint(
+                "POST", f"/v1/tenants/{tenant}/feedback", _fingerprint_body(body)
+            ),
+            authorize=lambda p: _may_post(p, tenant, body),
+            confirm=confirm,
+            work=work,
+            current_key=current_key(author, body.entry_id),
+        )
+        if isinstance(result, SubmittedOut):
+            ACCEPTED.labels(channel=channel, outcome=result.outcome.value).inc()
+            if result.outcome is Outcome.SUBMITTED:
+                response.headers["Location"] = f"/v1/tenants/{tenant}/feedback/{result.id}"
+        else:
+            IDEMPOTENT_REPLAYS.labels(channel=channel).inc()
+        return response
 
     @api.post(
         "/tenants/{tenant}/feedback",
@@ -241,80 +239,38 @@ def router(deps: Deps) -> APIRouter:
             **problems(401, 403, 404, 409, 422, 429),
         },
     )
-    def submit(
+    async def submit(
         tenant: TenantPath,
         body: FeedbackIn,
-        principal: AnyPrincipal,
+        caller: CallerDep,
         idempotency_key: IdempotencyKey = None,
     ) -> Response:
-        author = _author(principal, tenant, body.user_ref, body.collected_at)
-        channel = author.channel.value
-        submission = Submission(
-            body.entry_id, body.satisfaction, body.importance, body.comment, body.collected_at
-        )
+        # One thread-pool hop for the whole request (the caller was found on the event loop).
+        return await run_in_threadpool(submit_one, tenant, body, caller, idempotency_key)
 
-        def work(session: Session, row: Tenant) -> tuple[int, SubmittedOut]:
-            try:
-                accepted = Intake(session, row, ctx.secret).submit(author, submission, utcnow())
-            except Rejected as exc:
-                REJECTED.labels(channel=channel, reason=exc.reason).inc()
-                raise _rejected_problem(exc) from None
-            out = SubmittedOut(
-                **feedback_out(accepted.feedback, Reader.AUTHOR).model_dump(),
-                outcome=accepted.outcome,
-            )
-            return (201 if accepted.outcome is Outcome.SUBMITTED else 200), out
-
-        response, result = idempotent(
-            tenant=tenant,
-            principal=principal,
-            key=idempotency_key,
-            fingerprint=idempotency.fingerprint(
-                "POST", f"/v1/tenants/{tenant}/feedback", _fingerprint_body(body)
-            ),
-            channel=channel,
-            work=work,
-        )
-        if result is not None:
-            ACCEPTED.labels(channel=channel, outcome=result.outcome.value).inc()
-            if result.outcome is Outcome.SUBMITTED:
-                response.headers["Location"] = f"/v1/tenants/{tenant}/feedback/{result.id}"
-        return response
-
-    @api.post(
-        "/tenants/{tenant}/feedback/batch",
-        response_model=BatchOut,
-        summary="Partner apps: submit up to 1,000 feedbacks; each is accepted or rejected",
-        description=(
-            "Partial success: the answer lists, for each item by its index, `accepted` (with "
-            "the feedback id and whether it was submitted, revised or unchanged) or `rejected` "
-            "with the reasons. The accepted ones are stored together, in one transaction. Items "
-            "may carry `collected_at` (answers collected earlier, offline); one older than its "
-            "author's current feedback on the entry is rejected (`older_than_current`)."
-        ),
-        responses=problems(401, 403, 404, 422, 429),
-    )
-    def batch(
-        tenant: TenantPath,
-        body: BatchIn,
-        partner: Partner,
-        idempotency_key: IdempotencyKey = None,
+    def submit_batch(
+        tenant: str, body: BatchIn, caller: Caller, idempotency_key: str | None
     ) -> Response:
-        if not partner.can(tenant, Permission.FEEDBACK_WRITE):
-            raise forbidden(f"This API key may not post feedback to tenant {tenant!r}.")
+        partner = caller.principal
+        if not isinstance(partner, PartnerPrincipal):
+            raise forbidden("This endpoint is for partner apps (X-API-Key).")
+        deps.limit(partner)
+
+        def authorize(principal: Principal) -> None:
+            if not principal.can(tenant, Permission.FEEDBACK_WRITE):
+                raise forbidden(f"This API key may not post feedback to tenant {tenant!r}.")
+
+        authorize(partner)
+        app_id = partner.app_id
         channel = "partner"
         tally: dict[str, Counter[str]] = {}
 
-        def work(session: Session, row: Tenant) -> tuple[int, BatchOut]:
-            unit = Intake(session, row, ctx.secret)
+        def work(unit: Intake, now: datetime) -> tuple[int, BatchOut]:
             unit.prefetch(
-                [
-                    (Author("partner", app_id=partner.app_id, user_ref=i.user_ref), i.entry_id)
-                    for i in body.items
-                    if i.user_ref is not None
-                ]
+                (Author("partner", app_id=app_id, user_ref=i.user_ref), i.entry_id)
+                for i in body.items
+                if i.user_ref is not None
             )
-            now = utcnow()
             results: list[BatchItemOut] = []
             accepted: Counter[str] = Counter()
             rejected: Counter[str] = Counter()
@@ -335,7 +291,7 @@ def router(deps: Deps) -> APIRouter:
                         )
                     )
                     continue
-                author = Author("partner", app_id=partner.app_id, user_ref=item.user_ref)
+                author = Author("partner", app_id=app_id, user_ref=item.user_ref)
                 try:
                     done = unit.submit(
                         author,
@@ -378,14 +334,16 @@ def router(deps: Deps) -> APIRouter:
             n_ok = sum(accepted.values())
             return 200, BatchOut(accepted=n_ok, rejected=len(results) - n_ok, results=results)
 
-        response, result = idempotent(
+        response, result = submitting.run(
+            ctx,
             tenant=tenant,
-            principal=partner,
+            caller=caller,
             key=idempotency_key,
             fingerprint=idempotency.fingerprint(
                 "POST", f"/v1/tenants/{tenant}/feedback/batch", _fingerprint_body(body)
             ),
-            channel=channel,
+            authorize=authorize,
+            confirm=confirm,
             work=work,
         )
         if result is not None:
@@ -393,7 +351,30 @@ def router(deps: Deps) -> APIRouter:
                 ACCEPTED.labels(channel=channel, outcome=outcome).inc(n)
             for reason, n in tally["rejected"].items():
                 REJECTED.labels(channel=channel, reason=reason).inc(n)
+        else:
+            IDEMPOTENT_REPLAYS.labels(channel=channel).inc()
         return response
+
+    @api.post(
+        "/tenants/{tenant}/feedback/batch",
+        response_model=BatchOut,
+        summary="Partner apps: submit up to 1,000 feedbacks; each is accepted or rejected",
+        description=(
+            "Partial success: the answer lists, for each item by its index, `accepted` (with "
+            "the feedback id and whether it was submitted, revised or unchanged) or `rejected` "
+            "with the reasons. The accepted ones are stored together, in one transaction. Items "
+            "may carry `collected_at` (answers collected earlier, offline); one older than its "
+            "author's current feedback on the entry is rejected (`older_than_current`)."
+        ),
+        responses=problems(401, 403, 404, 422, 429),
+    )
+    async def batch(
+        tenant: TenantPath,
+        body: BatchIn,
+        caller: CallerDep,
+        idempotency_key: IdempotencyKey = None,
+    ) -> Response:
+        return await run_in_threadpool(submit_batch, tenant, body, caller, idempotency_key)
 
     @api.get(
         "/tenants/{tenant}/feedback",
