@@ -266,7 +266,7 @@ _INTERNATIONAL = re.compile(r"\+\d{11,12}")
 
 
 def _pairs(digits: str) -> str:
-    return " ".join(digits[i : i + 2] for i in range(0, len(digits), 2))
+    return " ".join([digits[i : i + 2] for i in range(0, len(digits), 2)])
 
 
 def normalise_phone(value: str) -> str:

@@ -527,21 +527,26 @@ def _values(value: Any, field: str) -> Iterator[tuple[Any, Any]]:
                 yield part, None
 
 
+_CONTACT_FIELDS: tuple[tuple[str, ContactKind], ...] = (
+    ("telephone", "phone"),
+    ("telecopie", "fax"),
+    ("adresse_courriel", "email"),
+    ("site_internet", "website"),
+    ("formulaire_contact", "form"),
+    ("reseau_social", "social"),
+)
+
+
 def _contacts(item: Mapping[str, Any]) -> list[Contact]:
     found: list[Contact] = []
-    fields: tuple[tuple[str, ContactKind], ...] = (
-        ("telephone", "phone"),
-        ("telecopie", "fax"),
-        ("adresse_courriel", "email"),
-        ("site_internet", "website"),
-        ("formulaire_contact", "form"),
-        ("reseau_social", "social"),
-    )
-    for field, kind in fields:
-        for value, label in _values(item.get(field), field):
-            entry = contact(kind, value, label)
-            if entry is not None and all(
-                (c.kind, c.value) != (entry.kind, entry.value) for c in found
-            ):
+    seen: set[tuple[str, str]] = set()
+    for field, kind in _CONTACT_FIELDS:
+        value = item.get(field)
+        if value is None or value == "" or value == []:
+            continue  # most offices fill two or three of the six fields
+        for text, label in _values(value, field):
+            entry = contact(kind, text, label)
+            if entry is not None and (entry.kind, entry.value) not in seen:
+                seen.add((entry.kind, entry.value))
                 found.append(entry)
     return found
