@@ -88,6 +88,8 @@ class TerritoryRow(TenantScoped, Base):
         Index("ix_territories_epci", "tenant_id", "epci_code"),
         Index("ix_territories_parent", "tenant_id", "parent_commune_code"),
         Index("ix_territories_name", "tenant_id", "name_folded"),
+        Index("ix_territories_code", "tenant_id", "code"),
+        Index("ix_territories_departement", "tenant_id", "departement_code"),
     )
 
     tenant_id: Mapped[str] = mapped_column(String(64), primary_key=True)
