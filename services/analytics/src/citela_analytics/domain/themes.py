@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import re
+import sys
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -41,18 +42,15 @@ class Theme:
 
 def candidates(text: str, exclude: frozenset[str] = frozenset()) -> dict[Key, str]:
     """The candidate phrases of one comment: folded key → surface form."""
-    found = _phrases(text)
+    keys, surfaces = _index(text)
+    found = {_words(k): v for k, v in zip(keys, surfaces, strict=True)}
     if not exclude:
-        return dict(found)
+        return found
     # An excluded word only ever bars a phrase from starting or ending on it.
     return {k: v for k, v in found.items() if k[0] not in exclude and k[-1] not in exclude}
 
 
-# Comments never change once published (a revision is another text), and the same texts are
-# read again by every explanation of the tenant: each one's phrases are extracted once per
-# process. ~4 KB a text (both memos): the bound keeps them under ~80 MB at worst.
-@lru_cache(maxsize=20_000)
-def _phrases(text: str) -> dict[Key, str]:
+def _extract(text: str) -> dict[Key, str]:
     found: dict[Key, str] = {}
     for clause in _CLAUSES.split(text):
         words = tokens(clause)
@@ -76,9 +74,26 @@ def _phrases(text: str) -> dict[Key, str]:
     return found
 
 
-@lru_cache(maxsize=20_000)
-def _keys(text: str) -> frozenset[Key]:
-    return frozenset(_phrases(text))
+# Comments never change once published (a revision is another text), and the same texts are
+# read again by every explanation of the tenant: each one's phrases are extracted once per
+# process. An entry is two tuples of interned strings (a key's words joined by spaces, which
+# no token holds; a string keeps its hash, a tuple computes it again at every set lookup):
+# ~0.5 KB a comment, ~25 MB for the bound, which holds the comments a page of a 50,000-answer
+# tenant reads (a smaller bound thrashed: every text of a page missed, in turn).
+@lru_cache(maxsize=50_000)
+def _index(text: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    found = _extract(text)
+    keys = tuple(sys.intern(" ".join(k)) for k in found)
+    surfaces = tuple(sys.intern(v) for v in found.values())
+    return keys, surfaces
+
+
+def _keys(text: str) -> tuple[str, ...]:
+    return _index(text)[0]
+
+
+def _words(key: str) -> Key:
+    return tuple(key.split(" "))
 
 
 def _contains(longer: Key, shorter: Key) -> bool:
@@ -134,45 +149,47 @@ def _banned(exclude: Iterable[str]) -> frozenset[str]:
     return frozenset(fold(t) for word in exclude for t in tokens(word))
 
 
-def _group_counts(group: Iterable[str], banned: frozenset[str]) -> Counter[Key]:
+def _group_counts(group: Iterable[str], banned: frozenset[str]) -> Counter[str]:
     """Comments of the group containing each phrase (none starting or ending on ``banned``)."""
-    df: Counter[Key] = Counter()
+    df: Counter[str] = Counter()
     for text in group:
         df.update(_keys(text))
     if banned:
-        for key in [k for k in df if k[0] in banned or k[-1] in banned]:
+        for key in [k for k in df if _words(k)[0] in banned or _words(k)[-1] in banned]:
             del df[key]
     return df
 
 
-def _background(texts: Iterable[str], wanted: frozenset[Key]) -> tuple[Counter[Key], int]:
+def _background(texts: Iterable[str], wanted: frozenset[str]) -> tuple[Counter[str], int]:
     """Comments of ``texts`` containing each of the ``wanted`` phrases, and their number."""
-    df: Counter[Key] = Counter()
+    df: Counter[str] = Counter()
     n = 0
     for text in texts:
         n += 1
-        df.update(_keys(text) & wanted)
+        df.update(wanted.intersection(_keys(text)))
     return df, n
 
 
 def _choose(
     group: Sequence[str],
-    df_group: Counter[Key],
-    df_other: Counter[Key],
+    df_group: Counter[str],
+    df_other: Counter[str],
     n_other: int,
     limit: int,
     min_comments: int,
 ) -> list[Theme]:
     n_group = len(group)
     scored: list[tuple[float, Key]] = []
-    for key, count in df_group.items():
+    for joined, count in df_group.items():
         if count < min_comments:
             continue
-        lift = (count / n_group) / ((df_other[key] + 1) / (n_other + 2))
-        content_words = sum(1 for w in key if w not in LINKS)
+        lift = (count / n_group) / ((df_other[joined] + 1) / (n_other + 2))
+        words = _words(joined)
+        content_words = sum(1 for w in words if w not in LINKS)
         score = count * math.log2(1 + lift) * (1 + 0.25 * (content_words - 1))
-        scored.append((score, key))
-    scored.sort(key=lambda sk: (-sk[0], -df_group[sk[1]], sk[1]))
+        scored.append((score, words))
+    counts = {_words(k): n for k, n in df_group.items()}
+    scored.sort(key=lambda sk: (-sk[0], -counts[sk[1]], sk[1]))
 
     chosen: list[Key] = []
     for _score, key in scored:
@@ -180,7 +197,7 @@ def _choose(
             continue
         inside = [c for c in chosen if _contains(key, c)]
         if inside:
-            if all(df_group[key] >= 0.6 * df_group[c] for c in inside):
+            if all(counts[key] >= 0.6 * counts[c] for c in inside):
                 chosen = [c for c in chosen if c not in inside]
                 chosen.append(key)
             continue
@@ -191,9 +208,9 @@ def _choose(
     chosen.sort(key=lambda k: (-score_of[k], k))
     return [
         Theme(
-            phrase=_surface(group, k),
-            comments=df_group[k],
-            share=df_group[k] / n_group,
+            phrase=_surface(group, " ".join(k)),
+            comments=counts[k],
+            share=counts[k] / n_group,
             score=round(score_of[k], 6),
             key=k,
         )
@@ -201,12 +218,16 @@ def _choose(
     ]
 
 
-def _surface(group: Iterable[str], key: Key) -> str:
+def _surface(group: Iterable[str], key: str) -> str:
     """The phrase's most frequent written form in the group (the first seen among equals)."""
-    forms: Counter[str] = Counter(_phrases(text)[key] for text in group if key in _keys(text))
+    forms: Counter[str] = Counter()
+    for text in group:
+        keys, surfaces = _index(text)
+        if key in keys:
+            forms[surfaces[keys.index(key)]] += 1
     return forms.most_common(1)[0][0]
 
 
 def mentions(text: str, theme: Theme) -> bool:
     """True when ``text`` contains the theme's phrase (plural-folded)."""
-    return theme.key in _keys(text)
+    return " ".join(theme.key) in _keys(text)
