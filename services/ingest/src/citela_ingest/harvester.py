@@ -19,7 +19,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -55,6 +55,9 @@ from citela_ingest.records import (
     SkipRecord,
     Source,
 )
+
+if TYPE_CHECKING:
+    import psycopg
 
 log = get_logger(__name__)
 EVENT_SOURCE = "/citela/ingest"
@@ -205,7 +208,7 @@ class _Writes:
                 ("remote_id", "content_hash", "version", "last_seen_at", "archived_at"),
             )
         if self.items:
-            session.execute(insert(cast(Table, HarvestItem.__table__)), self.items)
+            _insert_many(session, cast(Table, HarvestItem.__table__), self.items)
         add_events(session, Outbox, self.events)
         if self.unchanged and not summary.dry_run:
             session.execute(
@@ -225,6 +228,24 @@ class _Writes:
                 .values(content_hash=bindparam("digest")),
                 [{"record_key": k, "digest": v} for k, v in self.rehashed.items()],
             )
+
+
+def _insert_many(session: Session, table: Table, rows: list[dict[str, Any]]) -> None:
+    """Plain rows (all with the same keys): one COPY on PostgreSQL, one executemany otherwise."""
+    connection = session.connection()
+    if connection.dialect.name != "postgresql":
+        session.execute(insert(table), rows)
+        return
+    translate = connection.get_execution_options().get("schema_translate_map") or {}
+    schema = translate.get(table.schema, table.schema)
+    quote = connection.dialect.identifier_preparer.quote
+    name = f"{quote(schema)}.{quote(table.name)}" if schema else quote(table.name)
+    columns = list(rows[0])
+    statement = f"COPY {name} ({', '.join(map(quote, columns))}) FROM STDIN"
+    dbapi = cast("psycopg.Connection[Any]", connection.connection.dbapi_connection)
+    with dbapi.cursor() as cursor, cursor.copy(statement) as copy:
+        for row in rows:
+            copy.write_row([row[c] for c in columns])
 
 
 def _upsert(
