@@ -1,72 +1,68 @@
-"""Catalogue search latency at 100,000 entries, through the real HTTP app, on both backends.
+"""Catalogue search at 100,000 entries: the API under wrk against the bare SQL it runs.
 
-``uv run python bench/catalogue_search.py [--backend sqlite|postgresql|both] [--entries 100000]``
-(PostgreSQL: ``--pg-url``, default ``$CITELA_TEST_DATABASE_URL`` or the local ``citela_test``;
-Redis: ``--redis-url``, default ``$CITELA_REDIS_URL`` or the local one.)
+``uv run --no-sync python bench/catalogue_search.py --mode distributed [--entries 100000]
+[--seconds 10] [--reuse]``
 
-What it does, per backend:
-1. Builds the catalogue runtime (``citela_catalogue.service.build_runtime``, no background
-   threads) on a SQLite file under ``--data-dir`` (FTS5) or on the PostgreSQL test database
-   (schema ``catalogue``: French tsvector + GIN) and migrates it.
-2. Loads a synthetic but realistic French catalogue: the geography (13 régions, 96
-   départements, ~600 EPCI, ~9,500 communes, the arrondissements of Paris, Lyon and Marseille)
-   and ``--entries`` entries for tenant ``bench-a`` spread over metropolitan France (a mairie
-   per commune, CCAS, médiathèques, piscines, France services, CAF, maisons de santé, écoles,
-   déchèteries, gymnases, offices de tourisme, crèches…, events with date ranges, open
-   datasets), plus a second tenant ``bench-b`` (a twentieth of that, on three départements,
-   same codes and same kinds of titles) so that tenant scoping has something to filter out.
-   Loading goes through the projection itself (``upsert_territory`` / ``upsert_entry`` with the
-   ``CatalogueEntryUpserted`` payloads), in batches of ``--batch`` per transaction, not through
-   the bus (no envelope parsing, no processed-event dedupe); one tenant's projection is
-   sequential in the service too (one partition per tenant). On PostgreSQL the bench tenants'
-   rows of an earlier run are deleted first (nothing else is touched) and the load ends with
-   the ``VACUUM ANALYZE`` autovacuum would run; SQLite gets no ANALYZE (the service runs none).
-   The load is the long part (minutes at 100,000: the projection's own speed, reported). The
-   store is kept: a later run with the same ``--entries``/``--seed`` finds it (counts and
-   sampled titles checked) and skips the load, printing the figures of the run that loaded
-   it; ``--reload`` forces a load, ``--cleanup`` deletes the bench rows and files at the end.
-3. Times ``--requests`` GET requests per query (after ``--warmup`` untimed ones) through the
-   catalogue's FastAPI app with Starlette's TestClient (in process, sequential: one client):
-   - cold: the tenant's cache generation is bumped before each request (outside the timing),
-     so every timed request misses the cache and runs its SQL; parameters vary from request to
-     request (terms, territories, points drawn from the entries, windows, ids);
-   - hit: the same URL again and again: served from the cache (Redis for PostgreSQL by
-     default, as in the distributed mode; in-process for SQLite);
-   - 304: the same with ``If-None-Match``: the cache hit plus an empty 304.
-   The cache is wrapped to count hits and misses, and the run fails if a cold request hits or
-   a warm one misses. Cold responses of ``bench-a`` are checked to hold no entry of ``bench-b``.
+Runs exactly the mode it names, whatever ``CITELA_*`` says (``bench/modes.py``):
+distributed is a PostgreSQL database of its own (``citela_bench_catalogue_<entries>`` on
+``--pg-url``'s server) and Redis as the API's cache; embedded is a SQLite file under
+``--data-dir`` and the in-process cache. The speed goal (p99 < 20 ms per query shape) is for
+distributed; embedded shows the same API works, at its own pace.
 
-Latencies include the in-process HTTP stack (the ``GET /healthz`` row is its floor) and the
-process's full garbage collections (counted per query; ``--gc-freeze`` shows their share); the
-client, the app and the database share this machine's cores, and the machine's load average is
-printed. Compare figures within one run.
+1. Load (skipped only with ``--reuse`` when the store holds exactly this dataset, said on
+   the first line of output): a synthetic but realistic French catalogue, the geography of
+   13 régions, 96 départements, ~600 EPCI and ~10,000 communes with French-sounding names
+   (their real codes, names and centres are not in the repository: only the Oise fixtures
+   are) and ``--entries`` entries for tenant ``bench-search-a`` (a mairie per commune, then
+   CCAS, médiathèques, piscines, France services, écoles, déchèteries, events, datasets…,
+   drawn by population, titles and descriptions varied), plus a twentieth of that for
+   ``bench-search-b`` on three départements, which tenant scoping must filter out. Loading
+   goes through the projection in bulk (``apply_entries``, ``--batch`` entries per
+   transaction, the tsvector computed by PostgreSQL in the upsert), then ``VACUUM ANALYZE``.
+2. Per query shape, a pool of parameters drawn from the data: ``rare`` (a commune's name:
+   tens of matches), ``mairie`` (one entry in ten), ``prefix`` (one letter: ``q=p`` …),
+   ``commune`` (``territory=`` a commune code), ``near`` (5 km around a service),
+   ``page2`` (the cursor of page 1 of ``mairie``, of a prefix and of the plain listing).
+3. Anchor: the statements the API runs for each of those requests (captured from
+   SQLAlchemy), replayed on a bare DBAPI connection (psycopg / sqlite3), one at a time.
+4. Project: the catalogue service under uvicorn (1 worker, no consumers), loaded by wrk
+   (``--connections``, 1 by default: latency, as a user sees it); every request carries a
+   unique parameter so that it misses the response cache and runs its SQL.
+Printed per shape: anchor p50/p99, project req/s, p50/p99, and ratio = anchor p50 / project
+p50 (the share of a request that is the database's own work). Compare within one run: the
+machine's load average is printed.
 """
 
 from __future__ import annotations
 
 import argparse
-import gc
 import itertools
 import json
 import math
 import os
 import random
 import statistics
+import subprocess
+import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+import urllib.request
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 from urllib.parse import urlencode
 
-from fastapi.testclient import TestClient
-from sqlalchemy import text
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/ as a package
+from bench import modes
+from bench.support import wrk
+from sqlalchemy import event, text
+from sqlalchemy.engine import make_url
 
-from citela_catalogue.projection import upsert_entry, upsert_territory
+from citela_catalogue import queries
+from citela_catalogue.projection import apply_entries, upsert_territories
 from citela_catalogue.service import build_runtime
 from citela_common.bus import create_bus
-from citela_common.cache import Cache, RedisCache
 from citela_common.db import Database
 from citela_common.events.models import (
     Address,
@@ -80,13 +76,12 @@ from citela_common.events.models import (
     TerritoryLevel,
     TerritoryUpserted,
 )
-from citela_common.runtime import ServiceRuntime
 from citela_common.settings import Settings
 from citela_common.tenancy import scope_to_tenant
 
 T = TypeVar("T")
-TENANT_A = "bench-a"
-TENANT_B = "bench-b"
+TENANT_A = "bench-search-a"
+TENANT_B = "bench-search-b"
 NOW = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
 
 
@@ -998,701 +993,382 @@ class Catalogue:
         ]
 
 
-# --- loading ---------------------------------------------------------------------------------
+# --- the store -------------------------------------------------------------------------------
+
+DATA_VERSION = 2  # bump when the generator changes: a reused store must hold this dataset
+B_DEPS = {"64", "40", "33"}
 
 
 @dataclass
-class Load:
-    entries: int = 0
-    territories: int = 0
-    seconds: float = 0.0
-    territory_seconds: float = 0.0
-    vacuum_seconds: float = 0.0
-    reused: bool = False
+class Dataset:
+    entries: int
+    seed: int
+    geo: Geography
+
+    @classmethod
+    def build(cls, entries: int, seed: int) -> Dataset:
+        geo = build_geography(random.Random(seed), max(50, min(35_000, entries // 10)))
+        return cls(entries, seed, geo)
+
+    def tenants(self) -> list[tuple[str, Catalogue, int, list[TerritoryUpserted]]]:
+        return [
+            (
+                TENANT_A,
+                Catalogue(self.geo, self.seed + 1, "a", None),
+                self.entries,
+                self.geo.payloads(),
+            ),
+            (
+                TENANT_B,
+                Catalogue(self.geo, self.seed + 2, "b", B_DEPS),
+                self.entries // 20,
+                self.geo.payloads(B_DEPS),
+            ),
+        ]
+
+    @property
+    def key(self) -> str:
+        return f"{self.entries}-{self.seed}-v{DATA_VERSION}"
 
 
-def load_tenant(
-    db: Database,
-    tenant: str,
-    territories: Sequence[TerritoryUpserted],
-    entries: Iterator[CatalogueEntryUpserted],
-    batch: int,
-    into: Load,
-) -> None:
-    t0 = time.perf_counter()
-    with db.transaction() as session:
-        scope_to_tenant(session, tenant)
-        for t in territories:
-            upsert_territory(session, tenant, t)
-    into.territories += len(territories)
-    into.territory_seconds += time.perf_counter() - t0
-    while chunk := list(itertools.islice(entries, batch)):  # generated outside the timing
-        t0 = time.perf_counter()
+def load(db: Database, data: Dataset, batch: int) -> None:
+    """The whole dataset through the projection in bulk."""
+    for tenant, catalogue, n, territories in data.tenants():
         with db.transaction() as session:
             scope_to_tenant(session, tenant)
-            for data in chunk:
-                upsert_entry(session, tenant, data)
-        into.seconds += time.perf_counter() - t0
-        into.entries += len(chunk)
-        if into.entries % 10_000 < len(chunk):
-            print(
-                f"  … {tenant}: {into.entries:,} entries ({into.entries / into.seconds:,.0f}/s)",
-                flush=True,
-            )
-
-
-def reset_postgresql(db: Database) -> None:
+            upsert_territories(session, [(tenant, t) for t in territories])
+        t0, done, spent = time.perf_counter(), 0, 0.0
+        entries = catalogue.entries(n)
+        while chunk := list(itertools.islice(entries, batch)):  # generated outside the timing
+            t1 = time.perf_counter()
+            with db.transaction() as session:
+                scope_to_tenant(session, tenant)
+                apply_entries(session, [(tenant, e) for e in chunk])
+            spent += time.perf_counter() - t1
+            done += len(chunk)
+            if done % 20_000 < len(chunk):
+                print(
+                    f"  … {tenant}: {done:,} entries, projection {done / spent:,.0f}/s", flush=True
+                )
+        print(
+            f"  {tenant}: {done:,} entries in {time.perf_counter() - t0:.1f} s "
+            f"(projection alone {done / spent:,.0f} entries/s, generation excluded)",
+            flush=True,
+        )
     with db.transaction() as session:
-        for table in ("entry_communes", "entries", "territories"):
-            session.execute(
-                text(f"DELETE FROM catalogue.{table} WHERE tenant_id IN (:a, :b)"),
-                {"a": TENANT_A, "b": TENANT_B},
-            )
+        session.execute(
+            text("CREATE TABLE IF NOT EXISTS catalogue.bench_dataset (key TEXT PRIMARY KEY)")
+        )
+        session.execute(text("DELETE FROM catalogue.bench_dataset"))
+        session.execute(text("INSERT INTO catalogue.bench_dataset VALUES (:k)"), {"k": data.key})
 
 
-def vacuum_postgresql(db: Database) -> None:
+def sample_points(db: Database) -> list[tuple[float, float]]:
+    """Where tenant A's services are: about 500 points spread over its entries."""
+    with db.read() as session:
+        rows = session.execute(
+            text(
+                "SELECT lat, lon FROM catalogue.entries WHERE tenant_id = :t"
+                " AND lat IS NOT NULL AND id % 197 = 0 ORDER BY id"
+            ),
+            {"t": TENANT_A},
+        ).all()
+    return [(round(lat, 4), round(lon, 4)) for lat, lon in rows]
+
+
+def stored_key(db: Database) -> str | None:
+    with db.transaction() as session:
+        try:
+            return session.execute(text("SELECT key FROM catalogue.bench_dataset")).scalar()
+        except Exception:  # no such table: nothing loaded by this benchmark
+            return None
+
+
+def analyze(db: Database) -> None:
+    if db.is_sqlite:
+        return  # the service runs no ANALYZE on SQLite
     with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         for table in ("entries", "entry_communes", "territories"):
             conn.execute(text(f"VACUUM ANALYZE catalogue.{table}"))
 
 
-def database_size(db: Database) -> str:
-    if db.is_sqlite:
-        path = Path(str(db.engine.url.database))
-        files = list(path.parent.glob(f"{path.stem}.catalogue.db*"))  # with -wal and -shm
-        total = sum(f.stat().st_size for f in files)
-        return f"{total / 2**20:,.0f} MiB (SQLite {path.stem}.catalogue.db, WAL included)"
-    with db.engine.connect() as conn:
-        sizes = {
-            table: int(
-                conn.execute(
-                    text("SELECT pg_total_relation_size(CAST(:t AS regclass))"),
-                    {"t": f"catalogue.{table}"},
-                ).scalar_one()
-            )
-            for table in ("entries", "entry_communes", "territories")
-        }
-        gin = int(
-            conn.execute(
-                text("SELECT pg_relation_size('catalogue.ix_entries_search_vector')")
-            ).scalar_one()
-        )
-    parts = ", ".join(f"{t} {s / 2**20:,.0f}" for t, s in sizes.items())
-    return (
-        f"{sum(sizes.values()) / 2**20:,.0f} MiB with indexes ({parts}; GIN {gin / 2**20:,.0f})"
-        " — all tenants of the database"
-    )
+# --- query shapes ----------------------------------------------------------------------------
+
+LETTERS = "pbgefrvho"  # single letters that are not French stop words (l, d, c…)
 
 
-# --- measuring -------------------------------------------------------------------------------
-
-
-class CacheProbe:
-    """The catalogue's cache, counted; cold requests are forced to miss by a generation bump."""
-
-    def __init__(self, inner: Cache, redis_url: str | None) -> None:
-        self.inner = inner
-        self.redis_url = redis_url
-        self.hits = 0
-        self.misses = 0
-        self.written: list[str] = []
-
-    def get(self, key: str) -> bytes | None:
-        value = self.inner.get(key)
-        if value is None:
-            self.misses += 1
-        else:
-            self.hits += 1
-        return value
-
-    def set(self, key: str, value: bytes, ttl_s: int) -> None:
-        self.written.append(key)
-        self.inner.set(key, value, ttl_s)
-
-    def generation(self, scope: str) -> int:
-        return self.inner.generation(scope)
-
-    def bump(self, scope: str) -> None:
-        self.inner.bump(scope)
-
-    def forget_written(self) -> None:
-        """Drop what the bench wrote to a shared Redis (stale after a bump anyway)."""
-        if isinstance(self.inner, RedisCache) and self.redis_url and self.written:
-            import redis
-
-            client = redis.Redis.from_url(self.redis_url)
-            client.delete(*(f"{self.inner.prefix}:{k}" for k in self.written))
-            client.close()
-        self.written.clear()
-
-
-class GcPauses:
-    """Full (generation 2) collections of the process while the queries run: the tail's cause."""
-
-    def __init__(self) -> None:
-        self.pauses: list[float] = []
-        self._t0 = 0.0
-        self.on = False
-
-    def __call__(self, phase: str, info: dict[str, int]) -> None:
-        if not self.on or info["generation"] != 2:
-            return
-        if phase == "start":
-            self._t0 = time.perf_counter()
-        else:
-            self.pauses.append((time.perf_counter() - self._t0) * 1000)
-
-    def summary(self) -> str:
-        if not self.pauses:
-            return "no full GC while querying"
-        return (
-            f"{len(self.pauses)} full GC pauses while querying, median "
-            f"{statistics.median(self.pauses):.0f} ms, max {max(self.pauses):.0f} ms"
-        )
-
-
-@dataclass
-class Stats:
-    n: int
-    p50: float
-    p99: float
-    mean: float
-
-    @property
-    def rps(self) -> float:
-        return 1000 / self.mean if self.mean else float("inf")
-
-
-def stats(ms: list[float]) -> Stats:
-    ordered = sorted(ms)
-    return Stats(
-        n=len(ms),
-        p50=statistics.median(ordered),
-        p99=ordered[max(0, math.ceil(0.99 * len(ordered)) - 1)],
-        mean=statistics.fmean(ordered),
-    )
-
-
-@dataclass
-class Row:
-    query: str
-    cold: Stats
-    hit: Stats | None
-    not_modified: Stats | None
-    items: float
-    kib: float
-    gcs: int
-
-
-class Bench:
-    def __init__(
-        self, client: TestClient, probe: CacheProbe, tenant: str, requests: int, gcs: GcPauses
-    ) -> None:
-        self.client = client
-        self.probe = probe
-        self.tenant = tenant
-        self.requests = requests
-        self.gcs = gcs
-        self.leaks = 0
-
-    def url(self, path: str, **params: Any) -> str:
-        query = urlencode({k: v for k, v in params.items() if v is not None})
-        return f"/v1/tenants/{self.tenant}{path}" + (f"?{query}" if query else "")
-
-    def get(self, url: str, headers: dict[str, str] | None = None) -> Any:
-        r = self.client.get(url, headers=headers or {})
-        if r.status_code not in (200, 304):
-            raise RuntimeError(f"GET {url}: {r.status_code} {r.text[:300]}")
-        return r
-
-    def run(self, query: str, make: Callable[[int], str], warmup: int, warm: bool = True) -> Row:
-        for i in range(warmup):
-            self.probe.bump(self.tenant)
-            self.get(make(-1 - i))
-        cold: list[float] = []
-        items = 0
-        size = 0
-        misses = self.probe.misses
-        gcs = len(self.gcs.pauses)
-        for i in range(self.requests):
-            url = make(i)
-            self.probe.bump(self.tenant)
-            t0 = time.perf_counter()
-            r = self.get(url)
-            cold.append((time.perf_counter() - t0) * 1000)
-            size += len(r.content)
-            body = r.json()
-            found = body.get("items", [body]) if isinstance(body, dict) else body
-            if isinstance(found, list):
-                items += len(found)
-                self.leaks += sum(
-                    1 for e in found if isinstance(e, dict) and ":b-" in str(e.get("entry_id"))
-                )
-        gcs = len(self.gcs.pauses) - gcs
-        if warm and self.probe.misses - misses < self.requests:
-            raise RuntimeError(f"{query}: cold requests hit the cache")
-        self.probe.forget_written()
-        hit = not_modified = None
-        if warm:
-            url = make(0)
-            etag = self.get(url).headers["etag"]
-            hits = self.probe.hits
-            hit = self._time(url, None)
-            not_modified = self._time(url, {"If-None-Match": etag})
-            if self.probe.hits - hits != 2 * self.requests:
-                raise RuntimeError(f"{query}: warm requests missed the cache")
-            self.probe.forget_written()
-        return Row(
-            query,
-            stats(cold),
-            hit,
-            not_modified,
-            items / self.requests,
-            size / self.requests / 1024,
-            gcs,
-        )
-
-    def _time(self, url: str, headers: dict[str, str] | None) -> Stats:
-        ms: list[float] = []
-        for _ in range(self.requests):
-            t0 = time.perf_counter()
-            self.get(url, headers)
-            ms.append((time.perf_counter() - t0) * 1000)
-        return stats(ms)
-
-
-FTS_WORDS = (
-    "mediatheque",
-    "médiathèque",
-    "piscine",
-    "déchèterie",
-    "crèche",
-    "gymnase",
-    "mairie",
-    "CCAS",
-    "conservatoire",
-    "gendarmerie",
-    "musée",
-    "marché",
-    "concert",
-    "exposition",
-    "bibliothèque",
-    "natation",
-    "passeport",
-    "vaccination",
-    "urbanisme",
-    "impôts",
-)
-FTS_PHRASES = (
-    "piscine municipale",
-    "france services",
-    "maison de santé",
-    "office de tourisme",
-    "action sociale",
-    "école élémentaire",
-    "centre social",
-    "carte d'identité",
-    "allocations familiales",
-    "marché de Noël",
-    "assurance maladie",
-    "relais petite enfance",
-    "point justice",
-    "finances publiques",
-    "ateliers numériques",
-    "déchets verts",
-)
-FTS_PREFIXES = (
-    "média",
-    "pisc",
-    "déch",
-    "gymn",
-    "conserv",
-    "bibli",
-    "france serv",
-    "maison de sa",
-    "crèc",
-    "musé",
-    "gendar",
-    "natat",
-)
-
-
-def run_queries(
-    bench: Bench, geo: Geography, sampled: Sampled, seed: int, warmup: int
-) -> list[Row]:
+def shapes(
+    data: Dataset, points: list[tuple[float, float]], seed: int, pages: dict[str, str]
+) -> dict[str, list[dict[str, Any]]]:
+    """Query parameters per shape (``pages``: the page-1 queries whose cursors page 2 uses)."""
     rng = random.Random(seed)
-    epcis = sorted(geo.epcis)
-    deps = [d[0] for d in DEPARTEMENTS]
-    areas = sorted({o.policy_area for o in OFFICES})
-    communes = sorted(geo.communes.values(), key=lambda c: c.code)
-    u = bench.url
-
-    def pick(seq: Sequence[Any], i: int) -> Any:
-        return seq[(i * 7919 + 13) % len(seq)] if i >= 0 else rng.choice(seq)
-
-    def window(i: int) -> dict[str, str]:
-        start = DAY0 + timedelta(days=(i * 37) % 700 if i >= 0 else rng.randrange(700))
-        return {"from": start.isoformat(), "to": (start + timedelta(days=30)).isoformat()}
-
-    def page2(first: Callable[[int], str], i: int) -> str:
-        """Page 2 of the first of the next candidates that has one (page 1 is not timed).
-
-        Pages of 50 (the default); of 10 where a small --entries leaves no second page of 50.
-        """
-        for limit in (50, 10):
-            for k in range(20):
-                url = first(i + k if i >= 0 else i) + f"&limit={limit}"
-                cursor = bench.get(url).json()["next_cursor"]
-                if cursor is not None:
-                    return url + "&" + urlencode({"cursor": cursor})
-        raise RuntimeError(f"{url}: no second page")
-
-    big_deps = [d for d in deps if d not in ("75", "90", "92", "93", "94")]
-    queries: list[tuple[str, Callable[[int], str]]] = [
-        ("GET /healthz (floor)", lambda i: "/healthz"),
-        ("q=<word>", lambda i: u("/entries", q=pick(FTS_WORDS, i))),
-        ("q=mairie (the most frequent term)", lambda i: u("/entries", q="mairie")),
-        ("q=<two words>", lambda i: u("/entries", q=pick(FTS_PHRASES, i))),
-        ("q=<prefix>", lambda i: u("/entries", q=pick(FTS_PREFIXES, i))),
-        (
-            "q=<word>&territory=<EPCI>",
-            lambda i: u("/entries", q=pick(FTS_WORDS, i), territory=pick(epcis, i)),
-        ),
-        (
-            "q=<word>&territory=<dép.>",
-            lambda i: u("/entries", q=pick(FTS_WORDS, i), territory=pick(big_deps, i)),
-        ),
-        ("list (no filter)", lambda i: u("/entries", limit=50 - (i % 2))),
-        ("territory=<commune>", lambda i: u("/entries", territory=pick(communes, i).code)),
-        ("territory=<EPCI>", lambda i: u("/entries", territory=pick(epcis, i))),
-        (
-            "territory=<dép.>&kind&policy_area",
-            lambda i: u(
-                "/entries", territory=pick(big_deps, i), kind="service", policy_area=pick(areas, i)
-            ),
-        ),
-        (
-            "page 2 (cursor) territory=<dép.>",
-            lambda i: page2(lambda k: u("/entries", territory=pick(big_deps, k)), i),
-        ),
-        (
-            "page 2 (cursor) q=<word>",
-            lambda i: page2(lambda k: u("/entries", q=pick(FTS_WORDS, k)), i),
-        ),
-        (
-            "near=<commune> radius_km=5",
-            lambda i: u("/entries", near="{},{}".format(*pick(sampled.points.items, i))),
-        ),
-        (
-            "near=<commune> r=5 & q=<word>",
-            lambda i: u(
-                "/entries",
-                near="{},{}".format(*pick(sampled.points.items, i)),
-                q=pick(FTS_WORDS, i),
-            ),
-        ),
-        ("events 30 days (whole tenant)", lambda i: u("/events", **window(i))),
-        (
-            "events 30 days & territory=<dép.>",
-            lambda i: u("/events", territory=pick(big_deps, i), **window(i)),
-        ),
-        ("entry by id", lambda i: u(f"/entries/{pick(sampled.entries.items, i)[0]}")),
-        ("policy-areas territory=<dép.>", lambda i: u("/policy-areas", territory=pick(deps, i))),
-        (
-            "territories q=<name prefix>",
-            lambda i: u("/territories", q=pick(communes, i).name[: 3 + i % 4]),
-        ),
-        (
-            "territories q=<postal prefix>",
-            lambda i: u("/territories", q=pick(communes, i).postal[: 2 + i % 3]),
-        ),
-        ("territories/<EPCI>", lambda i: u(f"/territories/{pick(epcis, i)}")),
-    ]
-    rows: list[Row] = []
-    for name, make in queries:
-        t0 = time.perf_counter()
-        rows.append(bench.run(name, make, warmup, warm=not name.startswith("GET /healthz")))
-        print(f"  … {name}: {time.perf_counter() - t0:.1f}s", flush=True)
-    return rows
+    communes = sorted(data.geo.communes.values(), key=lambda c: c.code)
+    named = [c for c in communes if " " not in c.name and "-" not in c.name and len(c.name) > 4]
+    return {
+        "rare": [{"q": c.name} for c in rng.sample(named, min(50, len(named)))],
+        "mairie": [{"q": "mairie"}, {"q": "Mairie"}, {"q": "mairies"}],
+        "prefix": [{"q": letter} for letter in LETTERS],
+        "commune": [{"territory": c.code} for c in rng.sample(communes, min(50, len(communes)))],
+        "near": [
+            {"near": f"{lat},{lon}", "radius_km": 5}
+            for lat, lon in rng.sample(points, min(50, len(points)))
+        ],
+        "page2": [{**json.loads(q), "cursor": c} for q, c in pages.items()],
+    }
 
 
-# --- one backend -----------------------------------------------------------------------------
-
-DATA_VERSION = 1  # bump when the generator changes: stores loaded by another version reload
+PAGE1 = [{"q": "mairie"}, {"q": "m"}, {"q": "p"}, {}, {"territory": "75"}]
 
 
-@dataclass
-class Dataset:
-    """The generated catalogue: geography, both tenants' generators, and its sample."""
-
-    args: argparse.Namespace
-    geo: Geography
-    b_deps: set[str]
-    sampled: Sampled
-    sampled_b: Sampled
-
-    @classmethod
-    def build(cls, args: argparse.Namespace) -> Dataset:
-        geo = build_geography(random.Random(args.seed), max(50, min(35_000, args.entries // 10)))
-        data = cls(args, geo, {"64", "40", "33"}, Sampled(), Sampled())
-        for _ in data.entries_a():  # one pass to draw the sample (the load draws it again)
-            pass
-        for _ in data.entries_b():
-            pass
-        data.sampled = data._gen_a.sampled
-        data.sampled_b = data._gen_b.sampled
-        return data
-
-    def entries_a(self) -> Iterator[CatalogueEntryUpserted]:
-        self._gen_a = Catalogue(self.geo, self.args.seed + 1, "a", None)
-        return self._gen_a.entries(self.args.entries)
-
-    def entries_b(self) -> Iterator[CatalogueEntryUpserted]:
-        self._gen_b = Catalogue(self.geo, self.args.seed + 2, "b", self.b_deps)
-        return self._gen_b.entries(self.args.entries // 20)
-
-    @property
-    def key(self) -> str:
-        return f"{self.args.entries}-{self.args.seed}-v{DATA_VERSION}"
+# --- anchor: the API's SQL on a bare connection -----------------------------------------------
 
 
-def store_matches(db: Database, data: Dataset) -> bool:
-    """The bench tenants already hold exactly this dataset (counts and sampled titles)."""
-    with db.transaction() as session:
-        rows = session.execute(
-            text(
-                "SELECT tenant_id, count(*) FROM catalogue.entries"
-                " WHERE tenant_id IN (:a, :b) AND removed_at IS NULL GROUP BY tenant_id"
-            ),
-            {"a": TENANT_A, "b": TENANT_B},
-        ).all()
-        counts = {str(tenant): int(n) for tenant, n in rows}
-        if counts != {TENANT_A: data.args.entries, TENANT_B: data.args.entries // 20}:
-            return False
-        for tenant, sample in ((TENANT_A, data.sampled), (TENANT_B, data.sampled_b)):
-            for entry_id, title in sample.entries.items[:20]:
-                found = session.execute(
-                    text(
-                        "SELECT title FROM catalogue.entries WHERE tenant_id = :t AND entry_id = :e"
-                    ),
-                    {"t": tenant, "e": entry_id},
-                ).scalar()
-                if found != title:
-                    return False
-    return True
+def captured_sql(db: Database, params: dict[str, Any]) -> list[tuple[str, Any]]:
+    """The statements ``GET /entries?<params>`` runs, as the driver received them."""
+    seen: list[tuple[str, Any]] = []
 
+    def capture(_c: Any, _cur: Any, statement: str, parameters: Any, _x: Any, _m: bool) -> None:
+        seen.append((statement, parameters))
 
-def has_entries(db: Database) -> bool:
-    with db.transaction() as session:
-        return bool(
-            session.execute(text("SELECT EXISTS (SELECT 1 FROM catalogue.entries)")).scalar()
+    event.listen(db.engine, "before_cursor_execute", capture)
+    try:
+        f = queries.EntryFilter(
+            territory=params.get("territory"),
+            q=params.get("q"),
+            near=tuple(float(v) for v in params["near"].split(","))  # type: ignore[arg-type]
+            if "near" in params
+            else None,
+            radius_km=float(params.get("radius_km", 5.0)),
         )
+        with db.read() as session:
+            scope_to_tenant(session, TENANT_A)
+            queries.list_entries(session, f, params.get("cursor"), 50)
+    finally:
+        event.remove(db.engine, "before_cursor_execute", capture)
+    return [(s, p) for s, p in seen if s.lstrip().upper().startswith(("SELECT", "SET"))]
 
 
-def run_backend(backend: str, args: argparse.Namespace, data: Dataset) -> Result:
-    store = args.data_dir / f"{backend}-{data.key}"
-    saved = store.with_suffix(".load.json")
-    store.mkdir(parents=True, exist_ok=True)
-    if backend == "sqlite":
-        settings = Settings(
-            data_dir=store,
-            database_url=f"sqlite:///{store / 'citela.db'}",
-            kafka_bootstrap=None,
-            redis_url=None,
-        )
-    else:
-        settings = Settings(
-            data_dir=store,
-            database_url=args.pg_url,
-            kafka_bootstrap=None,
-            redis_url=args.redis_url if args.pg_cache == "redis" else None,
-        )
-    runtime: ServiceRuntime = build_runtime(settings, create_bus(settings))
-    probe = CacheProbe(runtime.extras["cache"], settings.redis_url)
-    runtime.extras["cache"] = probe
-    db = runtime.db
-    if backend == "sqlite" and args.reload:
-        for f in store.glob("citela*.db*"):
-            f.unlink()
-    runtime.migrate()
-    if not args.reload and saved.exists() and store_matches(db, data):
-        load = Load(**json.loads(saved.read_text())["load"])
-        load.reused = True
-        print(f"[{backend}] reusing the store loaded earlier ({saved})", flush=True)
-    else:
-        if backend == "sqlite" and has_entries(db):  # a store of another dataset: start afresh
-            db.dispose()
-            for f in store.glob("citela*.db*"):
-                f.unlink()
-            runtime.migrate()
-        load = load_store(backend, db, data)
-        saved.write_text(json.dumps({"load": asdict(load), "at": datetime.now(UTC).isoformat()}))
-    probe.bump(TENANT_A)  # what the projection handler does after a change
-    probe.bump(TENANT_B)
-    size = database_size(db)
+def time_anchor(db: Database, requests: list[list[tuple[str, Any]]], seconds: float) -> list[float]:
+    raw = db.engine.raw_connection()
+    try:
+        cur = raw.cursor()
+        out: list[float] = []
+        deadline = time.perf_counter() + seconds
+        for statements in itertools.cycle(requests):
+            t0 = time.perf_counter()
+            for sql, params in statements:
+                cur.execute(sql, params)
+                if cur.description is not None:
+                    cur.fetchall()
+            raw.commit()
+            out.append((time.perf_counter() - t0) * 1000)
+            if time.perf_counter() > deadline and len(out) >= 20:
+                return out
+        return out
+    finally:
+        raw.close()
 
-    print(f"[{backend}] querying: {args.requests} timed requests per query", flush=True)
-    load_before = os.getloadavg()[0]
-    gc_pauses = GcPauses()
-    gc.callbacks.append(gc_pauses)
-    with TestClient(runtime.create_app()) as client:
-        gc.collect()
-        if args.gc_freeze:
-            gc.freeze()
-        gc_pauses.on = True
-        bench = Bench(client, probe, TENANT_A, args.requests, gc_pauses)
-        rows = run_queries(bench, data.geo, data.sampled, args.seed + 3, args.warmup)
-        gc_pauses.on = False
-        if bench.leaks:
-            raise RuntimeError(f"{bench.leaks} entries of {TENANT_B} answered to {TENANT_A}")
-    gc.callbacks.remove(gc_pauses)
-    gc.unfreeze()
-    probe.forget_written()
-    if args.cleanup:  # leave nothing of the bench behind
-        if backend == "postgresql":
-            reset_postgresql(db)
-        db.dispose()
-        for f in store.glob("*"):
-            f.unlink()
-        store.rmdir()
-        saved.unlink(missing_ok=True)
-    db.dispose()
-    cache = "in-process" if backend == "sqlite" or args.pg_cache == "memory" else "Redis"
-    machine = (
-        f"machine load average {load_before:.1f} before the queries, "
-        f"{os.getloadavg()[0]:.1f} after, on {os.cpu_count()} CPUs"
+
+def pct(ms: Sequence[float], p: float) -> float:
+    ordered = sorted(ms)
+    return ordered[min(len(ordered) - 1, math.ceil(p / 100 * len(ordered)) - 1)]
+
+
+# --- project: the service under wrk ------------------------------------------------------------
+
+LUA = """
+local paths = {__PATHS__}
+local n = 0
+function request()
+  n = n + 1
+  local p = paths[(n + thread_id * 7) % #paths + 1]
+  -- unique: misses the response cache, so the request runs its SQL
+  return wrk.format("GET", p .. "&_bench=" .. thread_id .. "-" .. n)
+end
+"""
+
+
+def lua_for(paths: list[str]) -> str:
+    return LUA.replace("__PATHS__", ", ".join(json.dumps(p) for p in paths))
+
+
+def entries_path(params: dict[str, Any]) -> str:
+    return f"/v1/tenants/{TENANT_A}/entries?" + urlencode({**params, "limit": 50})
+
+
+def start_server(settings: Settings, port: int) -> subprocess.Popen[bytes]:
+    env = {k: v for k, v in os.environ.items() if not k.upper().startswith("CITELA_")}
+    env.update(
+        CITELA_DATA_DIR=str(settings.data_dir),
+        CITELA_DATABASE_URL=settings.resolved_database_url,
+        CITELA_LOG_LEVEL="WARNING",
     )
-    return Result(backend, load, rows, size, cache, f"{gc_pauses.summary()}; {machine}")
-
-
-def load_store(backend: str, db: Database, data: Dataset) -> Load:
-    args = data.args
-    if backend == "postgresql":
-        reset_postgresql(db)
-    print(
-        f"[{backend}] loading {args.entries:,} entries for {TENANT_A} "
-        f"({len(data.geo.communes):,} communes, {len(data.geo.epcis):,} EPCI) "
-        f"+ {args.entries // 20:,} for {TENANT_B}, through the projection",
-        flush=True,
+    if settings.redis_url:
+        env["CITELA_REDIS_URL"] = settings.redis_url
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "--factory",
+            "bench.support.catalogue_server:create",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+            "--no-access-log",
+        ],
+        env=env,
+        cwd=Path(__file__).resolve().parents[1],
     )
-    load = Load()
-    load_tenant(db, TENANT_A, data.geo.payloads(), data.entries_a(), args.batch, load)
-    load_tenant(db, TENANT_B, data.geo.payloads(data.b_deps), data.entries_b(), args.batch, load)
-    if backend == "postgresql":
-        t0 = time.perf_counter()
-        vacuum_postgresql(db)
-        load.vacuum_seconds = time.perf_counter() - t0
-    return load
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2):
+                return server
+        except OSError:
+            if server.poll() is not None:
+                raise SystemExit("the catalogue server did not start") from None
+            time.sleep(0.3)
+    server.terminate()
+    raise SystemExit("the catalogue server did not answer within 120 s")
 
 
-@dataclass
-class Result:
-    backend: str
-    load: Load
-    rows: list[Row]
-    size: str
-    cache: str
-    gc: str
+def get_json(port: int, path: str) -> Any:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=30) as r:
+        return json.loads(r.read())
 
 
-def report(r: Result) -> None:
-    load = r.load
-    print()
-    print(
-        f"== {r.backend}: {load.entries:,} entries loaded in {load.seconds:,.1f}s "
-        f"({load.entries / load.seconds:,.0f} entries/s through the projection), "
-        f"{load.territories:,} territories in {load.territory_seconds:,.1f}s"
-        + (f", VACUUM ANALYZE {load.vacuum_seconds:,.1f}s" if load.vacuum_seconds else "")
-        + (" [load figures of the run that loaded this store]" if load.reused else "")
-    )
-    print(f"   store: {r.size}; cache: {r.cache}")
-    print(f"   {r.gc}")
-    print(
-        f"{'backend':<11}{'query':<36}{'items':>6}{'KiB':>6} |"
-        f"{'cold p50':>9}{'p99':>7}{'mean':>7}{'req/s':>6}{'GC':>4} |"
-        f"{'hit p50':>8}{'p99':>6} |{'304 p50':>8}{'p99':>6}"
-    )
-    for row in r.rows:
-        warm = "".join(
-            f" |{s.p50:>8.1f}{s.p99:>6.1f}" if s else " |" + " " * 14
-            for s in (row.hit, row.not_modified)
-        )
-        cold = row.cold
-        print(
-            f"{r.backend:<11}{row.query:<36}{row.items:>6.1f}{row.kib:>6.1f} |"
-            f"{cold.p50:>9.1f}{cold.p99:>7.1f}{cold.mean:>7.1f}{cold.rps:>6.0f}{row.gcs:>4}" + warm
-        )
+# --- main --------------------------------------------------------------------------------------
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--backend", choices=("sqlite", "postgresql", "both"), default="both")
+    modes.clear_environment()
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    modes.add_mode_arguments(parser, default="distributed")
     parser.add_argument("--entries", type=int, default=100_000)
-    parser.add_argument("--requests", type=int, default=200, help="timed requests per query")
-    parser.add_argument("--warmup", type=int, default=10)
+    parser.add_argument("--seed", type=int, default=20261128)
     parser.add_argument("--batch", type=int, default=1000, help="entries per load transaction")
-    parser.add_argument("--seed", type=int, default=2026)
+    parser.add_argument("--seconds", type=float, default=10, help="per shape, anchor and project")
+    parser.add_argument("--connections", type=int, default=1, help="wrk connections")
+    parser.add_argument("--port", type=int, default=18431)
+    parser.add_argument("--data-dir", type=Path, default=Path("/tmp/citela-bench-catalogue-search"))
     parser.add_argument(
-        "--data-dir",
-        type=Path,
-        default=Path("var/bench-catalogue"),
-        help="where the SQLite stores and the load figures are kept between runs",
-    )
-    parser.add_argument(
-        "--reload",
+        "--reuse",
         action="store_true",
-        help="load again even when the store already holds this dataset",
+        help="keep the store of an earlier run if it holds this dataset (said when it does)",
     )
-    parser.add_argument(
-        "--pg-url",
-        default=os.environ.get(
-            "CITELA_TEST_DATABASE_URL",
-            "postgresql+psycopg://citela:citela@127.0.0.1:5432/citela_test",
-        ),
-    )
-    parser.add_argument(
-        "--redis-url", default=os.environ.get("CITELA_REDIS_URL", "redis://127.0.0.1:6379/0")
-    )
-    parser.add_argument(
-        "--pg-cache",
-        choices=("redis", "memory"),
-        default="redis",
-        help="cache of the PostgreSQL run (the distributed mode uses Redis)",
-    )
-    parser.add_argument(
-        "--cleanup",
-        action="store_true",
-        help="delete the bench tenants' rows (PostgreSQL) and the SQLite store after the run; "
-        "by default they stay, so that the next run with the same --entries and --seed skips "
-        "the load",
-    )
-    parser.add_argument(
-        "--gc-freeze",
-        action="store_true",
-        help="gc.freeze() once the app is built, as a server may after start-up: shows how much "
-        "of the tail is full garbage collections",
-    )
+    parser.add_argument("--only", nargs="*", help="shapes to run (default: all)")
     args = parser.parse_args()
-    backends = ["sqlite", "postgresql"] if args.backend == "both" else [args.backend]
-    started = time.perf_counter()
-    t0 = time.perf_counter()
-    data = Dataset.build(args)
+    wrk.executable()
+
+    data = Dataset.build(args.entries, args.seed)
+    store = args.data_dir / f"{args.mode}-{data.key}"
+    store.mkdir(parents=True, exist_ok=True)
+    if args.mode == "distributed":
+        name = f"citela_bench_catalogue_{args.entries}"
+        database_url = ensure_database(args.pg_url, name, fresh=not args.reuse)
+        settings = Settings(
+            _env_file=None,
+            data_dir=store,
+            database_url=database_url,
+            redis_url=args.redis_url,
+            log_level="WARNING",
+        )
+    else:
+        if not args.reuse:
+            for old in store.glob("citela*.db*"):
+                old.unlink()
+        settings = Settings(_env_file=None, data_dir=store, log_level="WARNING")
+    runtime = build_runtime(settings, create_bus(settings))
+    db = runtime.db
+    runtime.migrate()
+    print(f"mode {args.mode}: {modes.describe(settings)}", flush=True)
+
+    found = stored_key(db)
+    if args.reuse and found == data.key:
+        print(f"REUSING the store loaded by an earlier run ({data.key}): no load", flush=True)
+    else:
+        if found is not None:  # another dataset: start afresh
+            raise SystemExit(
+                f"the store holds dataset {found}, not {data.key}: run without --reuse"
+            )
+        print(
+            f"loading {args.entries:,} entries (+{args.entries // 20:,} for {TENANT_B})", flush=True
+        )
+        load(db, data, args.batch)
+        t0 = time.perf_counter()
+        analyze(db)
+        print(f"  VACUUM ANALYZE {time.perf_counter() - t0:.1f} s", flush=True)
+
+    server = start_server(settings, args.port)
+    try:
+        pages: dict[str, str] = {}
+        for params in PAGE1:
+            cursor = get_json(args.port, entries_path(params))["next_cursor"]
+            if cursor:
+                pages[json.dumps(params)] = cursor
+        pools = shapes(data, sample_points(db), args.seed + 3, pages)
+        rows = []
+        for shape, pool in pools.items():
+            if args.only and shape not in args.only:
+                continue
+            check_tenancy(args.port, pool)
+            statements = [captured_sql(db, p) for p in pool]
+            anchor = time_anchor(db, statements, args.seconds)
+            result = wrk.run(
+                f"http://127.0.0.1:{args.port}",
+                lua_for([entries_path(p) for p in pool]),
+                seconds=args.seconds,
+                connections=args.connections,
+                threads=1 if args.connections == 1 else 2,
+            )
+            rows.append((shape, anchor, result))
+            print_row(shape, anchor, result)
+    finally:
+        server.terminate()
+        server.wait(30)
+        db.dispose()
+    load1, load5, _ = os.getloadavg()
     print(
-        f"generated {args.entries:,} + {args.entries // 20:,} entries "
-        f"in {time.perf_counter() - t0:.1f}s",
+        f"\nwrk {args.connections} connection(s), {args.seconds:.0f} s per shape; "
+        f"load average {load1:.2f} (5 min {load5:.2f}) on {os.cpu_count()} CPUs; "
+        f"worst project p99 {max(r.p99_ms for _, _, r in rows):.1f} ms"
+    )
+
+
+def check_tenancy(port: int, pool: list[dict[str, Any]]) -> None:
+    """Tenant B's entries never answer tenant A, and every request succeeds."""
+    for params in pool[:5]:
+        page = get_json(port, entries_path(params))
+        for item in page["items"]:
+            if item["entry_id"].split(":", 1)[1].startswith("b-"):
+                raise SystemExit(f"an entry of {TENANT_B} answered {TENANT_A}: {item['entry_id']}")
+
+
+def print_row(shape: str, anchor: list[float], r: wrk.WrkResult) -> None:
+    a50, a99 = statistics.median(anchor), pct(anchor, 99)
+    ratio = a50 / r.p50_ms if r.p50_ms else 0.0
+    print(
+        f"{shape:8} anchor p50 {a50:6.2f} ms p99 {a99:6.2f} ms | project {r.rate:7,.0f} req/s "
+        f"p50 {r.p50_ms:6.2f} ms p99 {r.p99_ms:6.2f} ms errors {r.errors} | ratio {ratio:.2f}",
         flush=True,
     )
-    results = [run_backend(backend, args, data) for backend in backends]
-    for result in results:
-        report(result)
-    print(
-        f"\n{args.requests} timed requests per query and cache mode (cold: cache generation "
-        "bumped before each, parameters varying; hit: same URL; 304: same URL with "
-        "If-None-Match), one client, in-process TestClient; times in ms; GC: full garbage "
-        f"collections during the cold requests. Total run {time.perf_counter() - started:,.0f}s."
-    )
+
+
+def ensure_database(server_url: str, name: str, *, fresh: bool) -> str:
+    """The benchmark's own database on ``server_url``'s server (dropped first when ``fresh``)."""
+    import psycopg
+
+    url = make_url(server_url)
+    admin = url.set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(admin, autocommit=True) as conn:
+        if fresh:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
+        if not exists:
+            conn.execute(f'CREATE DATABASE "{name}"')
+    return url.set(database=name).render_as_string(hide_password=False)
 
 
 if __name__ == "__main__":
