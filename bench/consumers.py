@@ -22,12 +22,14 @@ from the facts; entries counted). The last line: ``ratio=… project=… bare=�
 
 It runs exactly the mode it names: ``--db postgres`` uses ``--pg-url`` (default: the local
 ``citela_test`` database), ``--db sqlite`` a fresh SQLite file, whatever ``CITELA_*``
-variables are exported; the broker is ``--bootstrap`` (default the local one).
+variables are exported; the broker is ``--bootstrap`` (default the local one). The run's rows
+are deleted at the end (``--keep`` keeps them).
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import random
 import tempfile
@@ -38,7 +40,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from kafka import KafkaConsumer, KafkaProducer
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
 from citela_common.bus import Consumer, ConsumerTransport, Record
 from citela_common.bus.kafka import KafkaBus
@@ -310,6 +312,22 @@ TARGETS = {
 # --- the two runs -------------------------------------------------------------------------------
 
 
+def cleanup(db: Database, package: str, tenants: list[str], events: list[CloudEvent]) -> None:
+    """Delete the run's rows (its tenants' rows, its processed event ids): the default
+    database is the shared test database, where thousands of unscored bench comments would
+    slow every scoring sweep of the tests."""
+    models = importlib.import_module(f"{package}.models")
+    ids = [e.id for e in events]
+    with db.transaction() as session:
+        for table in reversed(models.Base.metadata.sorted_tables):
+            if "tenant_id" in table.c:
+                session.execute(delete(table).where(table.c.tenant_id.in_(tenants)))
+            elif table.name == "processed_events":
+                for start in range(0, len(ids), 1000):
+                    chunk = ids[start : start + 1000]
+                    session.execute(delete(table).where(table.c.event_id.in_(chunk)))
+
+
 def produce(bootstrap: str, topic: str, events: list[CloudEvent]) -> None:
     producer = KafkaProducer(
         bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=5
@@ -416,6 +434,7 @@ def main() -> None:
     parser.add_argument("--pg-url", default=PG_URL)
     parser.add_argument("--bootstrap", default=BOOTSTRAP)
     parser.add_argument("--timeout", type=float, default=600)
+    parser.add_argument("--keep", action="store_true", help="keep the run's rows in the database")
     args = parser.parse_args()
     names = [n.strip() for n in args.consumer.split(",") if n.strip()]
     unknown = [n for n in names if n not in TARGETS]
@@ -442,6 +461,8 @@ def main() -> None:
         spec = target.spec(db)
         project_s = project(args.bootstrap, topic, f"bench-{name}-{run}", spec, n, args.timeout)
         checked = target.check(db, tenants, events)
+        if not args.keep:
+            cleanup(db, target.package, tenants, events)
         db.dispose()
         bare_rate, project_rate = n / bare_s, n / project_s
         ratio = project_rate / bare_rate
