@@ -168,6 +168,58 @@ def test_cursor_pagination_walks_every_entry_once(platform: Platform) -> None:
     assert bad.status_code == 400
 
 
+def walk(platform: Platform, limit: int, **params: Any) -> list[dict[str, Any]]:
+    """Every page of a listing, following next_cursor."""
+    items: list[dict[str, Any]] = []
+    cursor = None
+    while True:
+        page = platform.get(
+            "/entries", limit=limit, **params, **({"cursor": cursor} if cursor else {})
+        )
+        items += page["items"]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            return items
+
+
+def test_search_results_are_paged_by_cursor_in_title_order(platform: Platform) -> None:
+    piscines = [
+        f.entry(f"piscine-{i:02d}", f"Piscine du quartier {i:02d}", "64445", policy_area="Sport")
+        for i in range(17)
+    ]
+    other = f.entry(
+        "gymnase",
+        "Gymnase Alain-Mimoun",
+        "64445",
+        policy_area="Sport",
+        description="Salle de sport ; la piscine est à côté.",
+    )
+    platform.publish(*piscines, other, f.entry("musee", "Musée des Beaux-Arts", "64445"))
+    expected = sorted([*(p.title for p in piscines), other.title])
+    assert [e["title"] for e in walk(platform, 5, q="piscine")] == expected
+    assert [e["title"] for e in walk(platform, 4, q="pisc")] == expected  # prefix, page by page
+    assert titles(platform.get("/entries", q="piscine", territory="64348")) == []
+    bad = platform.client.get(
+        f"/catalogue/v1/tenants/{platform.tenant}/entries",
+        params={"q": "piscine", "cursor": "WzEsMl0"},  # [1,2]: no title in it
+    )
+    assert bad.status_code == 400
+
+
+def test_proximity_pages_go_outwards_and_stop_at_the_radius(platform: Platform) -> None:
+    # Eastwards from the Pau town hall, one kilometre apart (0.0124° of longitude at 43.3°N).
+    stops = [
+        f.entry(f"arret-{k:02d}", f"Arrêt {k:02d}", "64445", point=(43.2951, -0.3708 + 0.0124 * k))
+        for k in range(12)
+    ]
+    platform.publish(*reversed(stops))
+    found = walk(platform, 3, near="43.2951,-0.3708", radius_km=7.5)
+    assert [e["title"] for e in found] == [f"Arrêt {k:02d}" for k in range(8)]
+    distances = [e["distance_km"] for e in found]
+    assert distances == sorted(distances)
+    assert 6.9 < distances[-1] <= 7.5
+
+
 def test_events_between_two_dates(platform: Platform) -> None:
     platform.publish(
         f.entry(
