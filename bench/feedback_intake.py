@@ -263,18 +263,21 @@ def events_on_kafka(
     return len(seen)
 
 
-def stored(runtime: Any, tenant: str) -> tuple[int, int]:
-    """(feedback of ``tenant`` stored, of its outbox events not yet relayed)."""
+def stored(runtime: Any, tenant: str) -> tuple[int, int, int]:
+    """(feedback of ``tenant`` stored, events staged in its outbox, of which not yet relayed)."""
     with runtime.db.read() as session:
         feedback = session.scalar(
             select(func.count()).select_from(Feedback).where(Feedback.tenant_id == tenant)
+        )
+        staged = session.scalar(
+            select(func.count()).select_from(Outbox).where(Outbox.tenant == tenant)
         )
         unsent = session.scalar(
             select(func.count())
             .select_from(Outbox)
             .where(Outbox.tenant == tenant, Outbox.sent_at.is_(None))
         )
-    return int(feedback or 0), int(unsent or 0)
+    return int(feedback or 0), int(staged or 0), int(unsent or 0)
 
 
 def main() -> None:
@@ -335,20 +338,21 @@ def main() -> None:
             target = project.rate / 2
             pace_ms = round(args.connections * 1000 / target) if target > 0 else 1000
             half = load(port, "half", pace_ms=pace_ms)
-            count, unsent = stored(runtime, tenant)
+            count, staged, unsent = stored(runtime, tenant)
             if args.mode == "distributed":
-                delivered = events_on_kafka(args.kafka, starts, tenant, count, timeout_s=120)
-                check = f"{delivered} of {count} stored feedback read back from Kafka"
+                delivered = events_on_kafka(args.kafka, starts, tenant, staged, timeout_s=120)
+                check = f"{delivered} of {staged} staged events read back from Kafka"
             else:
                 deadline = time.monotonic() + 60
                 while unsent and time.monotonic() < deadline:
                     time.sleep(0.5)
-                    count, unsent = stored(runtime, tenant)
-                delivered = count - unsent
-                check = f"{delivered} of {count} stored feedback relayed by the outbox"
+                    count, staged, unsent = stored(runtime, tenant)
+                delivered = staged - unsent
+                check = f"{delivered} of {staged} staged events relayed by the outbox"
+            check += f" ({count} feedback stored)"
         runtime.db.dispose()
 
-    undelivered = count - delivered
+    undelivered = max(0, staged - delivered)
     errors = project.errors + half.errors + undelivered
     print(f"feedback intake, single POST, {args.mode} ({describe(settings)}), {workers} worker(s),")
     print(

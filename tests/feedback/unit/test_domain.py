@@ -190,3 +190,52 @@ def test_passwords_tokens_and_api_keys() -> None:
     assert key.plaintext not in repr(key)
     assert api_key_prefix("ctl_short_x") is None
     assert api_key_prefix("nope") is None
+
+
+def test_the_intake_stages_events_exactly_as_the_event_models_write_them() -> None:
+    from datetime import UTC, datetime, timedelta, timezone
+
+    from citela_common.events.envelope import CloudEvent
+    from citela_common.events.models import parse_data
+    from citela_feedback import events
+    from citela_feedback.intake import FeedbackState
+
+    for first, submitted_at, status in (
+        (True, datetime(2026, 11, 28, 9, 0, tzinfo=UTC), "visible"),
+        (False, datetime(2026, 11, 28, 9, 0, 0, 120000, tzinfo=UTC), "pending"),
+        (True, datetime(2026, 11, 27, 18, 30, 5, 7, tzinfo=timezone(timedelta(hours=1))), "none"),
+    ):
+        state = FeedbackState(
+            id="f" * 32,
+            tenant_id="agglo-pau",
+            entry_id="service-public:mairie-pau",
+            author_kind="partner",
+            account_id=None,
+            partner_app_id="a" * 32,
+            partner_user_ref="usager-42",
+            author_key="partner:app:usager-42",
+            current_key="c" * 64,
+            channel="partner",
+            satisfaction=4,
+            importance=5,
+            comment="Accueil chaleureux, appelez le 06 12 34 56 78.",
+            comment_redacted="Accueil chaleureux, appelez le [téléphone masqué].",
+            revision=1 if first else 2,
+            moderation_status=status,
+            moderation_flags=[],
+            moderation_note=None,
+            moderated_by=None,
+            moderated_at=None,
+            submitted_at=submitted_at,
+            created_at=submitted_at,
+            updated_at=submitted_at,
+            retracted_at=None,
+            retraction_reason=None,
+        )
+        at = datetime(2026, 11, 28, 9, 0, 1, tzinfo=UTC)
+        fast = events.current_envelope(state, "secret", first=first, at=at)
+        model = events._current_event(state, "secret", first=first)
+        expected = model.model_dump(mode="json")
+        expected |= {"id": fast["id"], "time": "2026-11-28T09:00:01Z"}
+        assert fast == expected
+        parse_data(CloudEvent.model_validate(fast))  # a valid event of its type

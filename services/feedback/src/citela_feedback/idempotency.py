@@ -17,13 +17,13 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam
+from sqlalchemy import Table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from citela_common.db import UTCDateTime
 from citela_common.web import Problem, field_error
 from citela_feedback.models import IdempotencyRecord
+from citela_feedback.pgsql import insert_from_json
 
 HEADER = "Idempotency-Key"
 REPLAY_HEADER = "Idempotent-Replayed"
@@ -93,20 +93,19 @@ def replay(stored: Stored | None, request_hash: str, now: datetime) -> Replay | 
 _TABLE = cast(Table, IdempotencyRecord.__table__)
 
 
-@lru_cache(maxsize=4)
-def _record_statement(dialect: str) -> Any:
-    """INSERT … ON CONFLICT DO UPDATE (only an expired record) … RETURNING, built once."""
-    insert: Any = postgresql.insert(_TABLE) if dialect == "postgresql" else sqlite.insert(_TABLE)
-    changed = ("request_hash", "status_code", "response", "account_id", "created_at", "expires_at")
-    return insert.on_conflict_do_update(
-        index_elements=[_TABLE.c.tenant_id, _TABLE.c.principal, _TABLE.c.key],
-        set_={c: insert.excluded[c] for c in changed},
-        where=_TABLE.c.expires_at <= bindparam("now_", type_=UTCDateTime()),
-    ).returning(_TABLE.c.key)
+_CHANGED = ("request_hash", "status_code", "response", "account_id", "created_at", "expires_at")
+CLAIM_KEYS = ("tenant_id", "principal", "key", *_CHANGED)
+
+# PostgreSQL, inside the intake's one write statement (its rows in the :claim parameter).
+PG_CLAIM = (
+    insert_from_json(_TABLE, CLAIM_KEYS, "claim")
+    + ' ON CONFLICT ("tenant_id", "principal", "key") DO UPDATE SET '
+    + ", ".join(f'"{c}" = EXCLUDED."{c}"' for c in _CHANGED)
+    + ' WHERE t."expires_at" <= EXCLUDED."created_at" RETURNING 1'
+)
 
 
-def record(
-    session: Session,
+def claim_row(
     *,
     tenant: str,
     principal: str,
@@ -117,25 +116,35 @@ def record(
     account_id: str | None,
     now: datetime,
     ttl: timedelta,
-) -> bool:
-    """Store the response under the key, in the request's transaction; False when a live
+) -> dict[str, Any]:
+    """The key's record holding the response (columns of ``idempotency_keys``)."""
+    return {
+        "tenant_id": tenant,
+        "principal": principal,
+        "key": key,
+        "request_hash": request_hash,
+        "status_code": status_code,
+        "response": response,
+        "account_id": account_id,
+        "created_at": now,
+        "expires_at": now + ttl,
+    }
+
+
+@lru_cache(maxsize=4)
+def _record_statement(dialect: str) -> Any:
+    """INSERT … ON CONFLICT DO UPDATE (only an expired record) … RETURNING, built once."""
+    insert: Any = postgresql.insert(_TABLE) if dialect == "postgresql" else sqlite.insert(_TABLE)
+    return insert.on_conflict_do_update(
+        index_elements=[_TABLE.c.tenant_id, _TABLE.c.principal, _TABLE.c.key],
+        set_={c: insert.excluded[c] for c in _CHANGED},
+        where=_TABLE.c.expires_at <= insert.excluded.created_at,
+    ).returning(_TABLE.c.key)
+
+
+def record(session: Session, row: dict[str, Any]) -> bool:
+    """Store a key's record (``claim_row``) in the request's transaction; False when a live
     record holds the key already (a concurrent request with it committed first: its
     transaction wins, this one rolls back and replays it)."""
     conn = session.connection()
-    stmt = _record_statement(conn.dialect.name)
-    row = conn.execute(
-        stmt,
-        {
-            "tenant_id": tenant,
-            "principal": principal,
-            "key": key,
-            "request_hash": request_hash,
-            "status_code": status_code,
-            "response": response,
-            "account_id": account_id,
-            "created_at": now,
-            "expires_at": now + ttl,
-            "now_": now,
-        },
-    ).first()
-    return row is not None
+    return conn.execute(_record_statement(conn.dialect.name), row).first() is not None

@@ -11,18 +11,20 @@ row read or written here carries the unit's tenant).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field, fields
+import json
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any, Literal, cast
 
-from sqlalchemy import Table, and_, bindparam, select, update
+from sqlalchemy import Table, TextClause, and_, bindparam, select, text, update
 from sqlalchemy.orm import Session
 
 from citela_common import bulk
 from citela_common.events.models import FEEDBACK_TOPIC, Channel
 from citela_common.outbox import STAGED
-from citela_feedback import events
+from citela_feedback import events, idempotency, pgsql
 from citela_feedback.domain import moderation, rules
 from citela_feedback.domain.redaction import redact
 from citela_feedback.domain.rules import TenantRules, Violation
@@ -345,19 +347,24 @@ class Intake:
         self._revisions.append(revision)
         slot.open_revision = revision
         self._events.append(
-            events.current_envelope(state, self.secret, first=outcome is Outcome.SUBMITTED)
+            events.current_envelope(state, self.secret, first=outcome is Outcome.SUBMITTED, at=now)
         )
         return Accepted(state, outcome)
 
     # --- writes -----------------------------------------------------------------------------
 
-    def write(self, now: datetime) -> None:
-        """Write what the accepted submissions changed. A concurrent first post of the same
-        author and entry fails here on the unique current key (IntegrityError), a concurrent
-        revision with ConcurrentChange: the caller runs the unit again, and sees them."""
+    def write(self, now: datetime, claim: dict[str, Any] | None = None) -> bool:
+        """Write what the accepted submissions changed, with ``claim``: the Idempotency-Key's
+        record (columns of ``idempotency_keys``) holding the response. False when a live
+        record holds that key already (nothing written: the caller rolls back and replays).
+
+        A concurrent first post of the same author and entry fails here on the unique current
+        key (IntegrityError), a concurrent revision with ConcurrentChange: the caller runs the
+        unit again, and sees them. On PostgreSQL the key's record and every insert go in one
+        statement (data-modifying CTEs, the inserts conditional on the key's)."""
         slots = [s for s in self._slots.values() if s is not None and s.open_revision is not None]
         if not slots:
-            return
+            return claim is None or idempotency.record(self.session, claim)
         conn = self.session.connection()
         revised = [s for s in slots if s.stored_revision is not None]
         if revised:
@@ -387,25 +394,34 @@ class Intake:
                 )
                 .values(replaced_at=now)
             )
-        fresh = [asdict(s.state) for s in slots if s.stored_revision is None]
-        _insert(self.session, FEEDBACKS, fresh)
-        _insert(self.session, REVISIONS, self._revisions)
-        _insert(
-            self.session,
-            OUTBOX,
-            [
-                {
-                    "event_id": e["id"],
-                    "topic": FEEDBACK_TOPIC,
-                    "tenant": e["tenant"],
-                    "event_type": e["type"],
-                    "envelope": e,
-                    "created_at": now,
-                    "sent_at": None,
-                }
-                for e in self._events
-            ],
-        )
+        tables: list[tuple[Table, list[dict[str, Any]]]] = [
+            (FEEDBACKS, [dict(vars(s.state)) for s in slots if s.stored_revision is None]),
+            (REVISIONS, list(self._revisions)),
+            (
+                OUTBOX,
+                [
+                    {
+                        "event_id": e["id"],
+                        "topic": FEEDBACK_TOPIC,
+                        "tenant": e["tenant"],
+                        "event_type": e["type"],
+                        "envelope": e,
+                        "created_at": now,
+                        "sent_at": None,
+                    }
+                    for e in self._events
+                ],
+            ),
+        ]
+        if conn.dialect.name == "postgresql":
+            if not _pg_write(self.session, claim, tables):
+                return False
+        else:
+            if claim is not None and not idempotency.record(self.session, claim):
+                return False
+            for table, rows in tables:
+                if rows:
+                    conn.execute(table.insert(), rows)
         self.session.info[STAGED] = True  # the relay is woken when this transaction commits
         self._close.clear()
         self._revisions.clear()
@@ -413,6 +429,7 @@ class Intake:
         for s in slots:
             s.stored_revision = s.state.revision
             s.open_revision = None
+        return True
 
 
 def _stored(row: Mapping[Any, Any]) -> _Slot:
@@ -420,14 +437,47 @@ def _stored(row: Mapping[Any, Any]) -> _Slot:
     return _Slot(state, state.revision)
 
 
-def _insert(session: Session, table: Table, rows: Sequence[dict[str, Any]]) -> None:
-    """Many rows in one statement (PostgreSQL: one JSON parameter; see citela_common.bulk)."""
-    if not rows:
-        return
-    if len(rows) > 1 and session.get_bind().dialect.name == "postgresql":
-        bulk.write(session, table, rows)
+def _json_value(value: Any) -> str:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def _json(rows: list[dict[str, Any]]) -> str:
+    return json.dumps(rows, ensure_ascii=False, separators=(",", ":"), default=_json_value)
+
+
+def _pg_write(
+    session: Session, claim: dict[str, Any] | None, tables: list[tuple[Table, list[dict[str, Any]]]]
+) -> bool:
+    """One statement: the key's record (if any), then, only if it was stored, the rows of each
+    table, each table's rows one JSON parameter (json_to_recordset, as citela_common.bulk)."""
+    shape = tuple((table.name, tuple(rows[0])) for table, rows in tables if rows)
+    params = {
+        f"rows_{i}": _json(rows) for i, rows in enumerate(rows for _t, rows in tables if rows)
+    }
+    if claim is not None:
+        params["claim"] = _json([claim])
+    ok = session.connection().execute(_pg_statement(claim is not None, shape), params).scalar()
+    return bool(ok)
+
+
+_BY_NAME = {t.name: t for t in (FEEDBACKS, REVISIONS, OUTBOX)}
+
+
+@lru_cache(maxsize=64)
+def _pg_statement(claimed: bool, shape: tuple[tuple[str, tuple[str, ...]], ...]) -> TextClause:
+    parts: list[str] = []
+    if claimed:
+        parts.append(f"claim AS ({idempotency.PG_CLAIM})")
+        parts.append("go AS (SELECT count(*) = 1 AS ok FROM claim)")
     else:
-        session.connection().execute(table.insert(), list(rows))
+        parts.append("go AS (SELECT true AS ok)")
+    for i, (name, keys) in enumerate(shape):
+        insert = pgsql.insert_from_json(_BY_NAME[name], keys, f"rows_{i}")
+        parts.append(f"w{i} AS ({insert} WHERE (SELECT ok FROM go))")  # noqa: S608
+    # Identifiers come from the metadata, values only from bound parameters.
+    return text("WITH " + ", ".join(parts) + " SELECT ok FROM go")  # noqa: S608
 
 
 def retract(session: Session, feedback: Feedback, reason: str, now: datetime) -> None:

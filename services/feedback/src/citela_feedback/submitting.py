@@ -197,20 +197,21 @@ def run(
                     unit.known(current_key, head.current)
                 status, result = work(unit, now)
                 body = result.model_dump(mode="json")
-                if key is not None and not idempotency.record(
-                    session,
-                    tenant=tenant,
-                    principal=who,
-                    key=key,
-                    request_hash=fingerprint,
-                    status_code=status,
-                    response=body,
-                    account_id=getattr(principal, "account_id", None),
-                    now=now,
-                    ttl=timedelta(seconds=ctx.settings.idempotency_ttl_s),
-                ):
+                claim = None
+                if key is not None:
+                    claim = idempotency.claim_row(
+                        tenant=tenant,
+                        principal=who,
+                        key=key,
+                        request_hash=fingerprint,
+                        status_code=status,
+                        response=body,
+                        account_id=getattr(principal, "account_id", None),
+                        now=now,
+                        ttl=timedelta(seconds=ctx.settings.idempotency_ttl_s),
+                    )
+                if not unit.write(now, claim):
                     raise _KeyTaken()
-                unit.write(now)
             return JSONResponse(body, status_code=status), result
         except (IntegrityError, ConcurrentChange, _KeyTaken):
             if attempt == ATTEMPTS:

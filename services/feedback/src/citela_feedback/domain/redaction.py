@@ -30,6 +30,8 @@ _PHONE = re.compile(
     r"(?<![\w+])(?:(?:\+|00)\s?33\s?(?:\(0\)\s?)?|0)[1-9](?:[\s.\-]?\d{2}){4}(?!\d)"
     r"|(?<![\w+])\+\d{1,3}(?:[\s.\-]?\d){6,13}(?!\d)"
 )
+_DIGIT = re.compile(r"\d")
+_AT_WORDS = re.compile(r"\(at\)|\[at\]|arobase", re.IGNORECASE)
 _LONG_NUMBER = re.compile(r"(?<!\d)\d(?:[\s.\-]?\d){10,}(?!\d)")
 
 _STREET_TYPES = (
@@ -219,11 +221,16 @@ def redact(text: str) -> Redacted:
 
         return pattern.sub(repl, value)
 
-    value = sub(_EMAIL, EMAIL, "email", text)
-    value = sub(_IBAN, IBAN, "iban", value)
-    value = sub(_PHONE, PHONE, "phone", value)
-    value = sub(_LONG_NUMBER, NUMBER, "number", value)
-    value, had_address = _addresses(value)
-    if had_address:
-        kinds.add("address")
+    value = text
+    # Cheap tests first: most comments hold no address, phone or account number (all need a
+    # digit) and no email address (it needs an at sign, or a spelled one).
+    if "@" in value or _AT_WORDS.search(value):
+        value = sub(_EMAIL, EMAIL, "email", value)
+    if _DIGIT.search(value):
+        value = sub(_IBAN, IBAN, "iban", value)
+        value = sub(_PHONE, PHONE, "phone", value)
+        value = sub(_LONG_NUMBER, NUMBER, "number", value)
+        value, had_address = _addresses(value)
+        if had_address:
+            kinds.add("address")
     return Redacted(value, frozenset(kinds))

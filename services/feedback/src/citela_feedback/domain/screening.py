@@ -170,11 +170,18 @@ _WORDS = re.compile(r"[a-z']+")
 _REPEATED_CHAR = re.compile(r"(.)\1{7,}")
 
 
+# The combining marks NFKD leaves in French (and most Latin) text: removed by one regex pass;
+# a text still not ASCII afterwards goes through unicodedata for any other mark.
+_LATIN_MARKS = re.compile("[\u0300-\u036f]")
+
+
 def fold(text: str) -> str:
     """Lowercase without accents, leetspeak undone, doubled letters single (« connnard »)."""
     decomposed = unicodedata.normalize("NFKD", text.lower())
-    plain = "".join(c for c in decomposed if not unicodedata.combining(c))
-    plain = plain.replace("’", "'").translate(_LEET)
+    plain = _LATIN_MARKS.sub("", decomposed).replace("’", "'")
+    if not plain.isascii():
+        plain = "".join(c for c in plain if not unicodedata.combining(c))
+    plain = plain.translate(_LEET)
     return _STRETCH.sub(r"\1", plain)
 
 
