@@ -85,7 +85,10 @@ def create_app(runtime: ServiceRuntime) -> FastAPI:
                         slug="unknown-territory",
                         errors=[field_error("territory", "unknown territory code")],
                     ) from None
-            body = json.dumps(result, ensure_ascii=False, separators=(",", ":")).encode()
+            if isinstance(result, bytes):  # already JSON (pydantic's serializer, in Rust)
+                body = result
+            else:
+                body = json.dumps(result, ensure_ascii=False, separators=(",", ":")).encode()
             cache.set(key, body, LIST_TTL_S)
         return conditional_json(request, body)
 
@@ -122,9 +125,14 @@ def create_app(runtime: ServiceRuntime) -> FastAPI:
 
         def build(session: Session) -> Any:
             found, next_cursor = queries.list_entries(session, f, cursor, limit)
-            return Page[EntryOut](
-                items=[EntryOut.of(x.entry, x.distance_km) for x in found], next_cursor=next_cursor
-            ).model_dump(mode="json")
+            return (
+                Page[EntryOut](
+                    items=[EntryOut.of(x.entry, x.distance_km) for x in found],
+                    next_cursor=next_cursor,
+                )
+                .model_dump_json()
+                .encode()
+            )
 
         return cached(request, tenant, build)
 
