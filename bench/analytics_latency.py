@@ -33,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/ as a pack
 from bench.modes import (
     add_mode_arguments,
     clear_environment,
+    delete_groups,
     delete_topics,
     describe,
     fresh_database,
@@ -145,6 +146,7 @@ def measure(args: argparse.Namespace, settings: Settings, run: str) -> None:
     bus.close()
     runtime.db.dispose()
     if settings.kafka_bootstrap:
+        delete_groups(settings.kafka_bootstrap, groups)
         delete_topics(settings.kafka_bootstrap, [topic])
     print(f"mode                {args.mode}: {describe(settings)}, topic {topic}")
     print(f"events              {sent} over {args.tenants} tenants")

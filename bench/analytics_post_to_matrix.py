@@ -50,6 +50,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/ and tests
 from bench.modes import (
     add_mode_arguments,
     clear_environment,
+    delete_groups,
     describe,
     fresh_database,
     own_groups,
@@ -224,6 +225,7 @@ def measure(args: argparse.Namespace, settings: Settings, run: str, stack: ExitS
     groups = own_groups(list(runtimes.values()), run)
     if settings.kafka_bootstrap:
         start_at_end(settings.kafka_bootstrap, groups)
+        stack.callback(delete_groups, settings.kafka_bootstrap, groups)  # once stopped
     port = stack.enter_context(serving(app))
     analytics_db = runtimes["analytics"].db
     tenant = f"bench-p2m-{run}"

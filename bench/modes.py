@@ -155,14 +155,27 @@ def start_at_end(bootstrap: str, groups: Sequence[tuple[str, Sequence[str]]]) ->
 
 
 def delete_topics(bootstrap: str, topics: Sequence[str]) -> None:
+    """Delete this run's topics and their dead-letter topics, those that exist."""
     from kafka.admin import KafkaAdminClient
 
     admin = KafkaAdminClient(bootstrap_servers=bootstrap)
     try:
-        admin.delete_topics(list(topics))
+        wanted = {name for t in topics for name in (t, f"{t}.dlq")}
+        existing = [t for t in admin.list_topics() if t in wanted]
+        if existing:
+            admin.delete_topics(existing)
     finally:
         admin.close()
 
 
-def fresh_dir() -> Path:
-    return Path(mkdtemp(prefix="citela-bench-"))
+def delete_groups(bootstrap: str, groups: Sequence[tuple[str, Sequence[str]]]) -> None:
+    """Forget this run's consumer groups (once their consumers have stopped)."""
+    from kafka.admin import KafkaAdminClient
+
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    try:
+        admin.delete_groups([g for g, _topics in groups])
+    except Exception as exc:  # a group still closing is forgotten by Kafka's own retention
+        print(f"consumer groups left to Kafka's retention: {exc!r}")
+    finally:
+        admin.close()
