@@ -41,28 +41,35 @@ class EntryOut(BaseModel):
 
     @classmethod
     def of(cls, e: Entry, distance: float | None = None, next_date: date | None = None) -> EntryOut:
-        point = GeoPoint(lat=e.lat, lon=e.lon) if e.lat is not None and e.lon is not None else None
-        return cls(
-            entry_id=e.entry_id,
-            kind=e.kind,
-            title=e.title,
-            description=e.description,
-            source_type=e.source_type,
-            policy_area=e.policy_area,
-            commune_codes=e.commune_codes,
-            epci_codes=e.epci_codes,
-            departement_codes=e.departement_codes,
-            address=Address.model_validate(e.address) if e.address else None,
-            point=point,
-            contacts=[Contact.model_validate(c) for c in e.contacts],
-            opening_hours=[OpeningSlot.model_validate(s) for s in e.opening_hours],
-            dates=[DateRange.model_validate(d) for d in e.dates],
-            url=e.url,
-            provenance=Provenance.model_validate(e.provenance),
-            updated_at=e.updated_at,
-            distance_km=round(distance, 3) if distance is not None else None,
-            next_date=next_date,
-        )
+        return cls.model_validate(cls.data_of(e, distance, next_date))
+
+    @staticmethod
+    def data_of(
+        e: Entry, distance: float | None = None, next_date: date | None = None
+    ) -> dict[str, Any]:
+        """The fields of an entry as plain data: a page of them is validated in one call."""
+        point = {"lat": e.lat, "lon": e.lon} if e.lat is not None and e.lon is not None else None
+        return {
+            "entry_id": e.entry_id,
+            "kind": e.kind,
+            "title": e.title,
+            "description": e.description,
+            "source_type": e.source_type,
+            "policy_area": e.policy_area,
+            "commune_codes": e.commune_codes,
+            "epci_codes": e.epci_codes,
+            "departement_codes": e.departement_codes,
+            "address": e.address or None,
+            "point": point,
+            "contacts": e.contacts,
+            "opening_hours": e.opening_hours,
+            "dates": e.dates,
+            "url": e.url,
+            "provenance": e.provenance,
+            "updated_at": e.updated_at,
+            "distance_km": round(distance, 3) if distance is not None else None,
+            "next_date": next_date,
+        }
 
 
 class TerritoryRef(BaseModel):
