@@ -25,6 +25,7 @@ from citela_common.events.models import (
 from citela_common.outbox import idempotent_batch
 from citela_common.runtime import ConsumerSpec
 from citela_common.tenancy import scope_to_tenant
+from citela_feedback import generations
 from citela_feedback.domain.rules import Commune, EntryPlace
 from citela_feedback.models import CatalogueEntry, ProcessedEvent, Territory
 
@@ -33,16 +34,24 @@ COMMUNE_LEVELS = (TerritoryLevel.COMMUNE.value, TerritoryLevel.ARRONDISSEMENT.va
 
 
 def apply_event(session: Session, event: CloudEvent) -> bool:
-    """Apply one catalogue event; True when the read model changed."""
+    """Apply one catalogue event; True when the read model changed.
+
+    A change bumps the tenant's cache generation at commit (citela_feedback.generations):
+    every intake worker then drops the verdicts it cached on the tenant's entries. A rewrite
+    of this projection that writes without the ORM must keep the ``touch``.
+    """
     scope_to_tenant(session, event.tenant)
     data = parse_data(event)
+    changed = False
     if isinstance(data, CatalogueEntryUpserted):
-        return _upsert_entry(session, event.tenant, data)
-    if isinstance(data, CatalogueEntryRemoved):
-        return _remove_entry(session, event.tenant, data)
-    if isinstance(data, TerritoryUpserted):
-        return _upsert_territory(session, event.tenant, data)
-    return False
+        changed = _upsert_entry(session, event.tenant, data)
+    elif isinstance(data, CatalogueEntryRemoved):
+        changed = _remove_entry(session, event.tenant, data)
+    elif isinstance(data, TerritoryUpserted):
+        changed = _upsert_territory(session, event.tenant, data)
+    if changed:
+        generations.touch(session, generations.tenant_scope(event.tenant))
+    return changed
 
 
 def _upsert_entry(session: Session, tenant: str, data: CatalogueEntryUpserted) -> bool:
