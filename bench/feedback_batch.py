@@ -51,6 +51,7 @@ from bench.feedback_intake import (
 from bench.modes import (
     add_mode_arguments,
     clear_environment,
+    delete_groups,
     describe,
     fresh_database,
     own_groups,
@@ -231,7 +232,8 @@ def main() -> None:
         runtime = build_runtime(settings, InProcessBus())
         runtime.migrate()
         key = prepare_tenant(runtime, tenant)
-        start_at_end(args.kafka, own_groups([runtime], run))
+        groups = own_groups([runtime], run)
+        start_at_end(args.kafka, groups)
         starts = topic_ends(args.kafka)
         warm = [items(10**6 + w, args.batch_size, run) for w in range(args.workers)]
         measured = [items(b, args.batch_size, run) for b in range(args.batches)]
@@ -250,6 +252,7 @@ def main() -> None:
             rate, accepted, errors, latencies = run_project(base, tenant, key, bodies, args.workers)
             count, staged, _unsent = stored(runtime, tenant)
             delivered = events_on_kafka(args.kafka, starts, tenant, staged, timeout_s=180)
+        delete_groups(args.kafka, groups)
         runtime.db.dispose()
 
     lat = sorted(latencies)

@@ -50,6 +50,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/ and tests
 from bench.modes import (
     add_mode_arguments,
     clear_environment,
+    delete_groups,
     describe,
     fresh_database,
     own_groups,
@@ -308,9 +309,11 @@ def main() -> None:
         api_key = prepare_tenant(runtime, tenant)
         script = lua(path, api_key, run)
         starts: dict[Any, int] = {}
+        groups: list[tuple[str, list[str]]] = []
         if args.mode == "distributed":
             # The served workers' consumers take groups of this run, placed at the topics' end.
-            start_at_end(args.kafka, own_groups([runtime], run))
+            groups = own_groups([runtime], run)
+            start_at_end(args.kafka, groups)
             starts = topic_ends(args.kafka)
         metrics_dir = stack.enter_context(tempfile.TemporaryDirectory(prefix="citela-metrics-"))
         env = service_env(settings, run, workers, metrics_dir)
@@ -350,6 +353,8 @@ def main() -> None:
                 delivered = staged - unsent
                 check = f"{delivered} of {staged} staged events relayed by the outbox"
             check += f" ({count} feedback stored)"
+        if groups:
+            delete_groups(args.kafka, groups)
         runtime.db.dispose()
 
     undelivered = max(0, staged - delivered)
