@@ -6,9 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # The tests run the transformers sentiment backend for real, on a tiny model built locally:
-# they need the extra, and must fail rather than skip if it is missing.
+# they need the extra (they fail, never skip, without it).
 deploy/bootstrap.sh --extra transformers
-export CITELA_REQUIRE_TRANSFORMERS=1
 deploy/infra.sh up
 if [ "${CITELA_KEEP_INFRA:-0}" != 1 ]; then
   trap 'deploy/infra.sh stop' EXIT

@@ -1,5 +1,5 @@
-"""Where the recorded open-data samples are: ``tests/fixtures/opendata/<source>/`` in the repo
-when it has them, else the shared copy beside the repo (``../shared/opendata-samples/``)."""
+"""Where the recorded open-data samples are: ``tests/fixtures/opendata/<source>/``, in the repo
+(see its PROVENANCE.md); nothing is read from outside the repository."""
 
 from __future__ import annotations
 
@@ -7,15 +7,12 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 FIXTURES_DIR = REPO_ROOT / "tests" / "fixtures" / "opendata"
-SHARED_SAMPLES_DIR = REPO_ROOT.parent / "shared" / "opendata-samples"
 
 
 def sample(source: str, name: str) -> Path:
-    """The path of one sample file (e.g. ``sample("geo-api", "regions.json")``), taken from the
-    repo's fixtures first, then from the shared samples; fails loudly when neither has it."""
-    candidates = [FIXTURES_DIR / source / name, SHARED_SAMPLES_DIR / source / name]
-    for path in candidates:
-        if path.is_file():
-            return path
-    tried = ", ".join(str(p) for p in candidates)
-    raise FileNotFoundError(f"sample {source}/{name} not found (tried {tried})")
+    """The path of one sample file (e.g. ``sample("geo-api", "regions.json")``); fails loudly
+    when the repo's fixtures lack it."""
+    path = FIXTURES_DIR / source / name
+    if not path.is_file():
+        raise FileNotFoundError(f"sample {source}/{name} not found in {FIXTURES_DIR}")
+    return path

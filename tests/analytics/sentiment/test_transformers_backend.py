@@ -1,15 +1,14 @@
 """The transformers backend, for real, on a tiny BERT built here (2 layers, hidden size 32,
 a hand-written WordPiece vocabulary) and saved with ``save_pretrained``: no download.
 
-It needs the ``transformers`` extra (transformers + torch). Without it these tests skip,
-unless CITELA_REQUIRE_TRANSFORMERS=1, where they fail and say how to install it.
+It needs the ``transformers`` extra (transformers + torch), which ``make test`` installs; without
+it these tests fail and say how to install it (they never skip).
 """
 
 from __future__ import annotations
 
 import importlib
 import importlib.util
-import os
 import re
 from pathlib import Path
 from typing import Any
@@ -27,16 +26,8 @@ from citela_analytics.sentiment.transformers_backend import (
 from citela_common.settings import Settings
 
 if importlib.util.find_spec("transformers") is None or importlib.util.find_spec("torch") is None:
-    if os.environ.get("CITELA_REQUIRE_TRANSFORMERS") == "1" or os.environ.get("CI") == "true":
-        pytest.fail(
-            f"CITELA_REQUIRE_TRANSFORMERS=1 but transformers/torch are missing: {EXTRA_HINT}",
-            pytrace=False,
-        )
-    pytest.skip(
-        f"transformers/torch not installed ({EXTRA_HINT}); "
-        "set CITELA_REQUIRE_TRANSFORMERS=1 to make this a failure",
-        allow_module_level=True,
-    )
+    # Never a skip: `make test` installs the extra, and a missing backend is a failure to see.
+    pytest.fail(f"transformers/torch are missing: {EXTRA_HINT}", pytrace=False)
 
 torch: Any = importlib.import_module("torch")
 transformers: Any = importlib.import_module("transformers")
