@@ -9,8 +9,6 @@ dropped.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime
 from typing import cast
 
 from sqlalchemy import Table, bindparam, select, update
@@ -20,6 +18,8 @@ from sqlalchemy.orm import Session
 from citela_analytics.models import CatalogueEntry, CommentScore, FeedbackFact
 from citela_common import bulk
 from citela_common.db import utcnow
+from citela_common.events import entry_batches
+from citela_common.events.entry_batches import EntryKey
 from citela_common.events.envelope import CloudEvent
 from citela_common.events.models import (
     CatalogueEntryRemoved,
@@ -32,16 +32,6 @@ from citela_common.tenancy import scope_to_tenant
 ENTRIES = cast(Table, CatalogueEntry.__table__)
 
 
-@dataclass
-class _Pending:
-    """What a batch writes for one entry: the last upsert that won, if any, and its version."""
-
-    version: int
-    removed_at: datetime | None
-    upsert: CatalogueEntryUpserted | None = None
-
-
-EntryKey = tuple[str, str]  # (tenant, entry id)
 _UPSERT = bulk.OnConflict(
     ("tenant_id", "entry_id"),
     overwrite=(
@@ -80,20 +70,7 @@ def apply_catalogue_batch(session: Session, events: Sequence[CloudEvent]) -> lis
             )
         )
     }
-    pending: dict[EntryKey, _Pending] = {}
-    for tenant, data in items:
-        key = (tenant, data.entry_id)
-        current = versions.get(key)
-        if isinstance(data, CatalogueEntryUpserted):
-            if current is not None and current >= data.version:
-                continue
-            pending[key] = _Pending(data.version, None, data)
-        else:
-            if current is None or current >= data.version:
-                continue  # a removal of an entry never seen changes nothing
-            known = pending.setdefault(key, _Pending(data.version, data.removed_at))
-            known.version, known.removed_at = data.version, data.removed_at
-        versions[key] = data.version
+    pending = entry_batches.fold(items, versions)
     now = utcnow()
     bulk.write(
         session,

@@ -16,8 +16,6 @@ excluded.version``), so a concurrent writer cannot make an older version win eit
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import (
@@ -33,6 +31,8 @@ from sqlalchemy.orm import Session
 from citela_catalogue.models import TS_CONFIG, Entry, EntryCommune, TerritoryRow
 from citela_catalogue.search import fold, index_text
 from citela_common import bulk
+from citela_common.events import entry_batches
+from citela_common.events.entry_batches import EntryEvent, EntryKey
 from citela_common.events.envelope import CloudEvent
 from citela_common.events.models import (
     CatalogueEntryRemoved,
@@ -47,7 +47,6 @@ ENTRIES = cast(Table, Entry.__table__)
 COMMUNES = cast(Table, EntryCommune.__table__)
 TERRITORIES = cast(Table, TerritoryRow.__table__)
 
-EntryEvent = CatalogueEntryUpserted | CatalogueEntryRemoved
 CatalogueData = EntryEvent | TerritoryUpserted
 
 
@@ -78,18 +77,6 @@ def apply_batch(session: Session, events: Sequence[CloudEvent]) -> list[str]:
 # --- entries ----------------------------------------------------------------------------------
 
 
-@dataclass
-class _Pending:
-    """What a batch writes for one entry: the last upsert that won, if any, and its version."""
-
-    version: int
-    removed_at: datetime | None
-    upsert: CatalogueEntryUpserted | None = None
-
-
-EntryKey = tuple[str, str]  # (tenant, entry id)
-
-
 def upsert_entry(session: Session, tenant: str, data: CatalogueEntryUpserted) -> bool:
     scope_to_tenant(session, tenant)
     return bool(apply_entries(session, [(tenant, data)]))
@@ -115,20 +102,7 @@ def apply_entries(session: Session, items: Sequence[tuple[str, EntryEvent]]) -> 
             )
         )
     }
-    pending: dict[EntryKey, _Pending] = {}
-    for tenant, data in items:
-        key = (tenant, data.entry_id)
-        current = versions.get(key)
-        if isinstance(data, CatalogueEntryUpserted):
-            if current is not None and current >= data.version:
-                continue
-            pending[key] = _Pending(data.version, None, data)
-        else:
-            if current is None or current >= data.version:
-                continue  # a removal of an entry never seen changes nothing
-            known = pending.setdefault(key, _Pending(data.version, data.removed_at))
-            known.version, known.removed_at = data.version, data.removed_at
-        versions[key] = data.version
+    pending = entry_batches.fold(items, versions)
     _write_upserts(session, {k: p for k, p in pending.items() if p.upsert is not None})
     removals = [
         {"t": tenant, "e": entry_id, "v": p.version, "r": p.removed_at}
@@ -149,7 +123,7 @@ def apply_entries(session: Session, items: Sequence[tuple[str, EntryEvent]]) -> 
     return {tenant for tenant, _ in pending}
 
 
-def _entry_row(tenant: str, p: _Pending) -> dict[str, Any]:
+def _entry_row(tenant: str, p: entry_batches.EntryChange) -> dict[str, Any]:
     data = p.upsert
     assert data is not None
     dates = sorted(data.dates, key=lambda d: (d.start, d.end))
@@ -205,7 +179,7 @@ _ENTRY_UPSERT = bulk.OnConflict(
 )
 
 
-def _write_upserts(session: Session, pending: dict[EntryKey, _Pending]) -> None:
+def _write_upserts(session: Session, pending: dict[EntryKey, entry_batches.EntryChange]) -> None:
     if not pending:
         return
     rows = [_entry_row(tenant, p) for (tenant, _), p in sorted(pending.items())]

@@ -1,0 +1,45 @@
+"""How a batch of catalogue entry events folds into one change per entry, for every projection
+of the catalogue topic: versions only move forward, the last upsert that wins carries the
+entry's content, and a removal of an entry never seen changes nothing."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from citela_common.events.models import CatalogueEntryRemoved, CatalogueEntryUpserted
+
+EntryKey = tuple[str, str]  # (tenant, entry id)
+EntryEvent = CatalogueEntryUpserted | CatalogueEntryRemoved
+
+
+@dataclass
+class EntryChange:
+    """What a batch writes for one entry: the last upsert that won, if any, and its version."""
+
+    version: int
+    removed_at: datetime | None
+    upsert: CatalogueEntryUpserted | None = None
+
+
+def fold(
+    items: Iterable[tuple[str, EntryEvent]], versions: dict[EntryKey, int]
+) -> dict[EntryKey, EntryChange]:
+    """The net change per entry of ``items`` (in order) over the stored ``versions``, which
+    it advances as the events win."""
+    pending: dict[EntryKey, EntryChange] = {}
+    for tenant, data in items:
+        key = (tenant, data.entry_id)
+        current = versions.get(key)
+        if isinstance(data, CatalogueEntryUpserted):
+            if current is not None and current >= data.version:
+                continue
+            pending[key] = EntryChange(data.version, None, data)
+        else:
+            if current is None or current >= data.version:
+                continue  # a removal of an entry never seen changes nothing
+            known = pending.setdefault(key, EntryChange(data.version, data.removed_at))
+            known.version, known.removed_at = data.version, data.removed_at
+        versions[key] = data.version
+    return pending
