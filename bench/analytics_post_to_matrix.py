@@ -47,6 +47,7 @@ import uvicorn
 from sqlalchemy import func, select
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/ and tests/ as packages
+from bench.feedback_intake import COMMENT, ENTRIES, prepare_tenant
 from bench.modes import (
     add_mode_arguments,
     clear_environment,
@@ -58,24 +59,13 @@ from bench.modes import (
     start_at_end,
 )
 from bench.modes import run_id as new_run_id
-from tests.catalogue import factories as cf
 
 from citela_analytics.models import FeedbackFact, MatrixCell
 from citela_common.logging import configure_logging
 from citela_common.runtime import ServiceRuntime
 from citela_common.settings import Settings
-from citela_common.tenancy import scope_to_tenant
-from citela_feedback import partners, tenants
 from citela_feedback.models import Feedback
-from citela_feedback.readmodel import apply_event
 from citela_platform.embedded import create_embedded_app
-
-ENTRIES = [
-    cf.entry("mairie-pau", "Mairie de Pau", "64445"),
-    cf.entry("mediatheque-lons", "Médiathèque de Lons", "64348"),
-    cf.entry("ccas-pau", "CCAS de Pau", "64445", policy_area="Action sociale"),
-]
-COMMENT = "Accueil aimable mais attente trop longue au guichet, surtout le samedi matin."
 
 LUA = r"""
 -- Paced POSTs of new feedbacks: one author and one Idempotency-Key per request.
@@ -133,23 +123,6 @@ end
 def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
-
-
-def setup_tenant(runtime: ServiceRuntime, code: str) -> str:
-    """A new tenant, its partner app's key, and the feedback service's view of the entries."""
-    with runtime.db.transaction() as session:
-        scope_to_tenant(session, code)
-        tenants.create(
-            session, code=code, name="Bench", siren="200067254", territory_codes=["200067254"]
-        )
-        app = partners.create_app(session, tenant=code, name="Bench", rate_limit_per_minute=10**7)
-        key = partners.create_key(session, app, scopes=["feedback:write"], tenants=[code]).key
-    # The feedback service's read model learns the catalogue straight from the events (its own
-    # projection code): this measures intake and analytics, not the catalogue projection.
-    for event in [cf.event(d, code) for d in [*cf.GEOGRAPHY, *ENTRIES]]:
-        with runtime.db.transaction() as s:
-            apply_event(s, event)
-    return key
 
 
 def item(n: int, run: str) -> dict[str, Any]:
@@ -229,7 +202,7 @@ def measure(args: argparse.Namespace, settings: Settings, run: str, stack: ExitS
     port = stack.enter_context(serving(app))
     analytics_db = runtimes["analytics"].db
     tenant = f"bench-p2m-{run}"
-    key = setup_tenant(runtimes["feedback"], tenant)
+    key = prepare_tenant(runtimes["feedback"], tenant)
     path = f"/feedback/v1/tenants/{tenant}/feedback"
     count = select(func.sum(MatrixCell.n)).where(MatrixCell.tenant_id == tenant)
 

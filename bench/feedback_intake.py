@@ -113,9 +113,6 @@ def prepare_tenant(runtime: Any, code: str) -> str:
     return key
 
 
-setup_tenant = prepare_tenant  # the name bench/analytics_post_to_matrix.py imports
-
-
 def lua(path: str, api_key: str, run: str) -> str:
     """wrk's requests: a new Idempotency-Key and user_ref each, the same body otherwise."""
     template = json.dumps(
