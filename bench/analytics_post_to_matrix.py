@@ -31,19 +31,16 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
 import httpx
-import uvicorn
 from sqlalchemy import func, select
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/ and tests/ as packages
@@ -59,6 +56,7 @@ from bench.modes import (
     start_at_end,
 )
 from bench.modes import run_id as new_run_id
+from tests.support.live_server import live_server
 
 from citela_analytics.models import FeedbackFact, MatrixCell
 from citela_common.logging import configure_logging
@@ -135,27 +133,6 @@ def item(n: int, run: str) -> dict[str, Any]:
     }
 
 
-@contextmanager
-def serving(app: Any) -> Iterator[int]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = int(s.getsockname()[1])
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        if not thread.is_alive():
-            raise RuntimeError("the platform did not start")
-        time.sleep(0.05)
-    try:
-        yield port
-    finally:
-        server.should_exit = True
-        thread.join(30)
-
-
 def lua_script(args: argparse.Namespace, path: str, key: str, run: str) -> str:
     entries = ", ".join(json.dumps(e.entry_id) for e in ENTRIES)
     return (
@@ -199,7 +176,7 @@ def measure(args: argparse.Namespace, settings: Settings, run: str, stack: ExitS
     if settings.kafka_bootstrap:
         start_at_end(settings.kafka_bootstrap, groups)
         stack.callback(delete_groups, settings.kafka_bootstrap, groups)  # once stopped
-    port = stack.enter_context(serving(app))
+    base = stack.enter_context(live_server(app))
     analytics_db = runtimes["analytics"].db
     tenant = f"bench-p2m-{run}"
     key = prepare_tenant(runtimes["feedback"], tenant)
@@ -212,7 +189,7 @@ def measure(args: argparse.Namespace, settings: Settings, run: str, stack: ExitS
 
     # warm-up: connections, the relay, the consumers joining their groups
     with httpx.Client(headers={"X-API-Key": key}, timeout=60.0) as warm:
-        warm.post(f"http://127.0.0.1:{port}{path}", json=item(0, run)).raise_for_status()
+        warm.post(f"{base}{path}", json=item(0, run)).raise_for_status()
     deadline = time.monotonic() + 120
     while matrix_n() < 1:
         if time.monotonic() > deadline:
@@ -245,7 +222,7 @@ def measure(args: argparse.Namespace, settings: Settings, run: str, stack: ExitS
             "10s",
             "-s",
             str(script),
-            f"http://127.0.0.1:{port}",
+            base,
         ],
         capture_output=True,
         text=True,

@@ -30,17 +30,14 @@ import argparse
 import random
 import statistics
 import sys
-import threading
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
-import uvicorn
 from sqlalchemy import insert, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/ as a package
@@ -52,6 +49,7 @@ from bench.modes import (
     settings_for,
 )
 from bench.modes import run_id as new_run_id
+from tests.support.live_server import live_server
 
 from citela_analytics import cells
 from citela_analytics.domain.periods import local_day
@@ -277,29 +275,6 @@ def anchor_ms(runtime: ServiceRuntime, tenant: str) -> float:
         raw.close()
 
 
-@contextmanager
-def serving(app: Any) -> Iterator[str]:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = int(s.getsockname()[1])
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        if not thread.is_alive():
-            raise RuntimeError("the platform did not start")
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(30)
-
-
 def timed_get(client: httpx.Client, path: str, **kwargs: Any) -> float:
     started = time.perf_counter()
     r = client.get(path, **kwargs)
@@ -330,7 +305,7 @@ def main() -> None:
             args, database_url=url, kafka=False, analytics_scoring_delay_s=3600.0
         )
         app = create_embedded_app(settings, background=False)
-        base = stack.enter_context(serving(app))
+        base = stack.enter_context(live_server(app))
         runtimes: dict[str, ServiceRuntime] = app.state.runtimes
         analytics = runtimes["analytics"]
         started = time.perf_counter()
