@@ -1,119 +1,103 @@
-"""Freshness under sustained load, end to end: a feedback POST committed → the matrix has it.
+"""Freshness under sustained load, end to end: a feedback POST answered 2xx → the matrix has it.
 
-``uv run python bench/analytics_post_to_matrix.py [--mode distributed|embedded] [--rate 300]
-[--seconds 120]``
+``uv run --no-sync python bench/analytics_post_to_matrix.py [--mode distributed|embedded]
+[--rate 300] [--seconds 120]``
 
-distributed (default): the platform (the four services' APIs, outbox relays and consumers, in
-this process under uvicorn on loopback) on PostgreSQL, Kafka and Redis as given on the
-command line (``deploy/infra.sh up``; never the exported ``CITELA_*``), with a database of its
-own (created, then dropped) and consumer groups of its own, positioned at the end of their
-topics (no older events replayed). embedded: SQLite files in a fresh directory and the
-in-process bus.
+The platform runs as it is deployed, each part a process of its own started by the benchmark
+(``bench/support/platform.py``), with the benchmark's settings and nothing of the caller's
+``CITELA_*``:
 
-The load comes from ``wrk`` (``apt-get install -y wrk``), a separate process: a Lua script
-posts single feedbacks of a partner app (each a new author, an Idempotency-Key of its own,
-spread over three catalogue entries of one new tenant), paced at ``--rate`` POSTs/s over
-``--connections`` connections for ``--seconds``: each connection waits its share of the
-period between requests (jittered), and sends at once while its thread is behind schedule,
-so the offered rate holds whatever the latency (up to the connections' capacity).
+- distributed (default): ``citela serve feedback --workers 2``, ``citela serve analytics`` and
+  the Celery worker (which scores the comments the analytics consumer asks it to), on the
+  PostgreSQL, Kafka and Redis given on the command line (``deploy/infra.sh up``), with a
+  database of its own (created, then dropped) and consumer groups of its own:
+  ``CITELA_CONSUMER_GROUP_SUFFIX=.bench-<run>``, groups placed at the end of their topics
+  before the services start (no older event replayed), forgotten at the end;
+- embedded: ``citela run``, one process on SQLite files in a fresh directory.
 
-Freshness: a poller reads the tenant's answer count from the matrix sums (``MatrixCell``,
-the rows the matrix API aggregates) every ``--poll-ms`` ms. A tenant's events stay in order,
-so the matrix has its k-th answer once the count reaches k; the k-th answer's freshness is
-from its event time (stamped in the POST's transaction, just before the commit) to the first
-poll that sees it: overstated by up to one poll interval. Prints the offered and the
-accepted rates, wrk's latency and errors, and freshness p50/p99 (goal: p99 < 2 s at 300/s
-sustained for 2 minutes); the last line sums it up.
+Load: ``wrk`` (a separate process; Debian's wrk has no ``-R``) paced by its Lua ``delay()``:
+each wrk thread holds a schedule of ``rate / threads`` requests per second on a millisecond
+clock, and each request waits for its slot (at once when behind), so the offered rate holds
+whatever the latency as long as ``--connections`` suffice. Each request is a new feedback of
+a partner app (a new author and Idempotency-Key, over three catalogue entries of a new tenant).
+
+Anchor, same run, same wrk pacing: the bare FastAPI + pydantic endpoint of the same body
+(``bench/support/bare_feedback.py``, same workers) for ``--anchor-seconds``: what the
+generator and the machine deliver at this rate with no platform behind.
+
+Freshness: a poller reads the tenant's answer count from the matrix sums (``MatrixCell``, the
+rows the matrix API aggregates) every ``--poll-ms`` ms. A tenant's events stay in order, so
+the matrix has its k-th answer once the count reaches k; the k-th answer's freshness runs from
+its event time (stamped by the feedback service in the POST's transaction, just before its
+commit and its 2xx) to the first poll that sees it: overstated by up to one poll interval and
+by the commit and the answer. Accepted: the feedback rows the service committed (wrk does not
+count the requests in flight when it stops). The last line sums it up.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import shutil
-import subprocess
+import os
+import signal
 import sys
 import tempfile
 import threading
 import time
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Any
 
 import httpx
 from sqlalchemy import func, select
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/ and tests/ as packages
-from bench.feedback_intake import COMMENT, ENTRIES, prepare_tenant
+from bench.feedback_intake import ENTRIES, item, lua, prepare_tenant, server
 from bench.modes import (
     add_mode_arguments,
     clear_environment,
     delete_groups,
     describe,
     fresh_database,
-    own_groups,
+    group_suffix,
     settings_for,
     start_at_end,
 )
 from bench.modes import run_id as new_run_id
-from tests.support.live_server import live_server
+from bench.support import platform, wrk
 
+from citela_analytics.models import SCHEMA as ANALYTICS_SCHEMA
 from citela_analytics.models import FeedbackFact, MatrixCell
+from citela_analytics.service import build_runtime as build_analytics
+from citela_common.bus import create_bus
+from citela_common.bus.memory import InProcessBus
+from citela_common.db import Database
 from citela_common.logging import configure_logging
-from citela_common.runtime import ServiceRuntime
 from citela_common.settings import Settings
 from citela_feedback.models import Feedback
-from citela_platform.embedded import create_embedded_app
+from citela_feedback.service import build_runtime as build_feedback
 
-LUA = r"""
--- Paced POSTs of new feedbacks: one author and one Idempotency-Key per request.
-local rate, connections, path, key, run = RATE, CONNECTIONS, PATH, KEY, RUN
-local entries = { ENTRIES }
-local threads = THREADS
-local counter, sent, started = 0, 0, nil
-local per_thread = rate / threads
-local spacing = 1000 * connections / rate -- ms between two requests of one connection
-
-function setup(thread)
-  thread:set("id", (setup_count or 0))
-  setup_count = (setup_count or 0) + 1
+# wrk's pace: a schedule per wrk thread on a millisecond clock (LuaJIT's ffi: os.time() has
+# a one-second grain). Each call claims the thread's next slot and waits until it is due.
+PACE = """
+local ffi = require("ffi")
+ffi.cdef[[
+typedef struct { long tv_sec; long tv_usec; } citela_timeval;
+int gettimeofday(citela_timeval *tv, void *tz);
+]]
+local tv = ffi.new("citela_timeval")
+local function now_ms()
+  ffi.C.gettimeofday(tv, nil)
+  return tonumber(tv.tv_sec) * 1000 + tonumber(tv.tv_usec) / 1000
 end
-
-function init(args)
-  math.randomseed(id * 7919 + os.time())
-end
-
-function request()
-  counter = counter + 1
-  local n = id * 100000000 + counter
-  local body = string.format(
-    '{"entry_id":"%s","satisfaction":%d,"importance":%d,"comment":"%s","user_ref":"usager-%s-%d"}',
-    entries[n % #entries + 1], 1 + n % 5, 1 + (n * 3) % 5, COMMENT_TEXT, run, n)
-  return wrk.format("POST", path, {
-    ["Content-Type"] = "application/json",
-    ["X-API-Key"] = key,
-    ["Idempotency-Key"] = run .. "-" .. n,
-  }, body)
-end
+local interval = __INTERVAL__ -- ms between two slots of one wrk thread
+local next_slot = nil
 
 function delay()
-  local now = os.time()
-  if started == nil then started = now end
-  sent = sent + 1
-  if sent <= connections / threads then return math.random() * spacing end -- staggered start
-  local elapsed = now - started
-  if sent < elapsed * per_thread then return 0 end -- behind schedule: catch up
-  if sent > (elapsed + 1) * per_thread then return spacing * 1.5 end -- ahead
-  return spacing * (0.5 + math.random())
-end
-
-function done(summary, latency, requests)
-  local e = summary.errors
-  io.write(string.format(
-    'WRK_JSON {"requests":%d,"duration_us":%d,"connect":%d,"read":%d,"write":%d,' ..
-    '"status":%d,"timeout":%d,"p50_us":%d,"p99_us":%d,"max_us":%d}\n',
-    summary.requests, summary.duration, e.connect, e.read, e.write, e.status, e.timeout,
-    latency:percentile(50), latency:percentile(99), latency.max))
+  local now = now_ms()
+  if next_slot == nil then next_slot = now + math.random() * interval end
+  local due = next_slot
+  next_slot = next_slot + interval
+  if due <= now then return 0 end
+  return math.floor(due - now)
 end
 """
 
@@ -123,28 +107,8 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
-def item(n: int, run: str) -> dict[str, Any]:
-    return {
-        "entry_id": ENTRIES[n % 3].entry_id,
-        "satisfaction": 1 + n % 5,
-        "importance": 1 + (n * 3) % 5,
-        "comment": COMMENT,
-        "user_ref": f"usager-{run}-warm-{n}",
-    }
-
-
-def lua_script(args: argparse.Namespace, path: str, key: str, run: str) -> str:
-    entries = ", ".join(json.dumps(e.entry_id) for e in ENTRIES)
-    return (
-        LUA.replace(
-            "RATE, CONNECTIONS, PATH, KEY, RUN",
-            f"{args.rate}, {args.connections}, "
-            f"{json.dumps(path)}, {json.dumps(key)}, {json.dumps(run)}",
-        )
-        .replace("{ ENTRIES }", "{ " + entries + " }")
-        .replace("THREADS", str(args.threads))
-        .replace("COMMENT_TEXT", json.dumps(COMMENT, ensure_ascii=False))
-    )
+def paced(script: str, rate: float, threads: int) -> str:
+    return script + PACE.replace("__INTERVAL__", repr(1000.0 * threads / rate))
 
 
 def main() -> None:
@@ -152,12 +116,16 @@ def main() -> None:
     add_mode_arguments(parser, default="distributed")
     parser.add_argument("--rate", type=float, default=300.0, help="POSTs per second offered")
     parser.add_argument("--seconds", type=int, default=120)
+    parser.add_argument("--anchor-seconds", type=int, default=15, help="0: no anchor")
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
+    parser.add_argument("--workers", type=int, default=2, help="feedback workers (distributed)")
+    parser.add_argument("--celery", action=argparse.BooleanOptionalAction, default=True)
     parser.add_argument("--poll-ms", type=float, default=20.0)
     args = parser.parse_args()
-    if shutil.which("wrk") is None:
-        sys.exit("wrk is missing: apt-get install -y wrk")
+    wrk.executable()
+    # Stopped (timeout, Ctrl-C): unwind, so the services' processes and the database go too.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     clear_environment()
     configure_logging("WARNING", json=False)
     run = new_run_id()
@@ -165,31 +133,68 @@ def main() -> None:
         url = None
         if args.mode == "distributed":
             url = stack.enter_context(fresh_database(args.pg_url, f"bench_p2m_{run}"))
-        settings = settings_for(args, database_url=url, client_id=f"bench-p2m-{run}")
+        settings = settings_for(
+            args,
+            database_url=url,
+            client_id=f"bench-p2m-{run}",
+            consumer_group_suffix=group_suffix(run) if args.mode == "distributed" else "",
+        )
         measure(args, settings, run, stack)
 
 
 def measure(args: argparse.Namespace, settings: Settings, run: str, stack: ExitStack) -> None:
-    app = create_embedded_app(settings)
-    runtimes: dict[str, ServiceRuntime] = app.state.runtimes
-    groups = own_groups(list(runtimes.values()), run)
+    load_before = os.getloadavg()
+    tenant = f"bench-p2m-{run}"
+    # Schemas and the tenant first, from here: the services' processes then start on them.
+    feedback = build_feedback(settings, InProcessBus())
+    feedback.migrate()
+    key = prepare_tenant(feedback, tenant)
+    analytics = build_analytics(settings, InProcessBus())
+    analytics.migrate()
+    analytics.db.dispose()
+    groups: list[tuple[str, list[str]]] = []
     if settings.kafka_bootstrap:
+        groups = [*feedback.consumer_groups(), *analytics.consumer_groups()]
+        bus = create_bus(settings)
+        bus.ensure_topics(t for _g, topics in groups for t in topics)
+        bus.close()
         start_at_end(settings.kafka_bootstrap, groups)
         stack.callback(delete_groups, settings.kafka_bootstrap, groups)  # once stopped
-    base = stack.enter_context(live_server(app))
-    analytics_db = runtimes["analytics"].db
-    tenant = f"bench-p2m-{run}"
-    key = prepare_tenant(runtimes["feedback"], tenant)
-    path = f"/feedback/v1/tenants/{tenant}/feedback"
+    workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="citela-p2m-")))
+    base_path = f"/v1/tenants/{tenant}/feedback"
+    # Embedded, the services are mounted under one app: /feedback/v1/...
+    path = base_path if settings.kafka_bootstrap else f"/feedback{base_path}"
+
+    # The anchor: the bare endpoint, same pacing, same workers.
+    bare: wrk.WrkResult | None = None
+    workers = args.workers if settings.kafka_bootstrap else 1
+    if args.anchor_seconds > 0:
+        port = platform.free_port()
+        with server(
+            "bench.support.bare_feedback:app", port, workers, platform.environment(settings)
+        ):
+            bare = wrk.run(
+                f"http://127.0.0.1:{port}{base_path}",
+                paced(lua(base_path, key, run), args.rate, args.threads),
+                seconds=args.anchor_seconds,
+                connections=args.connections,
+                threads=args.threads,
+                args=("bare",),
+            )
+
+    started = start_platform(args, settings, workdir, stack)
+    target = f"{started}{path}"
+    facts_db = Database(settings.resolved_database_url, ANALYTICS_SCHEMA)
+    stack.callback(facts_db.dispose)
     count = select(func.sum(MatrixCell.n)).where(MatrixCell.tenant_id == tenant)
 
     def matrix_n() -> int:
-        with analytics_db.read() as session:
+        with facts_db.read() as session:
             return int(session.execute(count).scalar() or 0)
 
-    # warm-up: connections, the relay, the consumers joining their groups
-    with httpx.Client(headers={"X-API-Key": key}, timeout=60.0) as warm:
-        warm.post(f"{base}{path}", json=item(0, run)).raise_for_status()
+    # Warm-up: connections, the relay, the consumers joining their groups.
+    with httpx.Client(headers={"X-API-Key": key}, timeout=60.0) as client:
+        client.post(target, json=item(0) | {"user_ref": f"usager-{run}-warm"}).raise_for_status()
     deadline = time.monotonic() + 120
     while matrix_n() < 1:
         if time.monotonic() > deadline:
@@ -210,34 +215,19 @@ def measure(args: argparse.Namespace, settings: Settings, run: str, stack: ExitS
 
     poller = threading.Thread(target=poll, daemon=True)
     poller.start()
-    script = Path(tempfile.mkdtemp(prefix="citela-wrk-")) / "post.lua"
-    script.write_text(lua_script(args, path, key, run))
-    wrk = subprocess.run(
-        [
-            "wrk",
-            f"-t{args.threads}",
-            f"-c{args.connections}",
-            f"-d{args.seconds}s",
-            "--timeout",
-            "10s",
-            "-s",
-            str(script),
-            base,
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
+    project = wrk.run(
+        target,
+        paced(lua(path, key, run), args.rate, args.threads),
+        seconds=args.seconds,
+        connections=args.connections,
+        threads=args.threads,
+        args=("p2m",),
     )
-    line = next(x for x in wrk.stdout.splitlines() if x.startswith("WRK_JSON "))
-    stats = json.loads(line.removeprefix("WRK_JSON "))
-    errors = stats["connect"] + stats["read"] + stats["write"] + stats["status"] + stats["timeout"]
-    duration = stats["duration_us"] / 1e6
-    # Committed, by the feedback service's own table once it stops growing: wrk does not
-    # count the requests still in flight when it stops, which the service accepts all the same.
+    load_during = os.getloadavg()
     committed = select(func.count()).select_from(Feedback).where(Feedback.tenant_id == tenant)
 
     def feedbacks() -> int:
-        with runtimes["feedback"].db.read() as session:
+        with feedback.db.read() as session:
             return int(session.scalar(committed) or 0) - base_n
 
     accepted, settle = feedbacks(), time.monotonic() + 15
@@ -247,14 +237,12 @@ def measure(args: argparse.Namespace, settings: Settings, run: str, stack: ExitS
         if now == accepted:
             break
         accepted = now
-
-    # Wait for the matrix to have every accepted POST (or give up after 5 minutes).
-    deadline = time.monotonic() + 300
+    deadline = time.monotonic() + 300  # the matrix has every accepted POST, or we give up
     while len(seen) < accepted and time.monotonic() < deadline:
         time.sleep(0.1)
     done.set()
     poller.join(10)
-    with analytics_db.read() as session:
+    with facts_db.read() as session:
         times = sorted(
             t
             for t in session.scalars(
@@ -262,31 +250,6 @@ def measure(args: argparse.Namespace, settings: Settings, run: str, stack: ExitS
             )
             if t is not None
         )
-    times = times[base_n:]  # the warm-up's answer first
-    latencies = [(s - t.timestamp()) * 1000 for t, s in zip(times, seen, strict=False)]
-    print(f"mode                {args.mode}: {describe(settings)}")
-    print(
-        f"load                wrk -t{args.threads} -c{args.connections} -d{args.seconds}s, "
-        f"paced at {args.rate:g} POSTs/s"
-    )
-    sent = stats["requests"] / duration
-    print(f"offered             {args.rate:g} POSTs/s (paced), wrk sent {sent:,.1f}/s")
-    if sent < 0.95 * args.rate:
-        print(
-            f"                    below the pace: each of the {args.connections} connections "
-            "waits for its answer, so the platform's latency bounds what is sent"
-        )
-    print(
-        f"accepted            {accepted / duration:,.1f} /s ({accepted} committed in "
-        f"{duration:.1f} s; wrk saw {stats['requests']} answers), "
-        f"errors {errors} (status {stats['status']}, timeout {stats['timeout']}, "
-        f"connect {stats['connect']}, read {stats['read']})"
-    )
-    print(
-        f"POST latency        p50 {stats['p50_us'] / 1000:,.1f} ms, "
-        f"p99 {stats['p99_us'] / 1000:,.1f} ms, max {stats['max_us'] / 1000:,.1f} ms"
-    )
-    with analytics_db.read() as session:
         facts = int(
             session.scalar(
                 select(func.count())
@@ -295,27 +258,138 @@ def measure(args: argparse.Namespace, settings: Settings, run: str, stack: ExitS
             )
             or 0
         )
+    feedback.db.dispose()
+    times = times[base_n:]  # the warm-up's answer first
+    latencies = [(s - t.timestamp()) * 1000 for t, s in zip(times, seen, strict=False)]
+    report(args, settings, bare, project, accepted, seen, facts - base_n, latencies)
     print(
-        f"matrix has          {len(seen)}/{accepted} accepted answers "
-        f"(analytics facts {facts - base_n}, matrix n {matrix_n() - base_n})"
+        f"load average        {load_before[0]:.2f} before, {load_during[0]:.2f} at the end of "
+        f"the load, {os.getloadavg()[0]:.2f} now ({os.cpu_count()} CPUs)"
     )
+    summary(args, bare, project, accepted, len(seen), latencies)
+
+
+def start_platform(
+    args: argparse.Namespace, settings: Settings, workdir: Path, stack: ExitStack
+) -> str:
+    """The platform's processes, up; returns the feedback API's base URL."""
+    if not settings.kafka_bootstrap:
+        port = platform.free_port()
+        stack.enter_context(
+            platform.started(
+                "citela-run",
+                platform.run_command(port),
+                platform.environment(settings),
+                workdir,
+                health_url=f"http://127.0.0.1:{port}/feedback/healthz",
+            )
+        )
+        return f"http://127.0.0.1:{port}"
+    if args.celery:
+        stack.enter_context(
+            platform.started(
+                "celery", platform.celery_command(), platform.environment(settings), workdir
+            )
+        )
+    port = platform.free_port()
+    stack.enter_context(
+        platform.started(
+            "analytics",
+            platform.serve_command("analytics", port),
+            platform.environment(settings),
+            workdir,
+            health_url=f"http://127.0.0.1:{port}/healthz",
+        )
+    )
+    port = platform.free_port()
+    metrics = workdir / "feedback-metrics"
+    metrics.mkdir()
+    stack.enter_context(
+        platform.started(
+            "feedback",
+            platform.serve_command("feedback", port, args.workers),
+            platform.environment(settings, PROMETHEUS_MULTIPROC_DIR=str(metrics)),
+            workdir,
+            health_url=f"http://127.0.0.1:{port}/healthz",
+        )
+    )
+    return f"http://127.0.0.1:{port}"
+
+
+def report(
+    args: argparse.Namespace,
+    settings: Settings,
+    bare: wrk.WrkResult | None,
+    project: wrk.WrkResult,
+    accepted: int,
+    seen: list[float],
+    facts: int,
+    latencies: list[float],
+) -> None:
+    processes = (
+        f"citela serve feedback --workers {args.workers}, citela serve analytics"
+        + (", Celery worker" if args.celery else "")
+        if settings.kafka_bootstrap
+        else "citela run (one process)"
+    )
+    print(f"mode                {args.mode}: {describe(settings)}; {processes}")
+    print(
+        f"load                wrk -t{args.threads} -c{args.connections}, paced at "
+        f"{args.rate:g} POSTs/s, {args.seconds} s ({len(ENTRIES)} entries, new author each)"
+    )
+    if bare is not None:
+        print(
+            f"anchor (bare)       sent {bare.requests / bare.seconds:,.1f}/s, "
+            f"accepted {bare.rate:,.1f}/s over {bare.seconds:.1f} s, p50 {bare.p50_ms:.1f} ms, "
+            f"p99 {bare.p99_ms:.1f} ms, errors {bare.errors}"
+        )
+    sent = project.requests / project.seconds
+    print(f"offered             {args.rate:g} POSTs/s; wrk got {sent:,.1f} answers/s")
+    if sent < 0.95 * args.rate:
+        print(
+            f"                    below the pace: with {args.connections} connections each "
+            "waiting for its answer, the platform's latency bounds what is sent"
+        )
+    print(
+        f"accepted            {accepted / project.seconds:,.1f}/s ({accepted} committed in "
+        f"{project.seconds:.1f} s; wrk saw {project.ok} 2xx), errors {project.errors}"
+    )
+    print(
+        f"POST latency        p50 {project.p50_ms:,.1f} ms, p90 {project.p90_ms:,.1f} ms, "
+        f"p99 {project.p99_ms:,.1f} ms, max {project.max_ms:,.1f} ms"
+    )
+    print(f"matrix has          {len(seen)}/{accepted} accepted answers (analytics facts {facts})")
     if not latencies:
         print("freshness           no answer reached the matrix")
         return
-    p50, p99 = percentile(latencies, 50), percentile(latencies, 99)
-    print(f"freshness p50       {p50:,.1f} ms")
-    print(f"freshness p99       {p99:,.1f} ms (goal < 2,000 ms)")
-    print(f"freshness max       {max(latencies):,.1f} ms")
+    p50, p90, p99 = (percentile(latencies, p) for p in (50, 90, 99))
+    print(
+        f"freshness           p50 {p50:,.1f} ms, p90 {p90:,.1f} ms, p99 {p99:,.1f} ms "
+        f"(goal < 2,000 ms), max {max(latencies):,.1f} ms"
+    )
     fifths = [latencies[i * len(latencies) // 5 : (i + 1) * len(latencies) // 5] for i in range(5)]
     print(
         "p50 by fifth        "
         + " / ".join(f"{percentile(f, 50):,.0f}" for f in fifths if f)
         + " ms"
     )
+
+
+def summary(
+    args: argparse.Namespace,
+    bare: wrk.WrkResult | None,
+    project: wrk.WrkResult,
+    accepted: int,
+    seen: int,
+    latencies: list[float],
+) -> None:
+    p50 = percentile(latencies, 50) if latencies else float("nan")
+    p99 = percentile(latencies, 99) if latencies else float("nan")
+    rate = accepted / project.seconds
+    ratio = f"ratio={rate / bare.rate:.3f} bare={bare.rate:.1f} " if bare and bare.rate else ""
     print(
-        f"freshness_p99_ms={p99:.0f} freshness_p50_ms={p50:.0f} "
-        f"offered={args.rate:g} sent={sent:.1f} accepted_per_s={accepted / duration:.1f} "
-        f"seen={len(seen)}/{accepted} errors={errors}"
+        f"{ratio}freshness_p99_ms={p99:.0f} freshness_p50_ms={p50:.0f} offered={args.rate:g} "
+        f"accepted_per_s={rate:.1f} seen={seen}/{accepted} errors={project.errors}"
     )
 
 

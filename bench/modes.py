@@ -113,23 +113,32 @@ def describe(settings: Settings) -> str:
     return f"{store}, {bus}, {cache}"
 
 
+def group_suffix(run: str) -> str:
+    """The consumer group suffix of a benchmark run (``CITELA_CONSUMER_GROUP_SUFFIX``)."""
+    return f".bench-{run}"
+
+
 def own_groups(
     runtimes: Sequence[ServiceRuntime], run: str, topics: dict[str, str] | None = None
 ) -> list[tuple[str, list[str]]]:
-    """Give every consumer of ``runtimes`` a group of this run (and ``topics`` renamed).
+    """Give every consumer of ``runtimes`` a group of this run (and ``topics`` renamed), for
+    runtimes built in this process; processes the benchmark starts take
+    ``group_suffix(run)`` as their ``consumer_group_suffix`` instead.
 
     Call before the runtimes start. Returns (group, topics) for ``start_at_end``.
     """
     renamed = topics or {}
     out: list[tuple[str, list[str]]] = []
     for runtime in runtimes:
-        specs = []
-        for spec in runtime.consumers:
-            group = f"{spec.group}.bench-{run}"
-            names = [renamed.get(t, t) for t in spec.topics]
-            specs.append(replace(spec, group=group, topics=names))
-            out.append((group, names))
-        runtime.consumers = specs
+        runtime.consumers = [
+            replace(
+                spec,
+                group=f"{spec.group}{group_suffix(run)}",
+                topics=[renamed.get(t, t) for t in spec.topics],
+            )
+            for spec in runtime.consumers
+        ]
+        out.extend(runtime.consumer_groups())
     return out
 
 

@@ -75,6 +75,7 @@ class ServiceRuntime:
             service=self.name,
             batch_size=self.settings.outbox_batch_size,
             poll_interval_s=self.settings.outbox_poll_interval_s,
+            linger_s=self.settings.outbox_linger_s,
         )
 
     def migrate(self) -> None:
@@ -88,14 +89,24 @@ class ServiceRuntime:
     def readiness_checks(self) -> dict[str, Callable[[], bool]]:
         return {"database": self.db.ping, "bus": self.bus.ping}
 
+    def group_of(self, spec: ConsumerSpec) -> str:
+        """The Kafka group ``spec`` consumes in: its name plus the settings' suffix (a bench or
+        a blue/green deploy gives its processes groups of their own)."""
+        return f"{spec.group}{self.settings.consumer_group_suffix}"
+
+    def consumer_groups(self) -> list[tuple[str, list[str]]]:
+        """(group, topics) of each consumer, as ``start_background`` will name them."""
+        return [(self.group_of(spec), list(spec.topics)) for spec in self.consumers]
+
     def start_background(self) -> None:
         """Start the outbox relay and the consumers, each on a daemon thread."""
         self.bus.ensure_topics([*self.topics, *(t for spec in self.consumers for t in spec.topics)])
         self._spawn(f"{self.name}-relay", self.relay.run)
         for spec in self.consumers:
+            group = self.group_of(spec)
             consumer = self.bus.consumer(
                 spec.topics,
-                spec.group,
+                group,
                 spec.handler,
                 batch_handler=spec.batch_handler,
                 max_batch=self.settings.bus_max_batch,
@@ -103,7 +114,7 @@ class ServiceRuntime:
                 retry_backoff_s=self.settings.bus_retry_backoff_s,
             )
             self._running.append(consumer)
-            self._spawn(f"{self.name}-{spec.group}", partial(self._consume, consumer))
+            self._spawn(f"{self.name}-{group}", partial(self._consume, consumer))
 
     def _consume(self, consumer: Consumer) -> None:
         while not consumer._stop.is_set():

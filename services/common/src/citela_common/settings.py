@@ -58,6 +58,18 @@ class Settings(BaseSettings):
         description="events the relay publishes per transaction and flush (read 500 at a time)",
     )
     outbox_poll_interval_s: float = Field(0.5, gt=0)
+    outbox_linger_s: float = Field(
+        0.005,
+        ge=0,
+        le=1,
+        description="how long the relay, woken by a commit, waits for more before its pass "
+        "(like Kafka's linger.ms): a trickle of single-event commits goes out in batches",
+    )
+    consumer_group_suffix: str = Field(
+        "",
+        description="appended to every consumer group name (e.g. '.blue', '.bench-1a2b'): "
+        "processes given a suffix consume in groups of their own, apart from the usual ones",
+    )
     host: str = "127.0.0.1"
     port: int = 8000
     log_level: str = "INFO"
@@ -92,6 +104,16 @@ class Settings(BaseSettings):
     )
     password_hash_parallelism: int = Field(4, ge=1, description="Argon2id lanes")
     # --- feedback service ------------------------------------------------------------------
+    feedback_group_commit_flushes: int = Field(
+        2,
+        ge=1,
+        le=32,
+        description="single feedback POSTs: groups written at once per worker (the requests "
+        "that arrive meanwhile are written together in the next group)",
+    )
+    feedback_group_commit_max: int = Field(
+        64, ge=1, le=1000, description="single feedback POSTs: most requests in one group"
+    )
     feedback_public_url: str = Field(
         "http://127.0.0.1:8000/feedback",
         description="public base URL of the feedback API, used in the links sent by email",
