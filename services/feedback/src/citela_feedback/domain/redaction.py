@@ -40,8 +40,10 @@ _STREET_TYPES = (
     "lieu-dit|lieudit|chaussée|chaussee|voie|sentier|rond-point|esplanade|parvis|promenade|"
     "faubourg|fg|montée|montee|traverse|villa|ruelle|domaine|clos|mail|square"
 )
+# A number not preceded by a letter or digit: written ``\d(?<!\w\d)`` rather than
+# ``(?<![\w])\d`` so that the pattern starts with a digit and the engine skips to digits.
 _ADDRESS_ANCHOR = re.compile(
-    r"(?<![\w])\d{1,4}(?:\s?(?:bis|ter|quater|[a-d])(?![\w]))?\s*,?\s+"
+    r"\d(?<!\w\d)\d{0,3}(?:\s?(?:bis|ter|quater|[a-d])(?![\w]))?\s*,?\s+"
     rf"(?:{_STREET_TYPES})\.?(?=\s)",
     re.IGNORECASE,
 )
@@ -208,6 +210,22 @@ def _iban_like(match: re.Match[str]) -> bool:
     return sum(c.isdigit() for c in match.group(0)) >= 8
 
 
+# Digits (``\d``) each pattern needs at least: with fewer in the text it cannot match.
+_IBAN_DIGITS = 8  # what _iban_like asks of a match (its other characters are letters)
+_PHONE_DIGITS = 7  # « +33 » and 7 digits, or a leading digit and 8 more
+_LONG_NUMBER_DIGITS = 11
+
+
+def _may_hold_email(text: str) -> bool:
+    """False when _EMAIL cannot match: no at sign, spelled or not (letters case-folded as the
+    pattern's IGNORECASE does)."""
+    if "@" in text:
+        return True
+    if "(" not in text and "[" not in text and "arobase" not in text.casefold():
+        return False
+    return _AT_WORDS.search(text) is not None
+
+
 def redact(text: str) -> Redacted:
     """The text with personal data replaced by placeholders, and which kinds were found."""
     kinds: set[str] = set()
@@ -222,14 +240,19 @@ def redact(text: str) -> Redacted:
         return pattern.sub(repl, value)
 
     value = text
-    # Cheap tests first: most comments hold no address, phone or account number (all need a
-    # digit) and no email address (it needs an at sign, or a spelled one).
-    if "@" in value or _AT_WORDS.search(value):
+    # Cheap tests first: most comments hold no address, phone or account number (all need
+    # digits, some many) and no email address (it needs an at sign, or a spelled one).
+    if _may_hold_email(value):
         value = sub(_EMAIL, EMAIL, "email", value)
     if _DIGIT.search(value):
-        value = sub(_IBAN, IBAN, "iban", value)
-        value = sub(_PHONE, PHONE, "phone", value)
-        value = sub(_LONG_NUMBER, NUMBER, "number", value)
+        # Placeholders hold no digit: the count only falls as patterns are replaced.
+        digits = len(_DIGIT.findall(value))
+        if digits >= _IBAN_DIGITS:
+            value = sub(_IBAN, IBAN, "iban", value)
+        if digits >= _PHONE_DIGITS:
+            value = sub(_PHONE, PHONE, "phone", value)
+        if digits >= _LONG_NUMBER_DIGITS:
+            value = sub(_LONG_NUMBER, NUMBER, "number", value)
         value, had_address = _addresses(value)
         if had_address:
             kinds.add("address")
