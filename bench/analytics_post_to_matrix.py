@@ -65,14 +65,15 @@ from bench.modes import run_id as new_run_id
 from bench.support import platform, wrk
 
 from citela_analytics.models import SCHEMA as ANALYTICS_SCHEMA
-from citela_analytics.models import FeedbackFact, MatrixCell
+from citela_analytics.models import FeedbackFact, MatrixCell, ProcessedEvent
+from citela_analytics.service import FACTS
 from citela_analytics.service import build_runtime as build_analytics
 from citela_common.bus import create_bus
 from citela_common.bus.memory import InProcessBus
 from citela_common.db import Database
 from citela_common.logging import configure_logging
 from citela_common.settings import Settings
-from citela_feedback.models import Feedback
+from citela_feedback.models import Feedback, Outbox
 from citela_feedback.service import build_runtime as build_feedback
 
 # wrk's pace: a schedule per wrk thread on a millisecond clock (LuaJIT's ffi: os.time() has
@@ -258,15 +259,49 @@ def measure(args: argparse.Namespace, settings: Settings, run: str, stack: ExitS
             )
             or 0
         )
+    stages = stage_times(feedback.db, facts_db, tenant)
     feedback.db.dispose()
     times = times[base_n:]  # the warm-up's answer first
     latencies = [(s - t.timestamp()) * 1000 for t, s in zip(times, seen, strict=False)]
     report(args, settings, bare, project, accepted, seen, facts - base_n, latencies)
+    for label, values in stages.items():
+        if values:
+            print(
+                f"{label:<20}p50 {percentile(values, 50):,.1f} ms, "
+                f"p99 {percentile(values, 99):,.1f} ms"
+            )
     print(
         f"load average        {load_before[0]:.2f} before, {load_during[0]:.2f} at the end of "
         f"the load, {os.getloadavg()[0]:.2f} now ({os.cpu_count()} CPUs)"
     )
     summary(args, bare, project, accepted, len(seen), latencies)
+
+
+def stage_times(feedback_db: Database, facts_db: Database, tenant: str) -> dict[str, list[float]]:
+    """Where each event's time went: from its outbox row (committed) to its relay's Kafka
+    acknowledgement (``sent_at``), then to the analytics batch that applied it
+    (``processed_at``, stamped as the batch begins)."""
+    with feedback_db.read() as session:
+        rows = session.execute(
+            select(Outbox.event_id, Outbox.created_at, Outbox.sent_at).where(
+                Outbox.tenant == tenant
+            )
+        ).all()
+    with facts_db.read() as session:
+        applied = dict(
+            session.execute(
+                select(ProcessedEvent.event_id, ProcessedEvent.processed_at).where(
+                    ProcessedEvent.consumer == FACTS
+                )
+            ).all()
+        )
+    relayed, consumed = [], []
+    for event_id, created, sent in rows:
+        if sent is not None:
+            relayed.append((sent - created).total_seconds() * 1000)
+            if event_id in applied:
+                consumed.append((applied[event_id] - sent).total_seconds() * 1000)
+    return {"commit -> Kafka ack": relayed, "ack -> analytics": consumed}
 
 
 def start_platform(
