@@ -204,6 +204,8 @@ def test_the_intake_stages_events_exactly_as_the_event_models_write_them() -> No
         (True, datetime(2026, 11, 28, 9, 0, tzinfo=UTC), "visible"),
         (False, datetime(2026, 11, 28, 9, 0, 0, 120000, tzinfo=UTC), "pending"),
         (True, datetime(2026, 11, 27, 18, 30, 5, 7, tzinfo=timezone(timedelta(hours=1))), "none"),
+        # The instant of the first case, written in its own time zone (not as cached before).
+        (False, datetime(2026, 11, 28, 10, 0, tzinfo=timezone(timedelta(hours=1))), "visible"),
     ):
         state = FeedbackState(
             id="f" * 32,

@@ -6,7 +6,6 @@ Only what may leave the service goes in: the redacted comment, and only while it
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -24,6 +23,7 @@ from citela_common.events.models import (
 from citela_common.outbox import add_event
 from citela_feedback.domain.moderation import ModerationStatus
 from citela_feedback.domain.pseudonyms import author_ref
+from citela_feedback.ids import new_uuid
 from citela_feedback.models import Feedback, Outbox
 
 SOURCE = "/citela/feedback"
@@ -57,8 +57,12 @@ class CurrentFeedback(Protocol):
     def submitted_at(self) -> datetime: ...
 
 
+_VISIBLE = ModerationStatus.VISIBLE.value
+_CHANNELS = {c.value: c.value for c in Channel}
+
+
 def public_comment(feedback: CurrentFeedback) -> str | None:
-    if feedback.moderation_status != ModerationStatus.VISIBLE.value:
+    if feedback.moderation_status != _VISIBLE:
         return None
     return feedback.comment_redacted
 
@@ -85,19 +89,40 @@ def _json_time(value: datetime) -> str:
     return text[:-6] + "Z" if text.endswith("+00:00") else text
 
 
+# The last datetime written and its text: a batch stages a thousand events of one instant.
+# Matched by identity (an equal instant in another time zone is written differently).
+_last_time: tuple[object, str] = (object(), "")
+
+
+def _time_text(value: datetime) -> str:
+    global _last_time  # a one-entry cache, swapped whole (safe between threads)
+    last = _last_time
+    if last[0] is value:
+        return last[1]
+    text = _json_time(value)
+    _last_time = (value, text)
+    return text
+
+
+def _channel(value: str) -> str:
+    found = _CHANNELS.get(value)
+    if found is None:
+        return Channel(value).value  # raises ValueError, as the event model would
+    return found
+
+
 def current_envelope(
     feedback: CurrentFeedback, secret: str, *, first: bool, at: datetime | None = None
 ) -> dict[str, Any]:
     """The stored form (CloudEvent JSON, as ``CloudEvent.model_dump(mode="json")``) of
     ``submitted`` (first version) or ``revised``, built without the models: the intake stages
     a thousand per batch from values it validated (tests/feedback/unit check it is the same)."""
-    model = FeedbackSubmitted if first else FeedbackRevised
     return {
-        "id": str(uuid.uuid4()),
+        "id": new_uuid(),
         "source": SOURCE,
-        "type": model.event_type,
+        "type": _SUBMITTED if first else _REVISED,
         "specversion": SPECVERSION,
-        "time": _json_time(at or datetime.now(UTC)),
+        "time": _time_text(at or datetime.now(UTC)),
         "subject": feedback.id,
         "datacontenttype": "application/json",
         "tenant": feedback.tenant_id,
@@ -105,14 +130,18 @@ def current_envelope(
             "feedback_id": feedback.id,
             "entry_id": feedback.entry_id,
             "author_ref": author_ref(secret, feedback.tenant_id, feedback.author_key),
-            "channel": Channel(feedback.channel).value,
+            "channel": _channel(feedback.channel),
             "satisfaction": feedback.satisfaction,
             "importance": feedback.importance,
             "comment": public_comment(feedback),
             "revision": feedback.revision,
-            "submitted_at": _json_time(feedback.submitted_at),
+            "submitted_at": _time_text(feedback.submitted_at),
         },
     }
+
+
+_SUBMITTED = FeedbackSubmitted.event_type
+_REVISED = FeedbackRevised.event_type
 
 
 def stage_current(session: Session, feedback: CurrentFeedback, secret: str, *, first: bool) -> None:
