@@ -1142,7 +1142,7 @@ def captured_sql(db: Database, params: dict[str, Any]) -> list[tuple[str, Any]]:
         )
         with db.read() as session:
             scope_to_tenant(session, TENANT_A)
-            queries.list_entries(session, f, params.get("cursor"), 50)
+            queries.entries_page(session, f, params.get("cursor"), 50)
     finally:
         event.remove(db.engine, "before_cursor_execute", capture)
     return [(s, p) for s, p in seen if s.lstrip().upper().startswith(("SELECT", "SET"))]

@@ -9,14 +9,21 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Iterator
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
-from citela_common.events.models import CATALOGUE_TOPIC, EntryKind
+from citela_common.events.models import (
+    CATALOGUE_TOPIC,
+    Address,
+    Contact,
+    DateRange,
+    EntryKind,
+    Provenance,
+)
 from citela_common.settings import Settings
 from citela_platform.embedded import create_embedded_app
 from tests.catalogue import factories as f
@@ -218,6 +225,53 @@ def test_proximity_pages_go_outwards_and_stop_at_the_radius(platform: Platform) 
     distances = [e["distance_km"] for e in found]
     assert distances == sorted(distances)
     assert 6.9 < distances[-1] <= 7.5
+
+
+def test_listed_entries_are_the_entries_themselves(platform: Platform) -> None:
+    """A listing (written by PostgreSQL itself in the distributed mode) gives each entry
+    exactly as GET /entries/{id} (pydantic) does: every field, nulls, dates, odd text."""
+    rich = f.entry(
+        "maison-france-services",
+        "Maison France services « L'Escale »",
+        "64445",
+        description='Aide aux démarches : impôts, CAF, ANTS…\nDites "bonjour" \\ 🙂\t!',
+        point=(43.0, -0.5),
+    ).model_copy(
+        update={
+            "contacts": [
+                Contact(kind="phone", value="+33 5 59 98 00 00", label="Accueil"),
+                Contact(kind="email", value="mfs@agglo-pau.fr"),
+            ],
+            "dates": [DateRange(start=date(2027, 3, 1), end=date(2027, 3, 2), start_time="09:30")],
+            "provenance": Provenance(
+                source="service-public",
+                remote_id="maison-france-services",
+                remote_updated_at=datetime(2026, 11, 27, 17, 45, 12, 250000, tzinfo=UTC),
+                licence="lov2",
+                download_url="https://lannuaire.service-public.fr/export.json",
+                downloaded_at=datetime(2026, 11, 28, 3, 0, tzinfo=UTC),
+            ),
+            "updated_at": datetime(2026, 11, 28, 9, 0, 0, 123456, tzinfo=UTC),
+        }
+    )
+    bare = f.entry("jeu-de-donnees", "Budget primitif 2026", "64445").model_copy(
+        update={"address": Address(), "contacts": [], "opening_hours": [], "url": None}
+    )
+    platform.publish(rich, bare)
+    for params in ({}, {"q": "maison"}, {"territory": "64445"}, {"near": "43.0,-0.5"}):
+        items = platform.get("/entries", **params)["items"]
+        assert items, params
+        for item in items:
+            alone = platform.get(f"/entries/{item['entry_id']}")
+            assert item == {**alone, "distance_km": item["distance_km"]}, params
+            assert list(item) == list(alone)
+            assert (item["distance_km"] is not None) == ("near" in params)
+    listed = {e["entry_id"]: e for e in platform.get("/entries")["items"]}
+    assert listed["service-public:maison-france-services"]["updated_at"] == (
+        "2026-11-28T09:00:00.123456Z"
+    )
+    assert listed["service-public:jeu-de-donnees"]["address"]["lines"] == []
+    assert listed["service-public:jeu-de-donnees"]["point"] is None
 
 
 def test_events_between_two_dates(platform: Platform) -> None:

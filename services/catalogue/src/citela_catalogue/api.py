@@ -8,7 +8,6 @@ from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, FastAPI, Path, Query, Request, Response
-from pydantic import TypeAdapter
 from sqlalchemy.orm import Session
 
 from citela_catalogue import queries
@@ -38,7 +37,6 @@ Tenant = Annotated[
 Limit = Annotated[int, Query(ge=1, le=200, description="page size")]
 Cursor = Annotated[str | None, Query(description="next_cursor of the previous page")]
 LIST_TTL_S = 300
-ENTRY_PAGE = TypeAdapter(Page[EntryOut])
 
 
 def _point(value: str | None) -> tuple[float, float] | None:
@@ -126,14 +124,7 @@ def create_app(runtime: ServiceRuntime) -> FastAPI:
         )
 
         def build(session: Session) -> Any:
-            found, next_cursor = queries.list_entries(session, f, cursor, limit)
-            # One validation of the whole page and one serialisation, both in pydantic's
-            # Rust core (a model per entry and per nested item cost half the request).
-            page = {
-                "items": [EntryOut.data_of(x.entry, x.distance_km) for x in found],
-                "next_cursor": next_cursor,
-            }
-            return ENTRY_PAGE.dump_json(ENTRY_PAGE.validate_python(page))
+            return queries.entries_page(session, f, cursor, limit)
 
         return cached(request, tenant, build)
 

@@ -2,16 +2,33 @@
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from dataclasses import dataclass
 from datetime import date
+from functools import cache
+from typing import Any
 
-from sqlalchemy import Select, func, or_, select, text, tuple_
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    Text,
+    and_,
+    case,
+    cast,
+    func,
+    literal_column,
+    or_,
+    select,
+    text,
+    tuple_,
+)
 from sqlalchemy.orm import Session
 
 from citela_catalogue.geo import EARTH_RADIUS_KM, bounding_box, distance_km
 from citela_catalogue.models import TS_CONFIG, Entry, EntryCommune, TerritoryRow
+from citela_catalogue.schemas import ITEM_TAIL, EntryOut, page_json, raw_page_json
 from citela_catalogue.search import STOP_WORDS, fold, fts5_query
 from citela_common.web import Problem, field_error
 from citela_common.web.pagination import decode_cursor, encode_cursor
@@ -71,24 +88,28 @@ def communes_of(session: Session, code: str) -> list[str]:
     return sorted(codes)
 
 
-def _base(session: Session, f: EntryFilter) -> Select[Entry]:
-    stmt = select(Entry).where(Entry.removed_at.is_(None))
+def _conditions(session: Session, f: EntryFilter) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = [Entry.removed_at.is_(None)]
     if f.territory:
         communes = communes_of(session, f.territory)
-        stmt = stmt.where(
+        conditions.append(
             Entry.id.in_(
                 select(EntryCommune.entry_pk).where(EntryCommune.commune_code.in_(communes))
             )
         )
     if f.kind:
-        stmt = stmt.where(Entry.kind == f.kind)
+        conditions.append(Entry.kind == f.kind)
     if f.policy_area:
-        stmt = stmt.where(Entry.policy_area == f.policy_area)
+        conditions.append(Entry.policy_area == f.policy_area)
     if f.near:
         lat, lon = f.near
         min_lat, max_lat, min_lon, max_lon = bounding_box(lat, lon, f.radius_km)
-        stmt = stmt.where(Entry.lat.between(min_lat, max_lat), Entry.lon.between(min_lon, max_lon))
-    return stmt
+        conditions += [Entry.lat.between(min_lat, max_lat), Entry.lon.between(min_lon, max_lon)]
+    return conditions
+
+
+def _base(session: Session, f: EntryFilter) -> Select[Entry]:
+    return select(Entry).where(*_conditions(session, f))
 
 
 def _foreign_cursor() -> Problem:
@@ -100,22 +121,35 @@ def _foreign_cursor() -> Problem:
     )
 
 
-def _search(session: Session, stmt: Select[Entry], q: str) -> Select[Entry] | None:
-    """Only the entries matching every word of ``q``, the last one as a prefix.
+def _title_cursor(cursor: str) -> tuple[str, int]:
+    title, last_id = decode_cursor(cursor, 2)
+    if not isinstance(title, str) or not isinstance(last_id, int):
+        raise _foreign_cursor()
+    return title, last_id
 
-    No relevance score: ranking computed over every match (50,000 rows for "mairie" at
-    100,000 entries) cost more than the rest of the request. Matches keep the listing's order
-    (folded title, id), which an index walks: the planner picks, from the statistics of the
-    tsvector, either that walk stopping at the page's end (common words, short prefixes) or
-    the GIN index and a sort of the few matches (rare words).
-    """
+
+def _position_cursor(cursor: str | None) -> int:
+    start = decode_cursor(cursor, 2)[1] if cursor else 0
+    if not isinstance(start, int) or start < 0:
+        raise _foreign_cursor()
+    return start
+
+
+def _pg_tsquery(q: str) -> ColumnElement[Any] | None:
+    """Every word of ``q`` must match, the last one as a prefix (``catalogue.fr``: accents
+    folded, words stemmed)."""
+    words = [w for w in _PG_WORD.findall(q) if fold(w) not in STOP_WORDS]
+    if not words:
+        return None
+    tsquery = " & ".join([*words[:-1], words[-1] + ":*"])
+    return func.to_tsquery(text(f"'{TS_CONFIG}'::regconfig"), tsquery)
+
+
+def _search(session: Session, stmt: Select[Entry], q: str) -> Select[Entry] | None:
+    """Only the entries matching every word of ``q``, the last one as a prefix."""
     if session.get_bind().dialect.name == "postgresql":
-        words = [w for w in _PG_WORD.findall(q) if fold(w) not in STOP_WORDS]
-        if not words:
-            return None
-        tsquery = " & ".join([*words[:-1], words[-1] + ":*"])
-        query = func.to_tsquery(text(f"'{TS_CONFIG}'::regconfig"), tsquery)
-        return stmt.where(Entry.search_vector.op("@@")(query))
+        query = _pg_tsquery(q)
+        return None if query is None else stmt.where(Entry.search_vector.op("@@")(query))
     match = fts5_query(q)
     if match is None:
         return None
@@ -125,14 +159,24 @@ def _search(session: Session, stmt: Select[Entry], q: str) -> Select[Entry] | No
     return stmt.where(Entry.id.in_(fts.columns(rowid=Entry.id.type)))
 
 
+def entries_page(session: Session, f: EntryFilter, cursor: str | None, limit: int) -> bytes:
+    """The JSON body of one page of ``GET /entries`` (``Page[EntryOut]``).
+
+    On PostgreSQL the database writes each entry's JSON (its JSON columns are stored as the
+    models serialise them) and only the page's ids and sort keys come back as Python values:
+    parsing eight JSON columns per entry, validating and serialising them again was most of
+    a request's CPU. SQLite goes through the ORM and pydantic.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        return _pg_entries_page(session, f, cursor, limit)
+    found, next_cursor = list_entries(session, f, cursor, limit)
+    return page_json([EntryOut.data_of(x.entry, x.distance_km) for x in found], next_cursor)
+
+
 def list_entries(
     session: Session, f: EntryFilter, cursor: str | None, limit: int
 ) -> tuple[list[Found], str | None]:
-    if session.get_bind().dialect.name == "postgresql":
-        # psycopg prepares a statement run five times, and PostgreSQL may then keep a plan
-        # made blind to the words searched: GIN for "mairie" (40,000 matches, 640 ms) where
-        # the title index stops after 51 (0.2 ms). Each search is planned for its own words.
-        session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
+    """One page of entries as ORM objects (SQLite's path; ``entries_page`` on PostgreSQL)."""
     stmt = _base(session, f)
     if f.q:
         searched = _search(session, stmt, f.q)
@@ -144,12 +188,9 @@ def list_entries(
     # Keyset pagination on (folded title, id): stable while entries change, and page n costs
     # what page 1 does.
     if cursor:
-        title, last_id = decode_cursor(cursor, 2)
-        if not isinstance(title, str) or not isinstance(last_id, int):
-            raise _foreign_cursor()
         # A row comparison: the index range starts after the cursor (page 200 costs what
         # page 2 does), where an OR of the two columns is a filter over the pages before.
-        stmt = stmt.where(tuple_(Entry.title_sort, Entry.id) > tuple_(title, last_id))
+        stmt = stmt.where(tuple_(Entry.title_sort, Entry.id) > tuple_(*_title_cursor(cursor)))
     rows = list(session.scalars(stmt.order_by(Entry.title_sort, Entry.id).limit(limit + 1)))
     more = len(rows) > limit
     rows = rows[:limit]
@@ -157,26 +198,34 @@ def list_entries(
     return [Found(e) for e in rows], next_cursor
 
 
+def _flat_distance(lat: float, lon: float) -> ColumnElement[float | None]:
+    """A flat-earth squared distance in degrees of latitude: exact enough to order entries
+    within 100 km, plain arithmetic that SQLite has too."""
+    kx = math.cos(math.radians(lat))
+    dx = (Entry.lon - lon) * kx
+    dy = Entry.lat - lat
+    return dx * dx + dy * dy
+
+
+def _within_flat(f: EntryFilter) -> ColumnElement[bool]:
+    assert f.near is not None
+    radius_deg = math.degrees(f.radius_km / EARTH_RADIUS_KM)
+    # A little margin: the flat distance is never the judge of the radius, haversine is.
+    return _flat_distance(*f.near) <= (radius_deg * 1.01) ** 2
+
+
 def _nearest(
     session: Session, stmt: Select[Entry], f: EntryFilter, cursor: str | None, limit: int
 ) -> tuple[list[Found], str | None]:
     """Entries within the radius, nearest first: the bounding box narrows them on the index
-    of (tenant, lat, lon), the database orders them by a flat-earth distance (exact enough
-    for ordering within 100 km, plain arithmetic that SQLite has too) and returns one page;
-    the great-circle distance of that page's entries is computed here. The cursor carries the
-    position."""
+    of (tenant, lat, lon), the database orders them by the flat distance and returns one
+    page; the great-circle distance of that page's entries is computed here. The cursor
+    carries the position."""
     assert f.near is not None
     lat, lon = f.near
-    start = decode_cursor(cursor, 2)[1] if cursor else 0
-    if not isinstance(start, int) or start < 0:
-        raise _foreign_cursor()
-    kx = math.cos(math.radians(lat))
-    radius_deg = math.degrees(f.radius_km / EARTH_RADIUS_KM)
-    dx = (Entry.lon - lon) * kx
-    dy = Entry.lat - lat
-    flat = dx * dx + dy * dy
-    # A little margin: the flat distance is never the judge of the radius, haversine is.
-    stmt = stmt.where(flat <= (radius_deg * 1.01) ** 2)
+    start = _position_cursor(cursor)
+    flat = _flat_distance(lat, lon)
+    stmt = stmt.where(_within_flat(f))
     rows = session.scalars(stmt.order_by(flat, Entry.id).offset(start).limit(limit + 1))
     page = [
         Found(e, distance_km(lat, lon, e.lat, e.lon))
@@ -186,6 +235,157 @@ def _nearest(
     more = len(page) > limit
     page = [x for x in page[:limit] if x.distance_km is not None and x.distance_km <= f.radius_km]
     return page, encode_cursor(["pos", start + limit]) if more else None
+
+
+# --- PostgreSQL: the page's JSON written by the database ---------------------------------------
+
+
+def _sql_string(value: str) -> ColumnElement[str]:
+    return literal_column("'" + value.replace("'", "''") + "'")
+
+
+def _json_of(value: Any) -> ColumnElement[str]:
+    """A column as JSON text, ``null`` for NULL (JSON columns are kept as stored)."""
+    return func.coalesce(cast(func.to_json(value), Text), literal_column("'null'"))
+
+
+@cache
+def _item_json() -> ColumnElement[str]:
+    """An entry as ``EntryOut`` serialises it, up to ``updated_at`` (``ITEM_TAIL`` follows).
+
+    Concatenated rather than ``json_build_object``, which spaces its keys and values: the
+    same compact bytes as pydantic's, but for floats without a fraction (``45`` for 45.0).
+    """
+    point = case(
+        (
+            and_(Entry.lat.is_not(None), Entry.lon.is_not(None)),
+            func.concat(
+                _sql_string('{"lat":'),
+                cast(Entry.lat, Text),
+                _sql_string(',"lon":'),
+                cast(Entry.lon, Text),
+                _sql_string("}"),
+            ),
+        ),
+        else_=_sql_string("null"),
+    )
+    # EntryOut.data_of: an empty address is no address.
+    address = case(
+        (
+            cast(Entry.address, Text).in_([_sql_string("null"), _sql_string("{}")]),
+            _sql_string("null"),
+        ),
+        else_=_json_of(Entry.address),
+    )
+    # pydantic's form of a UTC datetime: microseconds only when there are some, then "Z".
+    updated_at = func.concat(
+        _sql_string('"'),
+        func.regexp_replace(
+            func.to_char(
+                func.timezone("UTC", Entry.updated_at), _sql_string('YYYY-MM-DD"T"HH24:MI:SS.US')
+            ),
+            _sql_string("\\.000000$"),
+            _sql_string(""),
+        ),
+        _sql_string('Z"'),
+    )
+    fields: list[tuple[str, ColumnElement[Any]]] = [
+        ("entry_id", _json_of(Entry.entry_id)),
+        ("kind", _json_of(Entry.kind)),
+        ("title", _json_of(Entry.title)),
+        ("description", _json_of(Entry.description)),
+        ("source_type", _json_of(Entry.source_type)),
+        ("policy_area", _json_of(Entry.policy_area)),
+        ("commune_codes", _json_of(Entry.commune_codes)),
+        ("epci_codes", _json_of(Entry.epci_codes)),
+        ("departement_codes", _json_of(Entry.departement_codes)),
+        ("address", address),
+        ("point", point),
+        ("contacts", _json_of(Entry.contacts)),
+        ("opening_hours", _json_of(Entry.opening_hours)),
+        ("dates", _json_of(Entry.dates)),
+        ("url", _json_of(Entry.url)),
+        ("provenance", _json_of(Entry.provenance)),
+        ("updated_at", updated_at),
+    ]
+    parts: list[ColumnElement[Any]] = []
+    for i, (name, value) in enumerate(fields):
+        parts += [_sql_string(("{" if i == 0 else ",") + json.dumps(name) + ":"), value]
+    parts.append(_sql_string("}"))
+    return func.concat(*parts).label("item")
+
+
+def _pg_entries_page(session: Session, f: EntryFilter, cursor: str | None, limit: int) -> bytes:
+    # psycopg prepares a statement run five times, and PostgreSQL may then keep a plan made
+    # blind to the words searched: GIN for "mairie" (40,000 matches, 640 ms) where the title
+    # index stops after 51 (0.2 ms). Each search is planned for its own words.
+    session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
+    conditions = _conditions(session, f)
+    if f.q:
+        query = _pg_tsquery(f.q)
+        if query is None:
+            return raw_page_json([], None)
+        conditions.append(Entry.search_vector.op("@@")(query))
+    if f.near:
+        return _pg_nearest(session, conditions, f, cursor, limit)
+    if cursor:
+        conditions.append(tuple_(Entry.title_sort, Entry.id) > tuple_(*_title_cursor(cursor)))
+    # The page's ids first, the JSON of those rows only (a sort under the limit would
+    # otherwise build it for every match).
+    page = (
+        select(Entry.id, Entry.title_sort)
+        .where(*conditions)
+        .order_by(Entry.title_sort, Entry.id)
+        .limit(limit + 1)
+        .subquery("page")
+    )
+    rows = session.execute(
+        select(page.c.title_sort, page.c.id, _item_json())
+        .join_from(page, Entry, Entry.id == page.c.id)
+        .order_by(page.c.title_sort, page.c.id)
+    ).all()
+    items = [row.item[:-1] + ITEM_TAIL for row in rows[:limit]]
+    last = rows[limit - 1] if len(rows) > limit else None
+    return raw_page_json(items, encode_cursor([last.title_sort, last.id]) if last else None)
+
+
+def _pg_nearest(
+    session: Session,
+    conditions: list[ColumnElement[bool]],
+    f: EntryFilter,
+    cursor: str | None,
+    limit: int,
+) -> bytes:
+    """``_nearest``, the JSON written by the database."""
+    assert f.near is not None
+    lat, lon = f.near
+    start = _position_cursor(cursor)
+    flat = _flat_distance(lat, lon)
+    page = (
+        select(Entry.id, flat.label("flat"))
+        .where(*conditions, _within_flat(f))
+        .order_by(flat, Entry.id)
+        .offset(start)
+        .limit(limit + 1)
+        .subquery("page")
+    )
+    rows = session.execute(
+        select(Entry.lat, Entry.lon, _item_json())
+        .join_from(page, Entry, Entry.id == page.c.id)
+        .order_by(page.c.flat, page.c.id)
+    ).all()
+    found = [
+        (row.item, distance_km(lat, lon, row.lat, row.lon))
+        for row in rows
+        if row.lat is not None and row.lon is not None
+    ]
+    more = len(found) > limit
+    items = [
+        item[:-1] + f',"distance_km":{json.dumps(round(d, 3))},"next_date":null}}'
+        for item, d in found[:limit]
+        if d <= f.radius_km
+    ]
+    return raw_page_json(items, encode_cursor(["pos", start + limit]) if more else None)
 
 
 def events_between(
