@@ -11,7 +11,6 @@ row read or written here carries the unit's tenant).
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
@@ -437,14 +436,8 @@ def _stored(row: Mapping[Any, Any]) -> _Slot:
     return _Slot(state, state.revision)
 
 
-def _json_value(value: Any) -> str:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    raise TypeError(f"{type(value).__name__} is not JSON serializable")
-
-
 def _json(rows: list[dict[str, Any]]) -> str:
-    return json.dumps(rows, ensure_ascii=False, separators=(",", ":"), default=_json_value)
+    return pgsql.json_text(rows)
 
 
 def _pg_write(
