@@ -31,11 +31,9 @@ from citela_feedback.metrics import ACCEPTED, IDEMPOTENT_REPLAYS, REJECTED, RETR
 from citela_feedback.models import Account, Feedback, FeedbackRevision
 from citela_feedback.schemas import (
     BatchIn,
-    BatchItemOut,
     BatchOut,
     FeedbackIn,
     FeedbackOut,
-    FieldError,
     Outcome,
     RevisionOut,
     ScalesOut,
@@ -265,74 +263,61 @@ def router(deps: Deps) -> APIRouter:
         channel = "partner"
         tally: dict[str, Counter[str]] = {}
 
+        # Built once (a unit of work may run again): one Author per user, the submissions.
+        items = body.items
+        authors: dict[str, Author] = {}
+        for item in items:
+            if item.user_ref is not None and item.user_ref not in authors:
+                authors[item.user_ref] = Author("partner", app_id=app_id, user_ref=item.user_ref)
+        submissions = [
+            Submission(i.entry_id, i.satisfaction, i.importance, i.comment, i.collected_at)
+            for i in items
+        ]
+        pairs = [(authors[i.user_ref], i.entry_id) for i in items if i.user_ref is not None]
+
         def work(unit: Intake, now: datetime) -> tuple[int, BatchOut]:
-            unit.prefetch(
-                (Author("partner", app_id=app_id, user_ref=i.user_ref), i.entry_id)
-                for i in body.items
-                if i.user_ref is not None
-            )
-            results: list[BatchItemOut] = []
+            unit.prefetch(pairs)
+            # Each item's result as plain data, validated into BatchOut in one call.
+            results: list[dict[str, Any]] = []
             accepted: Counter[str] = Counter()
             rejected: Counter[str] = Counter()
-            for index, item in enumerate(body.items):
+            for index, (item, submission) in enumerate(zip(items, submissions, strict=True)):
                 if item.user_ref is None:
                     rejected["user_ref"] += 1
-                    results.append(
-                        BatchItemOut(
-                            index=index,
-                            status="rejected",
-                            errors=[
-                                FieldError(
-                                    field=f"body.items.{index}.user_ref",
-                                    reason="required for partner apps",
-                                    code="missing",
-                                )
-                            ],
-                        )
-                    )
+                    error = {
+                        "field": f"body.items.{index}.user_ref",
+                        "reason": "required for partner apps",
+                        "code": "missing",
+                    }
+                    results.append({"index": index, "status": "rejected", "errors": [error]})
                     continue
-                author = Author("partner", app_id=app_id, user_ref=item.user_ref)
                 try:
-                    done = unit.submit(
-                        author,
-                        Submission(
-                            item.entry_id,
-                            item.satisfaction,
-                            item.importance,
-                            item.comment,
-                            item.collected_at,
-                        ),
-                        now,
-                    )
+                    done = unit.submit(authors[item.user_ref], submission, now)
                 except Rejected as exc:
                     rejected[exc.reason] += 1
-                    results.append(
-                        BatchItemOut(
-                            index=index,
-                            status="rejected",
-                            errors=[
-                                FieldError(
-                                    field=f"body.items.{index}.{v.field}",
-                                    reason=v.reason,
-                                    code=v.code,
-                                )
-                                for v in exc.violations
-                            ],
-                        )
-                    )
+                    errors = [
+                        {
+                            "field": f"body.items.{index}.{v.field}",
+                            "reason": v.reason,
+                            "code": v.code,
+                        }
+                        for v in exc.violations
+                    ]
+                    results.append({"index": index, "status": "rejected", "errors": errors})
                     continue
                 accepted[done.outcome.value] += 1
                 results.append(
-                    BatchItemOut(
-                        index=index,
-                        status="accepted",
-                        feedback_id=done.feedback.id,
-                        outcome=done.outcome,
-                    )
+                    {
+                        "index": index,
+                        "status": "accepted",
+                        "feedback_id": done.feedback.id,
+                        "outcome": done.outcome,
+                    }
                 )
             tally["accepted"], tally["rejected"] = accepted, rejected
             n_ok = sum(accepted.values())
-            return 200, BatchOut(accepted=n_ok, rejected=len(results) - n_ok, results=results)
+            out = {"accepted": n_ok, "rejected": len(results) - n_ok, "results": results}
+            return 200, BatchOut.model_validate(out)
 
         response, result = submitting.run(
             ctx,
