@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from citela_catalogue import queries
 from citela_common.events.models import (
     CATALOGUE_TOPIC,
     Address,
@@ -213,6 +214,35 @@ def test_search_results_are_paged_by_cursor_in_title_order(platform: Platform) -
     assert bad.status_code == 400
 
 
+@pytest.mark.parametrize("matches", ["few", "many"])
+def test_both_ways_of_searching_page_alike(
+    platform: Platform, matches: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL finds few matches through the GIN index, many by walking the titles and
+    then the GIN index past the walk: both give every match once, in title order."""
+    if matches == "few":
+        monkeypatch.setattr(queries, "_estimate", lambda _s, _q: (1.0, 1_000_000.0))
+    else:  # a walk of 3 titles, then the rest past it
+        monkeypatch.setattr(queries, "_estimate", lambda _s, _q: (500_000.0, 1_000_000.0))
+        monkeypatch.setattr(queries, "SHORTEST_WALK", 3)
+    cimetiere = "Cimetière, état civil et listes électorales."
+    mairies = [
+        f.entry(f"mairie-{c}", f"Mairie de {n}", "64445", description=cimetiere)
+        for c, n in [("pau", "Pau"), ("lons", "Lons"), ("arudy", "Arudy"), ("bizanos", "Bizanos")]
+    ]
+    others = [
+        f.entry(f"asso-{i}", f"Association {name}", "64445", description="Loisirs.")
+        for i, name in enumerate(["des aînés", "du Béarn", "de pelote", "culturelle"])
+    ]
+    ccas = f.entry("ccas", "CCAS de Pau", "64445", description="Concessions au cimetière.")
+    platform.publish(*mairies, *others, ccas)
+    expected = sorted([ccas.title, *(m.title for m in mairies)])
+    assert [e["title"] for e in walk(platform, 2, q="cimetière")] == expected
+    assert [e["title"] for e in walk(platform, 50, q="cimet")] == expected
+    assert [e["title"] for e in walk(platform, 1, q="cimetiere", kind="service")] == expected
+    assert [e["title"] for e in walk(platform, 3, q="cimetière", territory="64348")] == []
+
+
 def test_proximity_pages_go_outwards_and_stop_at_the_radius(platform: Platform) -> None:
     # Eastwards from the Pau town hall, one kilometre apart (0.0124° of longitude at 43.3°N).
     stops = [
@@ -360,6 +390,15 @@ def test_a_commune_is_found_in_every_tenants_catalogue_that_holds_it(platform: P
     lons = f"l-{uuid.uuid4().hex[:8]}"
     platform.publish(*[t for t in f.GEOGRAPHY if t.code in ("75", "64", "64348")], tenant=lons)
     mine = {platform.tenant, lons}  # the database may hold other tests' tenants
+    # Hundreds of other runs' Pau and Lons share the database and hits come by population:
+    # this run's, more populous than any earlier run's, come within the first 100.
+    newest = {
+        t.code: t.model_copy(update={"version": 2, "population": int(time.time())})
+        for t in f.GEOGRAPHY
+        if t.code in ("64445", "64348")
+    }
+    platform.publish(*newest.values())
+    platform.publish(newest["64348"], tenant=lons)
 
     def hits(q: str) -> list[tuple[str, str, str | None]]:
         r = platform.client.get("/catalogue/v1/territories", params={"q": q, "limit": 100})

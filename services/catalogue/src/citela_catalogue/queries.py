@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 import math
 import re
+import threading
 from dataclasses import dataclass
 from datetime import date
 from functools import cache
 from typing import Any
 
+from cachetools import TTLCache
 from sqlalchemy import (
     ColumnElement,
     Select,
@@ -34,6 +36,8 @@ from citela_common.web import Problem, field_error
 from citela_common.web.pagination import decode_cursor, encode_cursor
 
 _PG_WORD = re.compile(r"\w+", re.UNICODE)
+# A search walking the title index reads at least these rows before it asks the GIN index.
+SHORTEST_WALK = 200
 
 
 class UnknownTerritory(LookupError):
@@ -135,13 +139,19 @@ def _position_cursor(cursor: str | None) -> int:
     return start
 
 
-def _pg_tsquery(q: str) -> ColumnElement[Any] | None:
-    """Every word of ``q`` must match, the last one as a prefix (``catalogue.fr``: accents
-    folded, words stemmed)."""
+def _pg_tsquery_text(q: str) -> str | None:
+    """Every word of ``q`` must match, the last one as a prefix: ``to_tsquery``'s input."""
     words = [w for w in _PG_WORD.findall(q) if fold(w) not in STOP_WORDS]
     if not words:
         return None
-    tsquery = " & ".join([*words[:-1], words[-1] + ":*"])
+    return " & ".join([*words[:-1], words[-1] + ":*"])
+
+
+def _pg_tsquery(q: str) -> ColumnElement[Any] | None:
+    """``q`` as a tsquery of ``catalogue.fr`` (accents folded, words stemmed)."""
+    tsquery = _pg_tsquery_text(q)
+    if tsquery is None:
+        return None
     return func.to_tsquery(text(f"'{TS_CONFIG}'::regconfig"), tsquery)
 
 
@@ -321,32 +331,157 @@ def _pg_entries_page(session: Session, f: EntryFilter, cursor: str | None, limit
     # index stops after 51 (0.2 ms). Each search is planned for its own words.
     session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
     conditions = _conditions(session, f)
-    if f.q:
-        query = _pg_tsquery(f.q)
-        if query is None:
-            return raw_page_json([], None)
-        conditions.append(Entry.search_vector.op("@@")(query))
+    query = _pg_tsquery(f.q) if f.q else None
+    if f.q and query is None:
+        return raw_page_json([], None)
     if f.near:
+        if query is not None:
+            conditions.append(Entry.search_vector.op("@@")(query))
         return _pg_nearest(session, conditions, f, cursor, limit)
-    if cursor:
-        conditions.append(tuple_(Entry.title_sort, Entry.id) > tuple_(*_title_cursor(cursor)))
-    # The page's ids first, the JSON of those rows only (a sort under the limit would
-    # otherwise build it for every match).
-    page = (
-        select(Entry.id, Entry.title_sort)
-        .where(*conditions)
-        .order_by(Entry.title_sort, Entry.id)
-        .limit(limit + 1)
-        .subquery("page")
-    )
-    rows = session.execute(
-        select(page.c.title_sort, page.c.id, _item_json())
-        .join_from(page, Entry, Entry.id == page.c.id)
-        .order_by(page.c.title_sort, page.c.id)
-    ).all()
+    after = _title_cursor(cursor) if cursor else None
+    if query is None:
+        if after:
+            conditions.append(tuple_(Entry.title_sort, Entry.id) > tuple_(*after))
+        rows = _pg_rows(
+            session,
+            select(Entry.id, Entry.title_sort)
+            .where(*conditions)
+            .order_by(Entry.title_sort, Entry.id)
+            .limit(limit + 1),
+        )
+    else:
+        rows = _pg_search(session, f, conditions, query, after, limit + 1)
     items = [row.item[:-1] + ITEM_TAIL for row in rows[:limit]]
     last = rows[limit - 1] if len(rows) > limit else None
     return raw_page_json(items, encode_cursor([last.title_sort, last.id]) if last else None)
+
+
+def _pg_rows(session: Session, ids: Select[int, str]) -> list[Any]:
+    """The rows of ``ids`` (id, title_sort; ordered, limited) with their JSON: built for those
+    rows only (under a sort, the JSON would be built for every row sorted)."""
+    page = ids.subquery("page")
+    return list(
+        session.execute(
+            select(page.c.title_sort, page.c.id, _item_json())
+            .join_from(page, Entry, Entry.id == page.c.id)
+            .order_by(page.c.title_sort, page.c.id)
+        ).all()
+    )
+
+
+def _pg_search(
+    session: Session,
+    f: EntryFilter,
+    conditions: list[ColumnElement[bool]],
+    query: ColumnElement[Any],
+    after: tuple[str, int] | None,
+    wanted: int,
+) -> list[Any]:
+    """The first ``wanted`` matches after ``after`` in the listing's order (title, id).
+
+    Two ways, each bounded by the number of matches, whatever the order of the titles:
+    - few matches (fewer than the rows a walk would read to find a page): the GIN index
+      finds them all and they are sorted;
+    - many: the title index is walked, at most as many rows as there are matches; if that
+      walk is short of a page (the matches sit late in the alphabet: "cimetière" is in
+      every mairie's description, "jazz" in festival titles), the GIN index finds those
+      after it. The planner, left alone, walked the title index to the end for such words
+      (61,000 rows for "cimetière", 150-400 ms).
+    A territory filter always takes the first way (its communes' entries are few).
+    """
+    matching = Entry.search_vector.op("@@")(query)
+    matches, rows = _estimate(session, f.q or "")
+    walk = int(wanted * rows / max(matches, 1.0))  # rows read to find a page, evenly spread
+    if f.territory or walk >= matches:
+        return _pg_rows(session, _sorted_matches(conditions, matching, after, wanted))
+    span = max(int(matches), 4 * walk, SHORTEST_WALK)
+    key = (Entry.title_sort, Entry.id)
+    walked = select(
+        Entry.id,
+        Entry.title_sort,
+        Entry.search_vector,
+        Entry.removed_at,
+        Entry.kind,
+        Entry.policy_area,
+    )
+    if after:
+        walked = walked.where(tuple_(*key) > tuple_(*after))
+    stretch = walked.order_by(*key).limit(span).subquery("walk")
+    filters: list[ColumnElement[bool]] = [
+        stretch.c.removed_at.is_(None),
+        stretch.c.search_vector.op("@@")(query),
+    ]
+    if f.kind:
+        filters.append(stretch.c.kind == f.kind)
+    if f.policy_area:
+        filters.append(stretch.c.policy_area == f.policy_area)
+    # No ORDER BY between the walk and the limit would let it stop at the page's end: the
+    # subquery's order is kept (pathkeys), the scan stops after ``wanted`` matches.
+    found = _pg_rows(
+        session,
+        select(stretch.c.id, stretch.c.title_sort)
+        .where(*filters)
+        .order_by(stretch.c.title_sort, stretch.c.id)
+        .limit(wanted),
+    )
+    if len(found) >= wanted:
+        return found
+    # The rest comes after the walk's last row (none: the walk reached the end).
+    edge_query = select(Entry.title_sort, Entry.id)
+    if after:
+        edge_query = edge_query.where(tuple_(*key) > tuple_(*after))
+    edge = edge_query.order_by(*key).offset(span - 1).limit(1).subquery("edge")
+    rest = _sorted_matches(
+        conditions, matching, None, wanted - len(found), edge=(edge.c.title_sort, edge.c.id)
+    )
+    return found + _pg_rows(session, rest.join(edge, literal_column("true")))
+
+
+def _sorted_matches(
+    conditions: list[ColumnElement[bool]],
+    matching: ColumnElement[bool],
+    after: tuple[Any, Any] | None,
+    wanted: int,
+    edge: tuple[Any, Any] | None = None,
+) -> Select[int, str]:
+    """Matches found through the GIN index and sorted: ordered and bounded on the title
+    with ``|| ''``, which no index provides, so that the planner cannot walk the title
+    index instead (same collation, same order)."""
+    title = Entry.title_sort.op("||")(literal_column("''"))
+    bounds = [tuple_(title, Entry.id) > tuple_(*b) for b in (after, edge) if b is not None]
+    return (
+        select(Entry.id, Entry.title_sort)
+        .where(*conditions, matching, *bounds)
+        .order_by(title, Entry.id)
+        .limit(wanted)
+    )
+
+
+_ESTIMATES: TTLCache[str, tuple[float, float]] = TTLCache(maxsize=4096, ttl=600)
+_ESTIMATES_LOCK = threading.Lock()
+
+
+def _estimate(session: Session, q: str) -> tuple[float, float]:
+    """The planner's estimate of the entries matching ``q`` and of all entries (every tenant:
+    only their ratio is used), cached for a while per query: they come from the statistics,
+    which change only with ANALYZE."""
+    tsquery = _pg_tsquery_text(q) or ""
+    with _ESTIMATES_LOCK:
+        known = _ESTIMATES.get(tsquery)
+    if known is not None:
+        return known
+    plan = session.execute(
+        text(
+            "EXPLAIN (FORMAT JSON) SELECT 1 FROM catalogue.entries WHERE search_vector @@ "
+            "to_tsquery(CAST(:config AS regconfig), CAST(:q AS text)) "
+            "UNION ALL SELECT 1 FROM catalogue.entries"
+        ),
+        {"config": TS_CONFIG, "q": tsquery},
+    ).scalar_one()
+    matches, rows = (float(p["Plan Rows"]) for p in plan[0]["Plan"]["Plans"])
+    with _ESTIMATES_LOCK:
+        _ESTIMATES[tsquery] = (matches, rows)
+    return matches, rows
 
 
 def _pg_nearest(
