@@ -65,7 +65,7 @@ from bench.modes import run_id as new_run_id
 from bench.support import platform, wrk
 
 from citela_analytics.models import SCHEMA as ANALYTICS_SCHEMA
-from citela_analytics.models import FeedbackFact, MatrixCell, ProcessedEvent
+from citela_analytics.models import CommentScore, FeedbackFact, MatrixCell, ProcessedEvent
 from citela_analytics.service import FACTS
 from citela_analytics.service import build_runtime as build_analytics
 from citela_common.bus import create_bus
@@ -243,6 +243,7 @@ def measure(args: argparse.Namespace, settings: Settings, run: str, stack: ExitS
         time.sleep(0.1)
     done.set()
     poller.join(10)
+    scored = scores_after(facts_db, tenant, base_n + accepted, seconds=60)
     with facts_db.read() as session:
         times = sorted(
             t
@@ -264,6 +265,10 @@ def measure(args: argparse.Namespace, settings: Settings, run: str, stack: ExitS
     times = times[base_n:]  # the warm-up's answer first
     latencies = [(s - t.timestamp()) * 1000 for t, s in zip(times, seen, strict=False)]
     report(args, settings, bare, project, accepted, seen, facts - base_n, latencies)
+    print(
+        f"comments scored     {scored[0] - base_n}/{accepted} by the Celery worker "
+        f"{scored[1]:.1f} s after the matrix had them (sentiment, off the matrix's path)"
+    )
     for label, values in stages.items():
         if values:
             print(
@@ -275,6 +280,21 @@ def measure(args: argparse.Namespace, settings: Settings, run: str, stack: ExitS
         f"the load, {os.getloadavg()[0]:.2f} now ({os.cpu_count()} CPUs)"
     )
     summary(args, bare, project, accepted, len(seen), latencies)
+
+
+def scores_after(
+    facts_db: Database, tenant: str, expected: int, seconds: float
+) -> tuple[int, float]:
+    """(comment scores of ``tenant`` stored, seconds waited): until ``expected`` or timeout."""
+    stmt = select(func.count()).select_from(CommentScore).where(CommentScore.tenant_id == tenant)
+    started = time.monotonic()
+    while True:
+        with facts_db.read() as session:
+            n = int(session.scalar(stmt) or 0)
+        waited = time.monotonic() - started
+        if n >= expected or waited > seconds:
+            return n, waited
+        time.sleep(0.5)
 
 
 def stage_times(feedback_db: Database, facts_db: Database, tenant: str) -> dict[str, list[float]]:
