@@ -218,12 +218,15 @@ def test_search_results_are_paged_by_cursor_in_title_order(platform: Platform) -
 def test_both_ways_of_searching_page_alike(
     platform: Platform, matches: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """PostgreSQL finds few matches through the GIN index, many by walking the titles and
-    then the GIN index past the walk: both give every match once, in title order."""
+    """PostgreSQL finds few matches (of a query or of a territory) through their index,
+    many by walking the titles and then their index past the walk: both give every match
+    once, in title order."""
     if matches == "few":
         monkeypatch.setattr(queries, "_estimate", lambda _s, _q: (1.0, 1_000_000.0))
-    else:  # a walk of 3 titles, then the rest past it
-        monkeypatch.setattr(queries, "_estimate", lambda _s, _q: (500_000.0, 1_000_000.0))
+    else:  # a walk of 3 titles, then the rest past it (a territory's entries: counted)
+        monkeypatch.setattr(
+            queries, "_estimate", lambda _s, q: (500_000.0, 1_000_000.0) if q else (1.0, 1.0)
+        )
         monkeypatch.setattr(queries, "SHORTEST_WALK", 3)
     cimetiere = "Cimetière, état civil et listes électorales."
     mairies = [
@@ -235,12 +238,18 @@ def test_both_ways_of_searching_page_alike(
         for i, name in enumerate(["des aînés", "du Béarn", "de pelote", "culturelle"])
     ]
     ccas = f.entry("ccas", "CCAS de Pau", "64445", description="Concessions au cimetière.")
-    platform.publish(*mairies, *others, ccas)
+    in_lons = [f.entry("salle-lons", "Salle des fêtes de Lons", "64348")]
+    in_lons.append(f.entry("piscine-lons", "Piscine de Lons", "64348"))
+    platform.publish(*mairies, *others, ccas, *in_lons)
     expected = sorted([ccas.title, *(m.title for m in mairies)])
     assert [e["title"] for e in walk(platform, 2, q="cimetière")] == expected
     assert [e["title"] for e in walk(platform, 50, q="cimet")] == expected
     assert [e["title"] for e in walk(platform, 1, q="cimetiere", kind="service")] == expected
     assert [e["title"] for e in walk(platform, 3, q="cimetière", territory="64348")] == []
+    assert [e["title"] for e in walk(platform, 1, territory="64348")] == [
+        "Piscine de Lons",
+        "Salle des fêtes de Lons",
+    ]
 
 
 def test_proximity_pages_go_outwards_and_stop_at_the_radius(platform: Platform) -> None:

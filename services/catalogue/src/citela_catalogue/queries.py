@@ -38,6 +38,8 @@ from citela_common.web.pagination import decode_cursor, encode_cursor
 _PG_WORD = re.compile(r"\w+", re.UNICODE)
 # A search walking the title index reads at least these rows before it asks the GIN index.
 SHORTEST_WALK = 200
+# A territory's entries are counted up to this many to choose how to list them.
+MAX_COUNTED = 20_000
 
 
 class UnknownTerritory(LookupError):
@@ -92,15 +94,18 @@ def communes_of(session: Session, code: str) -> list[str]:
     return sorted(codes)
 
 
-def _conditions(session: Session, f: EntryFilter) -> list[ColumnElement[bool]]:
+def _in_communes(communes: list[str]) -> Select[int]:
+    return select(EntryCommune.entry_pk).where(EntryCommune.commune_code.in_(communes))
+
+
+def _conditions(
+    session: Session, f: EntryFilter, communes: list[str] | None = None
+) -> list[ColumnElement[bool]]:
     conditions: list[ColumnElement[bool]] = [Entry.removed_at.is_(None)]
     if f.territory:
-        communes = communes_of(session, f.territory)
-        conditions.append(
-            Entry.id.in_(
-                select(EntryCommune.entry_pk).where(EntryCommune.commune_code.in_(communes))
-            )
-        )
+        if communes is None:
+            communes = communes_of(session, f.territory)
+        conditions.append(Entry.id.in_(_in_communes(communes)))
     if f.kind:
         conditions.append(Entry.kind == f.kind)
     if f.policy_area:
@@ -330,7 +335,8 @@ def _pg_entries_page(session: Session, f: EntryFilter, cursor: str | None, limit
     # blind to the words searched: GIN for "mairie" (40,000 matches, 640 ms) where the title
     # index stops after 51 (0.2 ms). Each search is planned for its own words.
     session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
-    conditions = _conditions(session, f)
+    communes = communes_of(session, f.territory) if f.territory else None
+    conditions = _conditions(session, f, communes)
     query = _pg_tsquery(f.q) if f.q else None
     if f.q and query is None:
         return raw_page_json([], None)
@@ -339,7 +345,7 @@ def _pg_entries_page(session: Session, f: EntryFilter, cursor: str | None, limit
             conditions.append(Entry.search_vector.op("@@")(query))
         return _pg_nearest(session, conditions, f, cursor, limit)
     after = _title_cursor(cursor) if cursor else None
-    if query is None:
+    if query is None and communes is None:
         if after:
             conditions.append(tuple_(Entry.title_sort, Entry.id) > tuple_(*after))
         rows = _pg_rows(
@@ -350,7 +356,7 @@ def _pg_entries_page(session: Session, f: EntryFilter, cursor: str | None, limit
             .limit(limit + 1),
         )
     else:
-        rows = _pg_search(session, f, conditions, query, after, limit + 1)
+        rows = _pg_filtered(session, f, communes, conditions, query, after, limit + 1)
     items = [row.item[:-1] + ITEM_TAIL for row in rows[:limit]]
     last = rows[limit - 1] if len(rows) > limit else None
     return raw_page_json(items, encode_cursor([last.title_sort, last.id]) if last else None)
@@ -369,31 +375,50 @@ def _pg_rows(session: Session, ids: Select[int, str]) -> list[Any]:
     )
 
 
-def _pg_search(
+def _pg_filtered(
     session: Session,
     f: EntryFilter,
+    communes: list[str] | None,
     conditions: list[ColumnElement[bool]],
-    query: ColumnElement[Any],
+    query: ColumnElement[Any] | None,
     after: tuple[str, int] | None,
     wanted: int,
 ) -> list[Any]:
-    """The first ``wanted`` matches after ``after`` in the listing's order (title, id).
+    """The first ``wanted`` entries after ``after`` in the listing's order (title, id) that
+    match ``query`` or lie in ``communes`` (the selective filters).
 
     Two ways, each bounded by the number of matches, whatever the order of the titles:
-    - few matches (fewer than the rows a walk would read to find a page): the GIN index
-      finds them all and they are sorted;
+    - few matches (fewer than the rows a walk would read to find a page): the GIN index,
+      or the communes' index, finds them all and they are sorted;
     - many: the title index is walked, at most as many rows as there are matches; if that
       walk is short of a page (the matches sit late in the alphabet: "cimetière" is in
-      every mairie's description, "jazz" in festival titles), the GIN index finds those
-      after it. The planner, left alone, walked the title index to the end for such words
-      (61,000 rows for "cimetière", 150-400 ms).
-    A territory filter always takes the first way (its communes' entries are few).
+      every mairie's description, "jazz" in festival titles), the rest is found past it
+      the first way. The planner, left alone, walked the title index to the end for such
+      words (61,000 rows for "cimetière", 150-400 ms) and for a département's entries
+      (10,000 rows and as many probes of their communes for the Bouches-du-Rhône, 150 ms).
+    Both a query and a territory: the first way (the planner picks the narrower index).
     """
-    matching = Entry.search_vector.op("@@")(query)
-    matches, rows = _estimate(session, f.q or "")
+    selective = list(conditions)
+    if query is not None:
+        selective.append(Entry.search_vector.op("@@")(query))
+    if query is not None and communes is not None:
+        return _pg_rows(session, _sorted_matches(selective, after, wanted))
+    if query is not None:
+        matches, rows = _estimate(session, f.q)
+    else:
+        assert communes is not None
+        rows = _estimate(session, None)[1]
+        matches = float(
+            session.scalar(
+                select(func.count()).select_from(
+                    _in_communes(communes).limit(MAX_COUNTED).subquery()
+                )
+            )
+            or 0
+        )
     walk = int(wanted * rows / max(matches, 1.0))  # rows read to find a page, evenly spread
-    if f.territory or walk >= matches:
-        return _pg_rows(session, _sorted_matches(conditions, matching, after, wanted))
+    if walk >= matches:
+        return _pg_rows(session, _sorted_matches(selective, after, wanted))
     span = max(int(matches), 4 * walk, SHORTEST_WALK)
     key = (Entry.title_sort, Entry.id)
     walked = select(
@@ -407,10 +432,11 @@ def _pg_search(
     if after:
         walked = walked.where(tuple_(*key) > tuple_(*after))
     stretch = walked.order_by(*key).limit(span).subquery("walk")
-    filters: list[ColumnElement[bool]] = [
-        stretch.c.removed_at.is_(None),
-        stretch.c.search_vector.op("@@")(query),
-    ]
+    filters: list[ColumnElement[bool]] = [stretch.c.removed_at.is_(None)]
+    if query is not None:
+        filters.append(stretch.c.search_vector.op("@@")(query))
+    if communes is not None:
+        filters.append(stretch.c.id.in_(_in_communes(communes)))
     if f.kind:
         filters.append(stretch.c.kind == f.kind)
     if f.policy_area:
@@ -432,26 +458,25 @@ def _pg_search(
         edge_query = edge_query.where(tuple_(*key) > tuple_(*after))
     edge = edge_query.order_by(*key).offset(span - 1).limit(1).subquery("edge")
     rest = _sorted_matches(
-        conditions, matching, None, wanted - len(found), edge=(edge.c.title_sort, edge.c.id)
+        selective, None, wanted - len(found), edge=(edge.c.title_sort, edge.c.id)
     )
     return found + _pg_rows(session, rest.join(edge, literal_column("true")))
 
 
 def _sorted_matches(
     conditions: list[ColumnElement[bool]],
-    matching: ColumnElement[bool],
     after: tuple[Any, Any] | None,
     wanted: int,
     edge: tuple[Any, Any] | None = None,
 ) -> Select[int, str]:
-    """Matches found through the GIN index and sorted: ordered and bounded on the title
-    with ``|| ''``, which no index provides, so that the planner cannot walk the title
-    index instead (same collation, same order)."""
+    """Matches found through the GIN or the communes' index and sorted: ordered and bounded
+    on the title with ``|| ''``, which no index provides, so that the planner cannot walk
+    the title index instead (same collation, same order)."""
     title = Entry.title_sort.op("||")(literal_column("''"))
     bounds = [tuple_(title, Entry.id) > tuple_(*b) for b in (after, edge) if b is not None]
     return (
         select(Entry.id, Entry.title_sort)
-        .where(*conditions, matching, *bounds)
+        .where(*conditions, *bounds)
         .order_by(title, Entry.id)
         .limit(wanted)
     )
@@ -461,26 +486,31 @@ _ESTIMATES: TTLCache[str, tuple[float, float]] = TTLCache(maxsize=4096, ttl=600)
 _ESTIMATES_LOCK = threading.Lock()
 
 
-def _estimate(session: Session, q: str) -> tuple[float, float]:
-    """The planner's estimate of the entries matching ``q`` and of all entries (every tenant:
-    only their ratio is used), cached for a while per query: they come from the statistics,
-    which change only with ANALYZE."""
-    tsquery = _pg_tsquery_text(q) or ""
+def _estimate(session: Session, q: str | None) -> tuple[float, float]:
+    """The planner's estimate of the entries matching ``q`` (None: all) and of all entries
+    (every tenant: only their ratio is used), cached for a while per query: they come from
+    the statistics, which change only with ANALYZE."""
+    tsquery = (_pg_tsquery_text(q) or "") if q is not None else None
+    key = tsquery if tsquery is not None else "\x00all"
     with _ESTIMATES_LOCK:
-        known = _ESTIMATES.get(tsquery)
+        known = _ESTIMATES.get(key)
     if known is not None:
         return known
+    matching = (
+        "search_vector @@ to_tsquery(CAST(:config AS regconfig), CAST(:q AS text))"
+        if tsquery is not None
+        else "true"
+    )
     plan = session.execute(
         text(
-            "EXPLAIN (FORMAT JSON) SELECT 1 FROM catalogue.entries WHERE search_vector @@ "
-            "to_tsquery(CAST(:config AS regconfig), CAST(:q AS text)) "
+            f"EXPLAIN (FORMAT JSON) SELECT 1 FROM catalogue.entries WHERE {matching} "  # noqa: S608
             "UNION ALL SELECT 1 FROM catalogue.entries"
         ),
-        {"config": TS_CONFIG, "q": tsquery},
+        {"config": TS_CONFIG, "q": tsquery} if tsquery is not None else {},
     ).scalar_one()
     matches, rows = (float(p["Plan Rows"]) for p in plan[0]["Plan"]["Plans"])
     with _ESTIMATES_LOCK:
-        _ESTIMATES[tsquery] = (matches, rows)
+        _ESTIMATES[key] = (matches, rows)
     return matches, rows
 
 
