@@ -1150,6 +1150,9 @@ def captured_sql(db: Database, params: dict[str, Any]) -> list[tuple[str, Any]]:
 
 def time_anchor(db: Database, requests: list[list[tuple[str, Any]]], seconds: float) -> list[float]:
     raw = db.engine.raw_connection()
+    if not db.is_sqlite:
+        driver: Any = raw.driver_connection
+        driver.prepare_threshold = None  # as the service: each statement planned for its values
     try:
         cur = raw.cursor()
         out: list[float] = []
