@@ -105,7 +105,7 @@ class Settings(BaseSettings):
     password_hash_parallelism: int = Field(4, ge=1, description="Argon2id lanes")
     # --- feedback service ------------------------------------------------------------------
     feedback_group_commit_flushes: int = Field(
-        2,
+        1,
         ge=1,
         le=32,
         description="single feedback POSTs: groups written at once per worker (the requests "

@@ -11,7 +11,7 @@ row read or written here carries the unit's tenant).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 from functools import lru_cache
@@ -208,7 +208,11 @@ class Intake:
 
     def prefetch(self, pairs: Iterable[tuple[Author, str]]) -> None:
         """Read the current feedback of many (author, entry) pairs in one query (batches)."""
-        keys = sorted({current_key(a, e) for a, e in pairs} - set(self._slots))
+        self.prefetch_keys(current_key(a, e) for a, e in pairs)
+
+    def prefetch_keys(self, keys_wanted: Iterable[str]) -> None:
+        """Read the current feedback of many current keys in one query."""
+        keys = sorted(set(keys_wanted) - set(self._slots))
         for chunk in range(0, len(keys), 1000):
             part = keys[chunk : chunk + 1000]
             query = _CURRENT_QUERY.where(
@@ -352,10 +356,11 @@ class Intake:
 
     # --- writes -----------------------------------------------------------------------------
 
-    def write(self, now: datetime, claim: dict[str, Any] | None = None) -> bool:
-        """Write what the accepted submissions changed, with ``claim``: the Idempotency-Key's
-        record (columns of ``idempotency_keys``) holding the response. False when a live
-        record holds that key already (nothing written: the caller rolls back and replays).
+    def write(self, now: datetime, claims: Sequence[dict[str, Any]] = ()) -> bool:
+        """Write what the accepted submissions changed, with ``claims``: the Idempotency-Keys'
+        records (columns of ``idempotency_keys``) holding the responses. False when a live
+        record holds one of those keys already (nothing written: the caller rolls back and
+        replays).
 
         A concurrent first post of the same author and entry fails here on the unique current
         key (IntegrityError), a concurrent revision with ConcurrentChange: the caller runs the
@@ -363,7 +368,7 @@ class Intake:
         statement (data-modifying CTEs, the inserts conditional on the key's)."""
         slots = [s for s in self._slots.values() if s is not None and s.open_revision is not None]
         if not slots:
-            return claim is None or idempotency.record(self.session, claim)
+            return all(idempotency.record(self.session, claim) for claim in claims)
         conn = self.session.connection()
         revised = [s for s in slots if s.stored_revision is not None]
         if revised:
@@ -413,10 +418,10 @@ class Intake:
             ),
         ]
         if conn.dialect.name == "postgresql":
-            if not _pg_write(self.session, claim, tables):
+            if not _pg_write(self.session, claims, tables):
                 return False
         else:
-            if claim is not None and not idempotency.record(self.session, claim):
+            if not all(idempotency.record(self.session, claim) for claim in claims):
                 return False
             for table, rows in tables:
                 if rows:
@@ -441,17 +446,21 @@ def _json(rows: list[dict[str, Any]]) -> str:
 
 
 def _pg_write(
-    session: Session, claim: dict[str, Any] | None, tables: list[tuple[Table, list[dict[str, Any]]]]
+    session: Session,
+    claims: Sequence[dict[str, Any]],
+    tables: list[tuple[Table, list[dict[str, Any]]]],
 ) -> bool:
-    """One statement: the key's record (if any), then, only if it was stored, the rows of each
-    table, each table's rows one JSON parameter (json_to_recordset, as citela_common.bulk)."""
+    """One statement: the keys' records (if any), then, only if every one was stored, the rows
+    of each table, each table's rows one JSON parameter (json_to_recordset, as
+    citela_common.bulk)."""
     shape = tuple((table.name, tuple(rows[0])) for table, rows in tables if rows)
-    params = {
+    params: dict[str, Any] = {
         f"rows_{i}": _json(rows) for i, rows in enumerate(rows for _t, rows in tables if rows)
     }
-    if claim is not None:
-        params["claim"] = _json([claim])
-    ok = session.connection().execute(_pg_statement(claim is not None, shape), params).scalar()
+    if claims:
+        params["claim"] = _json(list(claims))
+        params["n_claims"] = len(claims)
+    ok = session.connection().execute(_pg_statement(bool(claims), shape), params).scalar()
     return bool(ok)
 
 
@@ -463,7 +472,7 @@ def _pg_statement(claimed: bool, shape: tuple[tuple[str, tuple[str, ...]], ...])
     parts: list[str] = []
     if claimed:
         parts.append(f"claim AS ({idempotency.PG_CLAIM})")
-        parts.append("go AS (SELECT count(*) = 1 AS ok FROM claim)")
+        parts.append("go AS (SELECT count(*) = :n_claims AS ok FROM claim)")
     else:
         parts.append("go AS (SELECT true AS ok)")
     for i, (name, keys) in enumerate(shape):

@@ -7,7 +7,7 @@ The outbox backlog and the age of its oldest event are the shared
 
 from __future__ import annotations
 
-from prometheus_client import Counter
+from prometheus_client import Counter, Histogram
 
 ACCEPTED = Counter(
     "citela_feedback_accepted_total",
@@ -23,6 +23,11 @@ RETRACTED = Counter(
     "citela_feedback_retracted_total",
     "Feedback retracted, by reason (author, account_deleted, moderation).",
     ["reason"],
+)
+GROUP_COMMIT_SIZE = Histogram(
+    "citela_feedback_group_commit_size",
+    "Single feedback POSTs written together in one group (one transaction per tenant).",
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128),
 )
 IDEMPOTENT_REPLAYS = Counter(
     "citela_feedback_idempotent_replays_total",

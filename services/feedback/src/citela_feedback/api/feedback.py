@@ -5,6 +5,7 @@
 
 from collections import Counter
 from datetime import datetime
+from functools import partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Response
@@ -26,6 +27,7 @@ from citela_feedback import idempotency, intake, queries, submitting
 from citela_feedback.api.deps import TENANT_PATH, Deps, problems
 from citela_feedback.domain.moderation import ModerationStatus
 from citela_feedback.domain.rules import TenantRules
+from citela_feedback.group_commit import GroupCommitter
 from citela_feedback.intake import Author, Intake, Rejected, Submission, current_key
 from citela_feedback.metrics import ACCEPTED, IDEMPOTENT_REPLAYS, REJECTED, RETRACTED
 from citela_feedback.models import Account, Feedback, FeedbackRevision
@@ -40,7 +42,7 @@ from citela_feedback.schemas import (
     ScoresOut,
     SubmittedOut,
 )
-from citela_feedback.submitting import Caller
+from citela_feedback.submitting import Caller, Pending
 from citela_feedback.views import Reader, feedback_out, revision_out, submitted_out
 
 TenantPath = Annotated[str, Path(pattern=TENANT_PATH, description="code of the tenant")]
@@ -179,10 +181,16 @@ def router(deps: Deps) -> APIRouter:
     def confirm(session: Session, principal: Principal) -> None:
         _ensure_confirmed(session, principal)
 
-    def submit_one(
-        tenant: str, body: FeedbackIn, caller: Caller, idempotency_key: str | None
-    ) -> Response:
-        deps.limit(caller.principal)
+    committer = GroupCommitter(
+        partial(submitting.run_group, ctx),
+        flushes=ctx.settings.feedback_group_commit_flushes,
+        max_group=ctx.settings.feedback_group_commit_max,
+    )
+
+    def single(
+        tenant: str, body: FeedbackIn, caller: Caller, key: str | None
+    ) -> tuple[Pending, str]:
+        """The request's unit of intake (its author and key checked), and its channel."""
         author = _author(caller.principal, tenant, body.user_ref, body.collected_at)
         channel = author.channel.value
         submission = Submission(
@@ -198,11 +206,10 @@ def router(deps: Deps) -> APIRouter:
             out = submitted_out(accepted.feedback, accepted.outcome)
             return (201 if accepted.outcome is Outcome.SUBMITTED else 200), out
 
-        response, result = submitting.run(
-            ctx,
+        pending = Pending(
             tenant=tenant,
             caller=caller,
-            key=idempotency_key,
+            key=idempotency.check_key(key),
             fingerprint=idempotency.fingerprint(
                 "POST", f"/v1/tenants/{tenant}/feedback", _fingerprint_body(body)
             ),
@@ -211,6 +218,10 @@ def router(deps: Deps) -> APIRouter:
             work=work,
             current_key=current_key(author, body.entry_id),
         )
+        return pending, channel
+
+    def answered(tenant: str, channel: str, answer: submitting.Answer) -> Response:
+        response, result = answer
         if isinstance(result, SubmittedOut):
             ACCEPTED.labels(channel=channel, outcome=result.outcome.value).inc()
             if result.outcome is Outcome.SUBMITTED:
@@ -243,8 +254,11 @@ def router(deps: Deps) -> APIRouter:
         caller: CallerDep,
         idempotency_key: IdempotencyKey = None,
     ) -> Response:
-        # One thread-pool hop for the whole request (the caller was found on the event loop).
-        return await run_in_threadpool(submit_one, tenant, body, caller, idempotency_key)
+        # Checked on the event loop, written with the requests that arrive meanwhile (one
+        # thread-pool hop per group: the rate limit, the transaction).
+        pending, channel = single(tenant, body, caller, idempotency_key)
+        answer = await committer.submit(pending, partial(deps.limit, caller.principal))
+        return answered(tenant, channel, answer)
 
     def submit_batch(
         tenant: str, body: BatchIn, caller: Caller, idempotency_key: str | None
