@@ -10,9 +10,9 @@ import threading
 _CLEAR = ~((0xF000 << 64) | (0xC000 << 48))
 _SET = (0x4000 << 64) | (0x8000 << 48)
 # os.urandom releases the GIL around its system call: in a busy worker (relay, Kafka and event
-# loop threads) each call may wait a switch interval to get it back, and a batch draws two
-# ids per item. The random bytes are drawn 4 KiB at a time, per thread.
-_CHUNK = 4096
+# loop threads) each call may wait a switch interval (5 ms) to get it back, and a batch draws
+# two ids per item. The random bytes are drawn 64 KiB at a time (4,096 ids), per thread.
+_CHUNK = 1 << 16
 
 
 class _Pool(threading.local):
