@@ -266,8 +266,9 @@ def measure(args: argparse.Namespace, settings: Settings, run: str, stack: ExitS
     latencies = [(s - t.timestamp()) * 1000 for t, s in zip(times, seen, strict=False)]
     report(args, settings, bare, project, accepted, seen, facts - base_n, latencies)
     print(
-        f"comments scored     {scored[0] - base_n}/{accepted} by the Celery worker "
-        f"{scored[1]:.1f} s after the matrix had them (sentiment, off the matrix's path)"
+        f"comments scored     {scored[0] - base_n}/{accepted} "
+        f"({'the Celery worker' if settings.kafka_bootstrap else 'in process'}), "
+        f"{scored[1]:.1f} s after the matrix had them all (sentiment: off the matrix's path)"
     )
     for label, values in stages.items():
         if values:
@@ -298,9 +299,9 @@ def scores_after(
 
 
 def stage_times(feedback_db: Database, facts_db: Database, tenant: str) -> dict[str, list[float]]:
-    """Where each event's time went: from its outbox row (committed) to its relay's Kafka
-    acknowledgement (``sent_at``), then to the analytics batch that applied it
-    (``processed_at``, stamped as the batch begins)."""
+    """Where each event's time went: from its outbox row (committed) to its relay's bus
+    acknowledgement (``sent_at``, Kafka's when distributed), then to the analytics batch that
+    applied it (``processed_at``, stamped as the batch begins)."""
     with feedback_db.read() as session:
         rows = session.execute(
             select(Outbox.event_id, Outbox.created_at, Outbox.sent_at).where(
@@ -321,7 +322,7 @@ def stage_times(feedback_db: Database, facts_db: Database, tenant: str) -> dict[
             relayed.append((sent - created).total_seconds() * 1000)
             if event_id in applied:
                 consumed.append((applied[event_id] - sent).total_seconds() * 1000)
-    return {"commit -> Kafka ack": relayed, "ack -> analytics": consumed}
+    return {"commit -> relayed": relayed, "relayed -> analytics": consumed}
 
 
 def start_platform(
