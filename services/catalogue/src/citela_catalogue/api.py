@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, FastAPI, Path, Query, Request, Response
 from sqlalchemy.orm import Session
+from starlette.background import BackgroundTask
 
 from citela_catalogue import queries
 from citela_catalogue.schemas import (
@@ -73,6 +74,7 @@ def create_app(runtime: ServiceRuntime) -> FastAPI:
     def cached(request: Request, tenant: str, build: Callable[[Session], Any]) -> Response:
         key = f"{tenant}:{cache.generation(tenant)}:{request.url.path}?{request.url.query}"
         body = cache.get(key)
+        store: BackgroundTask | None = None
         if body is None:
             with runtime.db.read() as session:  # GET routes: locks nothing on SQLite
                 scope_to_tenant(session, tenant)
@@ -89,8 +91,11 @@ def create_app(runtime: ServiceRuntime) -> FastAPI:
                 body = result
             else:
                 body = json.dumps(result, ensure_ascii=False, separators=(",", ":")).encode()
-            cache.set(key, body, LIST_TTL_S)
-        return conditional_json(request, body)
+            # Stored once the answer is sent: the client does not wait for Redis to take it.
+            store = BackgroundTask(cache.set, key, body, LIST_TTL_S)
+        response = conditional_json(request, body)
+        response.background = store
+        return response
 
     @router.get(
         "/entries",
