@@ -167,8 +167,8 @@ _URL = re.compile(r"(?:https?://|www\.)\S+|\b[\w-]+\.(?:com|net|org|biz|info|xyz
 # What any match of _URL contains (same flags): three times cheaper to rule a link out.
 _URL_HINT = re.compile(r"https?://|www\.|\.(?:com|net|org|biz|info|xyz|ru|io)\b", re.I)
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
-_LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "@": "a", "$": "s", "5": "s"})
 _LEET_BYTES = bytes.maketrans(b"01345@$", b"oieasas")
+_NON_ASCII = re.compile(r"[^\x00-\x7f]")
 # The combining marks NFKD leaves in French (and most Latin) text.
 _LATIN_MARKS = re.compile("[\u0300-\u036f]")
 # Only letters make words (below), so only runs of letters need shortening.
@@ -178,33 +178,9 @@ _REPEATED_CHAR = re.compile(r"(.)\1{7,}")
 _ASCII_LETTERS = string.ascii_letters.encode()
 
 
-def _fold_char(char: str) -> str:
-    """One lower-case character without its accents (NFKD, marks dropped: those of the
-    combining diacritics block, and any other combining one), with typographic apostrophes
-    plain and leetspeak undone."""
-    decomposed = unicodedata.normalize("NFKD", char)
-    plain = "".join(
-        c for c in decomposed if not ("\u0300" <= c <= "\u036f" or unicodedata.combining(c))
-    )
-    return plain.replace("’", "'").translate(_LEET)
-
-
-class _FoldTable(dict[int, str]):
-    """``str.translate`` table of ``_fold_char``, filled as characters are met (bounded).
-
-    Decomposition and dropping marks work character by character (canonical reordering only
-    moves marks, all dropped), so one C pass of ``translate`` folds a whole text."""
-
-    LIMIT = 1 << 16
-
-    def __missing__(self, code: int) -> str:
-        folded = _fold_char(chr(code))
-        if len(self) < self.LIMIT:
-            self[code] = folded
-        return folded
-
-
-_FOLD = _FoldTable()
+def _unless_mark(match: re.Match[str]) -> str:
+    char = match.group(0)
+    return "" if unicodedata.combining(char) else char
 
 
 def _squeeze(match: re.Match[str]) -> str:
@@ -213,13 +189,12 @@ def _squeeze(match: re.Match[str]) -> str:
 
 def fold(text: str) -> str:
     """Lowercase without accents, leetspeak undone, doubled letters single (« connnard »)."""
-    lower = text.lower()
-    plain = _LATIN_MARKS.sub("", unicodedata.normalize("NFKD", lower)).replace("’", "'")
-    if plain.isascii():  # most French text: leetspeak undone on its bytes, in one C pass
-        plain = plain.encode().translate(_LEET_BYTES).decode()
-    else:  # something else is left (« », œ, °, other marks): character by character
-        plain = lower.translate(_FOLD)
-    return _STRETCH.sub(_squeeze, plain)
+    plain = _LATIN_MARKS.sub("", unicodedata.normalize("NFKD", text.lower())).replace("’", "'")
+    if not plain.isascii():  # « », œ, °...: only other combining marks go
+        plain = _NON_ASCII.sub(_unless_mark, plain)
+    # Leetspeak undone on the bytes (UTF-8 keeps ASCII bytes for ASCII characters only).
+    raw = plain.encode("utf-8", "surrogatepass").translate(_LEET_BYTES)
+    return _STRETCH.sub(_squeeze, raw.decode("utf-8", "surrogatepass"))
 
 
 def _single(words: frozenset[str] | tuple[str, ...]) -> frozenset[str]:
@@ -232,6 +207,9 @@ _SPAM_WORDS = _single(SPAM_WORDS) - {"paris"}  # a city more than a bet
 _SPAM_PHRASES = tuple(f" {_STRETCH.sub(_squeeze, p)} " for p in SPAM_PHRASES)
 # A phrase is found in the joined words only if its first word is one of them.
 _PHRASE_STARTS = frozenset(p.split()[0] for p in _INSULT_PHRASES + _SPAM_PHRASES)
+
+
+_CLEAN = Screening(())  # immutable: one for every comment that looks fine
 
 
 def _words(folded: str) -> list[str]:
@@ -251,7 +229,7 @@ def _few_letters(text: str) -> bool:
 def screen(text: str | None) -> Screening:
     """Flags of one comment (empty when it looks fine)."""
     if not text or not text.strip():
-        return Screening(())
+        return _CLEAN
     flags: list[Flag] = []
     words = _words(fold(text))
     phrases = not _PHRASE_STARTS.isdisjoint(words)
@@ -281,4 +259,4 @@ def screen(text: str | None) -> Screening:
         spam.append("few letters")
     if spam:
         flags.append(Flag(FlagReason.SPAM, "; ".join(spam)))
-    return Screening(tuple(flags))
+    return Screening(tuple(flags)) if flags else _CLEAN
