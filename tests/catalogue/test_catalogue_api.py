@@ -106,6 +106,19 @@ def test_entries_of_a_commune_and_of_its_epci(platform: Platform) -> None:
     assert r.json()["type"].endswith("/unknown-territory")
 
 
+def test_a_territory_listing_follows_a_change_of_the_territories(platform: Platform) -> None:
+    platform.publish(
+        f.entry("mairie-lons", "Mairie de Lons", "64348"),
+        f.entry("mairie-pau", "Mairie de Pau", "64445"),
+    )
+    agglo = "200067254"
+    assert titles(platform.get("/entries", territory=agglo)) == ["Mairie de Lons", "Mairie de Pau"]
+    (lons,) = [t for t in f.GEOGRAPHY if t.code == "64348"]
+    platform.publish(lons.model_copy(update={"version": 2, "epci_code": "246401756"}))
+    assert titles(platform.get("/entries", territory=agglo)) == ["Mairie de Pau"]
+    assert titles(platform.get("/entries", territory="246401756")) == ["Mairie de Lons"]
+
+
 def test_french_full_text_search_folds_accents_and_stems(platform: Platform) -> None:
     platform.publish(
         f.entry(

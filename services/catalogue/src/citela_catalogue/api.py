@@ -72,12 +72,14 @@ def create_app(runtime: ServiceRuntime) -> FastAPI:
     router = APIRouter(prefix="/v1/tenants/{tenant}", tags=["catalogue"])
 
     def cached(request: Request, tenant: str, build: Callable[[Session], Any]) -> Response:
-        key = f"{tenant}:{cache.generation(tenant)}:{request.url.path}?{request.url.query}"
+        generation = cache.generation(tenant)
+        key = f"{tenant}:{generation}:{request.url.path}?{request.url.query}"
         body = cache.get(key)
         store: BackgroundTask | None = None
         if body is None:
             with runtime.db.read() as session:  # GET routes: locks nothing on SQLite
                 scope_to_tenant(session, tenant)
+                queries.read_at_generation(session, generation)
                 try:
                     result = build(session)
                 except queries.UnknownTerritory as exc:

@@ -34,6 +34,7 @@ from citela_catalogue.geo import EARTH_RADIUS_KM, bounding_box, distance_km
 from citela_catalogue.models import TS_CONFIG, Entry, EntryCommune, TerritoryRow
 from citela_catalogue.schemas import ITEM_TAIL, EntryOut, page_json, raw_page_json
 from citela_catalogue.search import STOP_WORDS, fold, fts5_query
+from citela_common.tenancy import current_tenant
 from citela_common.web import Problem, field_error
 from citela_common.web.pagination import decode_cursor, encode_cursor
 
@@ -355,7 +356,7 @@ def _pg_entries_page(session: Session, f: EntryFilter, cursor: str | None, limit
 def _pg_entries_page_json(
     session: Session, f: EntryFilter, cursor: str | None, limit: int
 ) -> bytes:
-    communes = communes_of(session, f.territory) if f.territory else None
+    communes = _territory(session, f.territory)[0] if f.territory else None
     conditions = _conditions(session, f, communes)
     query = _pg_tsquery(f.q) if f.q else None
     if f.q and query is None:
@@ -426,16 +427,9 @@ def _pg_filtered(
     if query is not None:
         matches, rows = _estimate(session, f.q)
     else:
-        assert communes is not None
+        assert f.territory is not None
         rows = _estimate(session, None)[1]
-        matches = float(
-            session.scalar(
-                select(func.count()).select_from(
-                    _in_communes(communes).limit(MAX_COUNTED).subquery()
-                )
-            )
-            or 0
-        )
+        matches = float(_territory(session, f.territory)[1])
     walk = int(wanted * rows / max(matches, 1.0))  # rows read to find a page, evenly spread
     if walk >= matches:
         return _pg_rows(session, _sorted_matches(selective, after, wanted))
@@ -500,6 +494,42 @@ def _sorted_matches(
         .order_by(title, Entry.id)
         .limit(wanted)
     )
+
+
+_GENERATION_KEY = "citela_catalogue_generation"
+_TERRITORIES: TTLCache[tuple[str, int, str], tuple[list[str], int]] = TTLCache(
+    maxsize=1024, ttl=300
+)
+_TERRITORIES_LOCK = threading.Lock()
+
+
+def read_at_generation(session: Session, generation: int) -> None:
+    """Says which cache generation of the session's tenant this read is at: what is derived
+    from the tenant's rows may then be kept in this process under that generation (a change
+    of the tenant's catalogue bumps it, so a kept value is never stale)."""
+    session.info[_GENERATION_KEY] = generation
+
+
+def _territory(session: Session, code: str) -> tuple[list[str], int]:
+    """The communes of a territory and how many entries they hold (counted up to
+    MAX_COUNTED), kept per tenant and generation when the read says its generation: three
+    statements a territory listing no longer runs each time."""
+    tenant, generation = current_tenant(session), session.info.get(_GENERATION_KEY)
+    key = (tenant or "", generation, code) if tenant and isinstance(generation, int) else None
+    if key is not None:
+        with _TERRITORIES_LOCK:
+            known = _TERRITORIES.get(key)
+        if known is not None:
+            return known
+    communes = communes_of(session, code)
+    count = session.scalar(
+        select(func.count()).select_from(_in_communes(communes).limit(MAX_COUNTED).subquery())
+    )
+    found = (communes, int(count or 0))
+    if key is not None:
+        with _TERRITORIES_LOCK:
+            _TERRITORIES[key] = found
+    return found
 
 
 _ESTIMATES: TTLCache[str, tuple[float, float]] = TTLCache(maxsize=4096, ttl=600)
