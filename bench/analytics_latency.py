@@ -19,6 +19,7 @@ poll interval).
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import threading
@@ -156,6 +157,7 @@ def measure(args: argparse.Namespace, settings: Settings, run: str) -> None:
     print(f"latency p90         {percentile(latencies, 90):,.1f} ms")
     print(f"latency p99         {percentile(latencies, 99):,.1f} ms")
     print(f"latency max         {max(latencies):,.1f} ms (mean {statistics.fmean(latencies):,.1f})")
+    print(f"load average        {os.getloadavg()[0]:.2f} ({os.cpu_count()} CPUs)")
 
 
 if __name__ == "__main__":
