@@ -121,3 +121,34 @@ def test_requests_arriving_together_are_committed_together_each_with_its_answer(
     groups, requests_grouped = after[0] - before[0], after[1] - before[1]
     assert requests_grouped == len(requests)
     assert groups < len(requests)
+
+
+def test_a_burst_over_the_rate_limit_is_counted_request_by_request(
+    platform: FeedbackPlatform,
+) -> None:
+    key = platform.partner("feedback:write", rate_limit=5)
+    url = platform.url("/feedback")
+    bodies = [
+        {
+            "entry_id": "service-public:mairie-pau",
+            "satisfaction": 3,
+            "importance": 4,
+            "user_ref": f"habitant-{n}",
+            "comment": "Délais raisonnables pour le permis de construire.",
+        }
+        for n in range(12)
+    ]
+
+    async def send_all() -> list[httpx.Response]:
+        transport = httpx.ASGITransport(app=platform.client.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            return await asyncio.gather(*(client.post(url, json=b, headers=key) for b in bodies))
+
+    answers = asyncio.run(send_all())
+    codes = sorted(a.status_code for a in answers)
+    assert codes == [201] * 5 + [429] * 7, [a.text for a in answers]
+    limited = next(a for a in answers if a.status_code == 429)
+    assert limited.headers["content-type"].startswith("application/problem+json")
+    assert int(limited.headers["Retry-After"]) >= 1
+    assert limited.json()["type"].endswith("rate-limited")
+    assert len(platform.feedback_rows()) == 5

@@ -23,12 +23,14 @@ from citela_feedback.metrics import GROUP_COMMIT_SIZE
 from citela_feedback.submitting import Answer, Pending
 
 RunGroup = Callable[[str, Sequence[Pending]], list[Answer | Problem]]
+# Checks of a whole group before its transactions (the rate limit: one round trip): each
+# request's refusal, or None.
+Screen = Callable[[Sequence[Pending]], Sequence[BaseException | None]]
 
 
 @dataclass
 class _Waiting:
     pending: Pending
-    prelude: Callable[[], None]  # checks run in the group's thread first (rate limit)
     future: asyncio.Future[Answer]
 
 
@@ -44,22 +46,30 @@ class _Queue:
 class GroupCommitter:
     """Per process, on the event loop of its worker."""
 
-    def __init__(self, run_group: RunGroup, *, flushes: int = 1, max_group: int = 64) -> None:
+    def __init__(
+        self,
+        run_group: RunGroup,
+        *,
+        screen: Screen | None = None,
+        flushes: int = 1,
+        max_group: int = 64,
+    ) -> None:
         self._run_group = run_group
+        self._screen = screen
         self._flushes = max(1, flushes)
         self._max_group = max(1, max_group)
         self._queues: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Queue] = (
             weakref.WeakKeyDictionary()
         )
 
-    async def submit(self, pending: Pending, prelude: Callable[[], None]) -> Answer:
+    async def submit(self, pending: Pending) -> Answer:
         """The request's answer once its group is committed; its refusal raised (Problem)."""
         loop = asyncio.get_running_loop()
         queue = self._queues.get(loop)
         if queue is None:
             queue = self._queues[loop] = _Queue()
         future: asyncio.Future[Answer] = loop.create_future()
-        queue.waiting.append(_Waiting(pending, prelude, future))
+        queue.waiting.append(_Waiting(pending, future))
         if queue.running < self._flushes:
             queue.running += 1
             task = loop.create_task(self._flush(queue))
@@ -109,14 +119,15 @@ class GroupCommitter:
         return taken
 
     def _commit(self, group: list[_Waiting]) -> list[Answer | BaseException]:
-        """In a worker thread: each request's prelude, then one unit per tenant."""
+        """In a worker thread: the group's screen, then one unit per tenant."""
         answers: list[Answer | BaseException | None] = [None] * len(group)
+        refusals: Sequence[BaseException | None] = [None] * len(group)
+        if self._screen is not None:
+            refusals = self._screen([w.pending for w in group])
         by_tenant: dict[str, list[int]] = {}
-        for i, waiting in enumerate(group):
-            try:
-                waiting.prelude()
-            except Exception as exc:
-                answers[i] = exc
+        for i, (waiting, refusal) in enumerate(zip(group, refusals, strict=True)):
+            if refusal is not None:
+                answers[i] = refusal
                 continue
             by_tenant.setdefault(waiting.pending.tenant, []).append(i)
         for tenant, indexes in by_tenant.items():

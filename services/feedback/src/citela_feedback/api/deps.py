@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -27,6 +27,7 @@ from citela_feedback.context import FeedbackContext
 from citela_feedback.metrics import RATE_LIMITED
 from citela_feedback.models import Tenant
 from citela_feedback.partners import KeyResolver
+from citela_feedback.ratelimit import Decision
 from citela_feedback.schemas import FieldError
 from citela_feedback.submitting import Caller
 
@@ -111,24 +112,40 @@ class Deps:
         if isinstance(principal, PartnerPrincipal):
             self._rate_limit(None, principal)
 
+    def limit_many(self, principals: Sequence[object]) -> list[Problem | None]:
+        """``limit`` for many requests at once (one round trip): each one's 429, or None."""
+        partners = [(i, p) for i, p in enumerate(principals) if isinstance(p, PartnerPrincipal)]
+        refusals: list[Problem | None] = [None] * len(principals)
+        decisions = self.ctx.limiter.hit_many(
+            [(f"key:{p.key_id}", p.rate_limit_per_minute) for _i, p in partners]
+        )
+        for (i, _p), decision in zip(partners, decisions, strict=True):
+            if not decision.allowed:
+                refusals[i] = _limited(decision)
+        return refusals
+
     def _rate_limit(self, request: Request | None, partner: PartnerPrincipal) -> None:
         decision = self.ctx.limiter.hit(f"key:{partner.key_id}", partner.rate_limit_per_minute)
         if not decision.allowed:
-            RATE_LIMITED.labels(scope="api_key").inc()
-            raise Problem(
-                429,
-                f"This API key is limited to {decision.limit} requests per minute.",
-                slug="rate-limited",
-                headers={
-                    "Retry-After": str(decision.retry_after_s),
-                    "RateLimit-Limit": str(decision.limit),
-                    "RateLimit-Remaining": "0",
-                },
-                retry_after_s=decision.retry_after_s,
-            )
+            raise _limited(decision)
 
     @contextmanager
     def tenant_session(self, code: str) -> Iterator[tuple[Session, Tenant]]:
         """One unit of work scoped to a tenant that exists (404 otherwise)."""
         with self.ctx.db.transaction() as session:
             yield session, tenants.get(session, code)
+
+
+def _limited(decision: Decision) -> Problem:
+    RATE_LIMITED.labels(scope="api_key").inc()
+    return Problem(
+        429,
+        f"This API key is limited to {decision.limit} requests per minute.",
+        slug="rate-limited",
+        headers={
+            "Retry-After": str(decision.retry_after_s),
+            "RateLimit-Limit": str(decision.limit),
+            "RateLimit-Remaining": "0",
+        },
+        retry_after_s=decision.retry_after_s,
+    )

@@ -183,6 +183,7 @@ def router(deps: Deps) -> APIRouter:
 
     committer = GroupCommitter(
         partial(submitting.run_group, ctx),
+        screen=lambda group: deps.limit_many([p.caller.principal for p in group]),
         flushes=ctx.settings.feedback_group_commit_flushes,
         max_group=ctx.settings.feedback_group_commit_max,
     )
@@ -255,9 +256,9 @@ def router(deps: Deps) -> APIRouter:
         idempotency_key: IdempotencyKey = None,
     ) -> Response:
         # Checked on the event loop, written with the requests that arrive meanwhile (one
-        # thread-pool hop per group: the rate limit, the transaction).
+        # thread-pool hop per group: the rate limits in one round trip, the transaction).
         pending, channel = single(tenant, body, caller, idempotency_key)
-        answer = await committer.submit(pending, partial(deps.limit, caller.principal))
+        answer = await committer.submit(pending)
         return answered(tenant, channel, answer)
 
     def submit_batch(
