@@ -39,6 +39,7 @@ from __future__ import annotations
 import argparse
 import os
 import signal
+import subprocess
 import sys
 import tempfile
 import threading
@@ -183,7 +184,7 @@ def measure(args: argparse.Namespace, settings: Settings, run: str, stack: ExitS
                 args=("bare",),
             )
 
-    started = start_platform(args, settings, workdir, stack)
+    started, processes = start_platform(args, settings, workdir, stack)
     target = f"{started}{path}"
     facts_db = Database(settings.resolved_database_url, ANALYTICS_SCHEMA)
     stack.callback(facts_db.dispose)
@@ -216,6 +217,7 @@ def measure(args: argparse.Namespace, settings: Settings, run: str, stack: ExitS
 
     poller = threading.Thread(target=poll, daemon=True)
     poller.start()
+    cpu_before = {name: platform.cpu_seconds(p.pid) for name, p in processes.items()}
     project = wrk.run(
         target,
         paced(lua(path, key, run), args.rate, args.threads),
@@ -225,6 +227,7 @@ def measure(args: argparse.Namespace, settings: Settings, run: str, stack: ExitS
         args=("p2m",),
     )
     load_during = os.getloadavg()
+    cpu = {n: platform.cpu_seconds(p.pid) - cpu_before[n] for n, p in processes.items()}
     committed = select(func.count()).select_from(Feedback).where(Feedback.tenant_id == tenant)
 
     def feedbacks() -> int:
@@ -273,9 +276,13 @@ def measure(args: argparse.Namespace, settings: Settings, run: str, stack: ExitS
     for label, values in stages.items():
         if values:
             print(
-                f"{label:<20}p50 {percentile(values, 50):,.1f} ms, "
+                f"{label:<19} p50 {percentile(values, 50):,.1f} ms, "
                 f"p99 {percentile(values, 99):,.1f} ms"
             )
+    print(
+        f"CPU during the load {', '.join(f'{n} {s / project.seconds:.0%}' for n, s in cpu.items())}"
+        " of one core"
+    )
     print(
         f"load average        {load_before[0]:.2f} before, {load_during[0]:.2f} at the end of "
         f"the load, {os.getloadavg()[0]:.2f} now ({os.cpu_count()} CPUs)"
@@ -327,11 +334,12 @@ def stage_times(feedback_db: Database, facts_db: Database, tenant: str) -> dict[
 
 def start_platform(
     args: argparse.Namespace, settings: Settings, workdir: Path, stack: ExitStack
-) -> str:
-    """The platform's processes, up; returns the feedback API's base URL."""
+) -> tuple[str, dict[str, subprocess.Popen[bytes]]]:
+    """The platform's processes, up; returns the feedback API's base URL and the processes."""
+    processes: dict[str, subprocess.Popen[bytes]] = {}
     if not settings.kafka_bootstrap:
         port = platform.free_port()
-        stack.enter_context(
+        processes["citela run"] = stack.enter_context(
             platform.started(
                 "citela-run",
                 platform.run_command(port),
@@ -340,15 +348,15 @@ def start_platform(
                 health_url=f"http://127.0.0.1:{port}/feedback/healthz",
             )
         )
-        return f"http://127.0.0.1:{port}"
+        return f"http://127.0.0.1:{port}", processes
     if args.celery:
-        stack.enter_context(
+        processes["celery"] = stack.enter_context(
             platform.started(
                 "celery", platform.celery_command(), platform.environment(settings), workdir
             )
         )
     port = platform.free_port()
-    stack.enter_context(
+    processes["analytics"] = stack.enter_context(
         platform.started(
             "analytics",
             platform.serve_command("analytics", port),
@@ -360,7 +368,7 @@ def start_platform(
     port = platform.free_port()
     metrics = workdir / "feedback-metrics"
     metrics.mkdir()
-    stack.enter_context(
+    processes["feedback"] = stack.enter_context(
         platform.started(
             "feedback",
             platform.serve_command("feedback", port, args.workers),
@@ -369,7 +377,7 @@ def start_platform(
             health_url=f"http://127.0.0.1:{port}/healthz",
         )
     )
-    return f"http://127.0.0.1:{port}"
+    return f"http://127.0.0.1:{port}", processes
 
 
 def report(

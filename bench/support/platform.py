@@ -141,6 +141,24 @@ def stop(process: subprocess.Popen[bytes], timeout_s: float = 30) -> None:
         process.wait()
 
 
+def cpu_seconds(group: int) -> float:
+    """CPU time (user + system) of the live processes of process group ``group`` (a process
+    ``started`` leads its own group: its uvicorn or Celery workers are in it), from /proc."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:  # gone meanwhile
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()  # after "pid (comm) "
+        if int(fields[2]) == group:  # pgrp
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / tick
+
+
 def tail(path: Path, lines: int = 20) -> str:
     try:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
