@@ -64,6 +64,15 @@ from citela_feedback.ratelimit import MemoryRateLimiter
             "Attente de 45 minutes en 2024, guichet 3 fermé",
             set(),
         ),
+        # Spelled at signs, a foreign number, and too few digits for any number pattern.
+        ("Écrivez-moi : jean (at) exemple (dot) fr", "Écrivez-moi : [courriel masqué]", {"email"}),
+        ("Mon adresse : paul AROBASE gmail.com", "Mon adresse : [courriel masqué]", {"email"}),
+        (
+            "Rappelez-moi au +44 20 7946 0958 (Londres)",
+            "Rappelez-moi au [téléphone masqué] (Londres)",
+            {"phone"},
+        ),
+        ("Dossier n° 12345, guichet 3", "Dossier n° 12345, guichet 3", set()),
     ],
 )
 def test_personal_data_is_masked(text: str, expected: str, kinds: set[str]) -> None:
@@ -85,6 +94,11 @@ def test_personal_data_is_masked(text: str, expected: str, kinds: set[str]) -> N
         ("aaaaaaaaaaaaaaaa", ["spam"]),
         ("Contact : marie@exemple.fr", []),
         ("Les bureaux de Paris et de Pau", []),
+        # Text that stays non-ASCII once folded (« », œ, °, ’, full-width letters).
+        ("« Fainéants » et connards, vraiment : cœur brisé, n° 12", ["insult"]),
+        ("Accueil très agréable ; l’agent m’a aidé (n° 5)", []),
+        ("Ｃｏｎｎａｒｄ", ["insult"]),
+        ("Offre spéciale : gagnez un bonus, voir www.promo.fr", ["spam"]),
     ],
 )
 def test_prescreening_flags_insults_and_spam(text: str, reasons: list[str]) -> None:
@@ -241,3 +255,32 @@ def test_the_intake_stages_events_exactly_as_the_event_models_write_them() -> No
         expected |= {"id": fast["id"], "time": "2026-11-28T09:00:01Z"}
         assert fast == expected
         parse_data(CloudEvent.model_validate(fast))  # a valid event of its type
+
+
+def test_ids_are_random_version_4_uuids_even_across_a_fork() -> None:
+    import os
+    import uuid
+
+    from citela_feedback.ids import new_id, new_uuid
+
+    ids = [new_id() for _ in range(5000)]
+    assert len(set(ids)) == len(ids)
+    for value in ids[:50]:
+        parsed = uuid.UUID(hex=value)
+        assert parsed.hex == value
+        assert parsed.version == 4
+        assert parsed.variant == uuid.RFC_4122
+    canonical = new_uuid()
+    assert str(uuid.UUID(canonical)) == canonical
+    assert uuid.UUID(canonical).version == 4
+    # A forked child does not draw the ids its parent is about to draw.
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        os.write(write, new_id().encode())
+        os._exit(0)
+    os.waitpid(pid, 0)
+    child = os.read(read, 64).decode()
+    os.close(read)
+    os.close(write)
+    assert child != new_id()
