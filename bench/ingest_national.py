@@ -74,6 +74,7 @@ import resource
 import shutil
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections import Counter
@@ -345,6 +346,67 @@ def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
+def children_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)  # ended and waited for
+    return usage.ru_utime + usage.ru_stime
+
+
+def _tree_pids(root: int) -> list[int]:
+    """``root`` and its descendants (the harvest's mapping workers), from /proc."""
+    parents: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", encoding="ascii", errors="replace") as stat:
+                ppid = int(stat.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        parents.setdefault(ppid, []).append(int(entry))
+    found, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        found.append(pid)
+        todo.extend(parents.get(pid, []))
+    return found
+
+
+def _rss_mib(pid: int) -> float:
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii", errors="replace") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024  # kB
+    except OSError:
+        pass
+    return 0.0
+
+
+class TreeRss:
+    """Peak of the summed resident memory of this process and its descendants, sampled every
+    20 ms: the harvest maps in worker processes, whose memory counts as much as its own (RSS
+    counts the pages they share twice: an upper bound)."""
+
+    def __init__(self) -> None:
+        self.peak = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def __enter__(self) -> TreeRss:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _sample(self) -> None:
+        me = os.getpid()
+        while not self._stop.wait(0.02):
+            total = sum(_rss_mib(pid) for pid in _tree_pids(me))
+            self.peak = max(self.peak, total)
+
+
 def outbox_rows(db: Database, tenant: str) -> int:
     with db.transaction() as session:
         return int(
@@ -377,9 +439,14 @@ def _anchor(export: Path) -> dict[str, Any]:
     return {"counts": {"parsed": count}, "records": count, "events": 0}
 
 
-def _harvest(export: Path, db: Database, tenant: str) -> dict[str, Any]:
+def _harvest(export: Path, db: Database, tenant: str, map_workers: int | None) -> dict[str, Any]:
     summary = run_harvest(
-        db, "service-public", tenant=tenant, territory_code=TERRITORY, path=export
+        db,
+        "service-public",
+        tenant=tenant,
+        territory_code=TERRITORY,
+        path=export,
+        map_workers=map_workers,
     )
     if summary.error:
         raise RuntimeError(f"harvest failed: {summary.error}")
@@ -420,18 +487,21 @@ def measure(conn: Connection, spec: dict[str, Any]) -> None:
         profiler = cProfile.Profile() if spec.get("profile") else None
         cpu = time.process_time()
         started = time.perf_counter()
-        if profiler:
-            profiler.enable()
-        if spec["run"] == "map only":
-            result = _map_only(export, db)
-        else:
-            result = _harvest(export, db, tenant)
-        if profiler:
-            profiler.disable()
+        with TreeRss() as tree:
+            if profiler:
+                profiler.enable()
+            if spec["run"] == "map only":
+                result = _map_only(export, db)
+            else:
+                result = _harvest(export, db, tenant, spec.get("map_workers"))
+            if profiler:
+                profiler.disable()
         result["seconds"] = time.perf_counter() - started
         result["cpu_seconds"] = time.process_time() - cpu
+        result["workers_cpu_seconds"] = children_cpu_seconds()
         result["rss_before_mib"] = rss_before
-        result["peak_rss_mib"] = peak_rss_mib()
+        result["process_rss_mib"] = peak_rss_mib()
+        result["peak_rss_mib"] = max(tree.peak, result["process_rss_mib"])
         if spec["run"] != "map only":
             result["events"] = outbox_rows(db, tenant) - before_events
         if profiler:
@@ -536,7 +606,7 @@ def run_backend(
         for run in runs:
             spec: dict[str, Any] = {"backend": backend, "run": run, "url": url}
             spec["export"] = str(export)
-            spec.update(tenant=tenant, schema=schema)
+            spec.update(tenant=tenant, schema=schema, map_workers=args.map_workers)
             if args.profile == run:
                 spec["profile"] = str(workdir / f"{backend}-{run}.prof")
             result = in_child(spec)
@@ -581,6 +651,13 @@ def main() -> None:
     )
     parser.add_argument("--profile", choices=("first", "unchanged", "map only"))
     parser.add_argument(
+        "--map-workers",
+        type=int,
+        default=None,
+        help="mapping processes of the harvest (default: the harvest's own, one per core; "
+        "0: all in the harvest's process)",
+    )
+    parser.add_argument(
         "--pg-schema",
         choices=("private", "ingest"),
         default="private",
@@ -620,8 +697,8 @@ def main() -> None:
     print()
     header = (
         f"{'backend':<11}{'run':<11}{'records':>9}{'seconds':>9}{'records/s':>11}{'CPU s':>7}"
-        f"{'ratio':>7}{'peak RSS MiB':>14}{'RSS growth':>12}{'file MiB':>10}{'events':>8}"
-        "  outcomes"
+        f"{'map CPU s':>10}{'ratio':>7}{'peak RSS MiB':>14}{'of which run':>14}{'RSS growth':>12}"
+        f"{'file MiB':>10}{'events':>8}  outcomes"
     )
     print(header)
     anchors = {row["backend"]: rate_of(row) for row in rows if row["run"] == "anchor"}
@@ -631,8 +708,10 @@ def main() -> None:
         ratio = rate_of(row) / anchors[row["backend"]]
         print(
             f"{row['backend']:<11}{row['run']:<11}{row['records']:>9}{row['seconds']:>9.1f}"
-            f"{rate_of(row):>11,.0f}{row['cpu_seconds']:>7.1f}{ratio:>7.3f}"
-            f"{row['peak_rss_mib']:>14.0f}{growth:>12.0f}{file_mib:>10.1f}{row['events']:>8}"
+            f"{rate_of(row):>11,.0f}{row['cpu_seconds']:>7.1f}"
+            f"{row.get('workers_cpu_seconds', 0.0):>10.1f}{ratio:>7.3f}"
+            f"{row['peak_rss_mib']:>14.0f}{row.get('process_rss_mib', row['peak_rss_mib']):>14.0f}"
+            f"{growth:>12.0f}{file_mib:>10.1f}{row['events']:>8}"
             f"  {outcomes}"
         )
     print(f"\ntotal bench time {time.perf_counter() - started:.0f}s (generation included)")

@@ -1,10 +1,12 @@
-"""The harvest's bulk writes: hashes stored by earlier versions, a record twice in one file."""
+"""The harvest's bulk writes: hashes stored by earlier versions, a record twice in one file, a
+run mapped in worker processes."""
 
 from __future__ import annotations
 
 import copy
 import json
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import select, update
 
@@ -12,9 +14,9 @@ from citela_common.db import utcnow
 from citela_common.events.envelope import CloudEvent
 from citela_common.events.models import CatalogueEntryUpserted, parse_data
 from citela_ingest.harvester import HASH_PREFIX, legacy_content_hash
-from citela_ingest.models import Outbox, SourceRecord
+from citela_ingest.models import HarvestItem, HarvestRun, Outbox, SourceRecord
 from citela_ingest.records import HarvestContext, RawRecord, SkipRecord
-from citela_ingest.runs import load_territory, policy_areas
+from citela_ingest.runs import load_territory, policy_areas, run_harvest
 from citela_ingest.sources.service_public import ServicePublicSource
 from tests.ingest.e2e.conftest import E2E, EPCI, Platform
 
@@ -103,3 +105,67 @@ def test_a_record_twice_in_one_file_is_published_new_then_updated_in_order(
     assert all(e.tenant == p.tenant and e.source == "/citela/ingest" for e in events)
     entry = p.get(f"/entries/{key}")
     assert [c["value"] for c in entry["contacts"] if c["kind"] == "phone"] == ["+33 3 44 62 42 01"]
+
+
+def test_a_harvest_mapped_in_worker_processes_stores_and_publishes_the_same(
+    with_oise: Platform,
+) -> None:
+    """The same export and traps, once mapped in two worker processes (this platform's tenant)
+    and once in the harvest's process (another tenant): same items, records and events."""
+    p = with_oise
+    other = f"{p.tenant}-here"
+    traps = E2E / "service-public" / "traps.json"
+    for path in (EXPORT, traps):
+        p.harvest("service-public", path, map_workers=2, parallel_after=0)
+        run_harvest(
+            p.ingest.db,
+            "service-public",
+            tenant=other,
+            territory_code=EPCI,
+            path=path,
+            map_workers=0,
+        )
+
+    def stored(tenant: str) -> tuple[list[Any], list[Any], list[Any]]:
+        with p.ingest.db.transaction() as s:
+            items = s.execute(
+                select(
+                    HarvestItem.remote_id,
+                    HarvestItem.entry_id,
+                    HarvestItem.status,
+                    HarvestItem.outcome,
+                    HarvestItem.reason,
+                    HarvestItem.raw,
+                )
+                .join(HarvestRun, HarvestRun.id == HarvestItem.run_id)
+                .where(HarvestItem.tenant_id == tenant, HarvestRun.source == "service-public")
+                .order_by(HarvestItem.id)
+            ).all()
+            records = s.execute(
+                select(SourceRecord.key, SourceRecord.content_hash, SourceRecord.version)
+                .where(SourceRecord.tenant_id == tenant, SourceRecord.source == "service-public")
+                .order_by(SourceRecord.key)
+            ).all()
+            envelopes = s.scalars(
+                select(Outbox.envelope)
+                .where(
+                    Outbox.tenant == tenant,
+                    Outbox.event_type == CatalogueEntryUpserted.event_type,
+                )
+                .order_by(Outbox.id)
+            ).all()
+        events = []
+        for envelope in envelopes:
+            event = CloudEvent.model_validate(envelope)
+            data = parse_data(event).model_dump(mode="json")
+            del data["provenance"]["downloaded_at"]  # the time of each run
+            events.append((event.type, event.subject, event.source, data))
+        return [tuple(i) for i in items], [tuple(r) for r in records], events
+
+    mine, here = stored(p.tenant), stored(other)
+    assert mine == here
+    items, records, events = mine
+    assert {i[2] for i in items} == {"done", "invalid", "skipped"}
+    assert len(records) == len(events) == 2
+    entry = p.get(f"/entries/{records[0][0]}")
+    assert entry["entry_id"] == records[0][0]

@@ -80,7 +80,6 @@ def test_api_record_with_json_text_fields_maps() -> None:
     assert entry.provenance.remote_id == EPCI_ID
     assert entry.provenance.licence is not None
     assert "DILA" in entry.provenance.licence
-    assert result.records[0].remote_updated_at == entry.updated_at
 
 
 def test_export_record_with_real_arrays_maps() -> None:

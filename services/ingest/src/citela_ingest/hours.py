@@ -181,14 +181,14 @@ def parse_plages_ouverture(plages: object) -> WeeklyHours:
         raise HoursError(f"opening hours are not a list: {type(plages).__name__}")
     ranges: list[_Plage] = []
     for position, plage in enumerate(plages):
-        if not isinstance(plage, Mapping):
+        if not isinstance(plage, (dict, Mapping)):  # a dict skips the ABC check
             raise HoursError(f"opening range #{position + 1} is not an object: {plage!r}")
-        ranges.append(tuple(plage.get(name) for name in _PLAGE_FIELDS))
+        ranges.append(tuple(map(plage.get, _PLAGE_FIELDS)))
     key = tuple(ranges)
-    if all(isinstance(v, str | None) for r in ranges for v in r):
-        slots, notes = _schedule(key)  # text only: hashable, hence cached
-    else:
-        slots, notes = _schedule.__wrapped__(key)  # a malformed value: parsed, and refused
+    try:
+        slots, notes = _schedule(key)  # cached: most offices share a handful of schedules
+    except TypeError:  # a value that is a list or an object: parsed (and refused) uncached
+        slots, notes = _schedule.__wrapped__(key)
     return WeeklyHours(slots=list(slots), notes=list(notes))
 
 

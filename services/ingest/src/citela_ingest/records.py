@@ -108,6 +108,9 @@ class Source:
 
     name: ClassVar[str]  # "service-public", "datagouv", "datatourisme", "territories"
     licence: ClassVar[str] = "Licence Ouverte v2.0 (Etalab)"
+    # map_record needs nothing but the record, the context and for_mapping()'s copy: a large
+    # run may map in worker processes (citela_ingest.mapping)
+    parallel_mapping: ClassVar[bool] = False
 
     def list_records(self) -> Iterator[RawRecord | BrokenRecord]:
         raise NotImplementedError
@@ -115,3 +118,7 @@ class Source:
     def map_record(self, record: RawRecord, ctx: HarvestContext) -> Iterable[Output]:
         """Normalise one record; raise SkipRecord or InvalidRecord to say why not."""
         raise NotImplementedError
+
+    def for_mapping(self) -> Source:
+        """What a worker process needs to map records (pickled): this source by default."""
+        return self

@@ -146,7 +146,10 @@ def run_harvest(
     on_commit: Callable[[], None] | None = None,
     progress: Callable[[RunSummary], None] | None = None,
     endpoints: Endpoints = Endpoints(),
+    map_workers: int | None = None,
+    parallel_after: int = 4_000,
 ) -> RunSummary:
+    """One run; ``map_workers`` and ``parallel_after``: see ``Harvester``."""
     territory = None if source_name == "territories" else load_territory(db, territory_code)
     own_fetcher = fetcher is None and path is None
     if own_fetcher:
@@ -166,7 +169,13 @@ def run_harvest(
             downloaded_at=utcnow(),
             download_url=str(path.resolve()) if path else endpoints.url_of(source_name),
         )
-        harvester = Harvester(db, grace_period=grace_period, on_commit=on_commit)
+        harvester = Harvester(
+            db,
+            grace_period=grace_period,
+            on_commit=on_commit,
+            map_workers=map_workers,
+            parallel_after=parallel_after,
+        )
         return harvester.run(
             source,
             ctx,

@@ -45,6 +45,7 @@ Mapping (one record → one ``CatalogueEntryUpserted`` of kind ``service``):
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -56,12 +57,9 @@ from zoneinfo import ZoneInfo
 import ijson
 
 from citela_common.events.models import (
-    Address,
     CatalogueEntryUpserted,
-    Contact,
     EntryKind,
     GeoPoint,
-    Provenance,
 )
 from citela_ingest.hours import HoursError, parse_plages_ouverture
 from citela_ingest.policy_areas import SERVICE_PUBLIC_TYPES, policy_area_for
@@ -79,8 +77,8 @@ from citela_ingest.sources.common import (
     ContactKind,
     as_list,
     clean_text,
-    contact,
     is_commune_code,
+    normalise_phone,
     parse_point,
     raw_text,
     territory_parents,
@@ -145,6 +143,7 @@ class ServicePublicSource(Source):
 
     name: ClassVar[str] = "service-public"
     licence: ClassVar[str] = "Licence Ouverte v2.0 (Etalab) — Service-Public.gouv.fr / DILA"
+    parallel_mapping: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -280,6 +279,12 @@ class ServicePublicSource(Source):
 
     # --- mapping ---------------------------------------------------------------------------
 
+    def for_mapping(self) -> ServicePublicSource:
+        """Without the HTTP client: mapping reads only the record."""
+        clone = copy.copy(self)
+        clone.fetcher = None
+        return clone
+
     def map_record(self, record: RawRecord, ctx: HarvestContext) -> Iterable[Output]:
         item = record.payload
         if not isinstance(item, dict):
@@ -292,12 +297,13 @@ class ServicePublicSource(Source):
         title = clean_text(item.get("nom"))
         if title is None:
             raise InvalidRecord("record has no name (nom)")
-        source_type = _office_type(item)
+        pivots = _pivots(item)
+        source_type = _office_type(item, pivots)
 
         location = clean_text(item.get("code_insee_commune"))
         if location is not None and not is_commune_code(location):
             raise InvalidRecord(f"code_insee_commune {location!r} is not an INSEE commune code")
-        served = _served_communes(item)
+        served = _served_communes(pivots)
         territory = ctx.territory
         if territory is not None:
             inside = [c for c in served if territory.covers(c) and c != location]
@@ -319,7 +325,6 @@ class ServicePublicSource(Source):
             )
         except HoursError as exc:
             raise InvalidRecord(f"malformed opening hours: {exc}") from None
-        # the listing read the date already; parsed again only to say why it is malformed
         updated = record.remote_updated_at or parse_local_datetime(item.get("date_modification"))
 
         notes = [clean_text(item.get("commentaire_plage_ouverture")), *hours.notes]
@@ -345,14 +350,15 @@ class ServicePublicSource(Source):
                 contacts=_contacts(item),
                 opening_hours=hours.slots,
                 url=clean_text(item.get("url_service_public")),
-                provenance=Provenance(
-                    source=self.name,
-                    remote_id=record.remote_id,
-                    remote_updated_at=updated,
-                    licence=self.licence,
-                    download_url=ctx.download_url,
-                    downloaded_at=ctx.downloaded_at,
-                ),
+                # nested values as dicts: validated with the entry, in one pass in Rust
+                provenance={
+                    "source": self.name,
+                    "remote_id": record.remote_id,
+                    "remote_updated_at": updated,
+                    "licence": self.licence,
+                    "download_url": ctx.download_url,
+                    "downloaded_at": ctx.downloaded_at,
+                },
                 updated_at=updated or ctx.downloaded_at,
             )
         ]
@@ -370,12 +376,10 @@ def _record(item: Any, *, where: str) -> RawRecord | BrokenRecord:
     if remote_id is None:
         name = clean_text(item.get("nom")) or "no name"
         return BrokenRecord(reason=f"{where}: record without id ({name})", raw=raw_text(item))
-    try:
-        updated = parse_local_datetime(item.get("date_modification"))
-    except InvalidRecord:
-        updated = None  # map_record reports it
-    # no raw text: RawRecord.raw_input() writes it for the rare record kept aside
-    return RawRecord(remote_id=remote_id, payload=item, remote_updated_at=updated)
+    # No raw text: RawRecord.raw_input() writes it for the rare record kept aside. No date
+    # either: map_record reads it, maybe in a worker process (the listing is a large run's
+    # one sequential step).
+    return RawRecord(remote_id=remote_id, payload=item)
 
 
 def _items_prefix(handle: IO[bytes]) -> str | None:
@@ -448,12 +452,16 @@ def _list_lines(handle: IO[bytes], name: str) -> Iterator[RawRecord | BrokenReco
 # --- mapping helpers -------------------------------------------------------------------------
 
 
+def _is_mapping(value: object) -> bool:
+    return isinstance(value, (dict, Mapping))  # a dict skips the ABC check
+
+
 def _pivots(item: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-    return [p for p in as_list(item.get("pivot"), field="pivot") if isinstance(p, Mapping)]
+    return [p for p in as_list(item.get("pivot"), field="pivot") if _is_mapping(p)]
 
 
-def _office_type(item: Mapping[str, Any]) -> str:
-    types = [clean_text(p.get("type_service_local")) for p in _pivots(item)]
+def _office_type(item: Mapping[str, Any], pivots: list[Mapping[str, Any]]) -> str:
+    types = [clean_text(p.get("type_service_local")) for p in pivots]
     candidates = [t for t in types if t]
     if not candidates:
         legacy = clean_text(item.get("ancien_code_pivot"))
@@ -472,24 +480,28 @@ def _office_type(item: Mapping[str, Any]) -> str:
     )
 
 
-def _served_communes(item: Mapping[str, Any]) -> list[str]:
+def _served_communes(pivots: list[Mapping[str, Any]]) -> list[str]:
     codes: list[str] = []
-    for pivot in _pivots(item):
+    for pivot in pivots:
         for code in as_list(pivot.get("code_insee_commune"), field="pivot.code_insee_commune"):
-            if isinstance(code, str) and is_commune_code(code.strip()):
-                codes.append(code.strip())
+            if isinstance(code, str):
+                code = code.strip()
+                if is_commune_code(code):
+                    codes.append(code)
     return unique(codes)
 
 
 def _address(
     item: Mapping[str, Any], commune_code: str | None
-) -> tuple[Address | None, GeoPoint | None]:
+) -> tuple[dict[str, Any] | None, GeoPoint | None]:
+    """The address (as the entry's ``Address`` fields) and the point."""
     addresses = [a for a in as_list(item.get("adresse"), field="adresse") if isinstance(a, dict)]
     if not addresses:
         return None, None
-    ordered = sorted(
-        addresses,
-        key=lambda a: 0 if clean_text(a.get("type_adresse")) == "Adresse" else 1,
+    ordered = (
+        sorted(addresses, key=lambda a: 0 if clean_text(a.get("type_adresse")) == "Adresse" else 1)
+        if len(addresses) > 1
+        else addresses
     )
     chosen = ordered[0]
     lines = [
@@ -508,19 +520,19 @@ def _address(
         )
         if point is not None:
             break
-    address = Address(
-        lines=lines,
-        postal_code=postal_code,
-        city=clean_text(chosen.get("nom_commune")),
-        commune_code=commune_code,
-    )
+    address = {
+        "lines": lines,
+        "postal_code": postal_code,
+        "city": clean_text(chosen.get("nom_commune")),
+        "commune_code": commune_code,
+    }
     return address, point
 
 
 def _values(value: Any, field: str) -> Iterator[tuple[Any, Any]]:
     """(value, label) pairs of a contact field: strings or {valeur, description|libelle}."""
     for entry in as_list(value, field=field):
-        if isinstance(entry, Mapping):
+        if _is_mapping(entry):
             yield entry.get("valeur"), entry.get("description") or entry.get("libelle")
         elif isinstance(entry, str):
             for part in _EMAILS.split(entry) if field == "adresse_courriel" else [entry]:
@@ -537,16 +549,24 @@ _CONTACT_FIELDS: tuple[tuple[str, ContactKind], ...] = (
 )
 
 
-def _contacts(item: Mapping[str, Any]) -> list[Contact]:
-    found: list[Contact] = []
+def _contacts(item: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The entry's ``Contact`` fields, as ``common.contact`` makes them, duplicates dropped."""
+    found: list[dict[str, Any]] = []
     seen: set[tuple[str, str]] = set()
     for field, kind in _CONTACT_FIELDS:
         value = item.get(field)
-        if value is None or value == "" or value == []:
+        if not value:
             continue  # most offices fill two or three of the six fields
         for text, label in _values(value, field):
-            entry = contact(kind, text, label)
-            if entry is not None and (entry.kind, entry.value) not in seen:
-                seen.add((entry.kind, entry.value))
-                found.append(entry)
+            cleaned = clean_text(text)
+            if cleaned is None:
+                continue
+            if kind in _PHONES:
+                cleaned = normalise_phone(cleaned)
+            if (kind, cleaned) not in seen:
+                seen.add((kind, cleaned))
+                found.append({"kind": kind, "value": cleaned, "label": clean_text(label)})
     return found
+
+
+_PHONES = frozenset({"phone", "fax"})
