@@ -40,7 +40,6 @@ from typing import Any, NamedTuple
 
 from citela_common.events.envelope import CloudEvent
 from citela_common.events.models import EVENT_MODELS, CatalogueEntryUpserted, TerritoryUpserted
-from citela_common.logging import configure_logging, get_logger
 from citela_ingest.records import (
     BrokenRecord,
     HarvestContext,
@@ -51,7 +50,20 @@ from citela_ingest.records import (
     Source,
 )
 
-log = get_logger(__name__)
+_worker_log_level: str | None = None  # set in a worker process: logging configured on first use
+
+
+def _log() -> Any:
+    """structlog, imported on first use: a worker that logs nothing never loads it (nor rich,
+    which it imports: a second of a worker's start on a busy machine, and memory)."""
+    from citela_common.logging import configure_logging, get_logger
+
+    global _worker_log_level
+    if _worker_log_level is not None:
+        configure_logging(level=_worker_log_level)
+        _worker_log_level = None
+    return get_logger(__name__)
+
 
 Record = RawRecord | BrokenRecord
 
@@ -115,7 +127,7 @@ def _hash_of(output: Output, data: str, version_at: int) -> str:
         checked = _hashed_text(data, version_at) == output.model_dump_json(exclude=_UNHASHED)
         _cut_hash_checked[kind] = checked
         if not checked:
-            log.warning("ingest.hash_cut_mismatch", model=kind.__name__)
+            _log().warning("ingest.hash_cut_mismatch", model=kind.__name__)
     return _digest(_hashed_text(data, version_at)) if checked else content_hash(output)
 
 
@@ -213,7 +225,7 @@ def map_one(source: Source, ctx: HarvestContext, tenant: str, record: Record) ->
     except InvalidRecord as invalid:
         return ItemStatus.INVALID, invalid.reason, record.raw_input()
     except Exception as exc:  # a mapping bug must not abort the run
-        log.exception("ingest.map_error", source=source.name, remote_id=record.remote_id)
+        _log().exception("ingest.map_error", source=source.name, remote_id=record.remote_id)
         return (
             ItemStatus.INVALID,
             f"unexpected error while mapping: {exc!r}",
@@ -368,7 +380,8 @@ def _serve(read_fd: int, write_fd: int) -> None:
     inbox = Connection(read_fd, writable=False)
     outbox = Connection(write_fd, readable=False)
     source, ctx, tenant, level = pickle.loads(inbox.recv_bytes())  # noqa: S301 - from our parent
-    configure_logging(level=level)
+    global _worker_log_level
+    _worker_log_level = level
     # The imports are here for good: keep the collector off them, and collect rarely (a chunk
     # is freed as a whole once answered).
     gc.freeze()
@@ -461,7 +474,7 @@ class Mapper:
             )
             self._pool = [_Worker(setup) for _ in range(self.workers)]
         except Exception as exc:  # cannot pickle the source, cannot start a process
-            log.warning("ingest.map_workers_unavailable", error=repr(exc))
+            _log().warning("ingest.map_workers_unavailable", error=repr(exc))
             self._pool = []
             return
         if self.parallel_after == 0:
@@ -497,7 +510,7 @@ class Mapper:
                 sent = chunk.mapped.result()
                 self.mapped_elsewhere += len(sent)
             except WorkerLost as exc:
-                log.warning("ingest.map_worker_lost", error=str(exc), records=len(chunk.listed))
+                _log().warning("ingest.map_worker_lost", error=str(exc), records=len(chunk.listed))
                 sent = self._here(_decode_records(chunk.frame))
             raw_results = iter(sent)
             results = (
