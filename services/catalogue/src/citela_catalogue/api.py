@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, FastAPI, Path, Query, Request, Response
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 from starlette.background import BackgroundTask
 
 from citela_catalogue import queries
@@ -20,6 +21,7 @@ from citela_catalogue.schemas import (
     TerritoryRef,
 )
 from citela_common.cache import Cache
+from citela_common.db import Database
 from citela_common.events.models import EntryKind
 from citela_common.runtime import ServiceRuntime
 from citela_common.tenancy import scope_to_tenant
@@ -64,11 +66,23 @@ def _point(value: str | None) -> tuple[float, float] | None:
     return lat, lon
 
 
+def _reads(db: Database) -> Callable[[], AbstractContextManager[Session]]:
+    """Sessions for the GET routes. SQLite: ``db.read()`` (deferred, locks nothing).
+    PostgreSQL: autocommit, each statement its own snapshot: a listing is mostly one
+    statement, and BEGIN and COMMIT were two more round trips to PostgreSQL per request."""
+    if db.is_sqlite:
+        return db.read
+    return sessionmaker(
+        db.engine.execution_options(isolation_level="AUTOCOMMIT"), expire_on_commit=False
+    )
+
+
 def create_app(runtime: ServiceRuntime) -> FastAPI:
     app = create_service_app(
         "catalogue", title=TITLE, description=DESCRIPTION, checks=runtime.readiness_checks()
     )
     cache: Cache = runtime.extras["cache"]
+    reading = _reads(runtime.db)
     router = APIRouter(prefix="/v1/tenants/{tenant}", tags=["catalogue"])
 
     def cached(request: Request, tenant: str, build: Callable[[Session], Any]) -> Response:
@@ -77,7 +91,7 @@ def create_app(runtime: ServiceRuntime) -> FastAPI:
         body = cache.get(key)
         store: BackgroundTask | None = None
         if body is None:
-            with runtime.db.read() as session:  # GET routes: locks nothing on SQLite
+            with reading() as session:
                 scope_to_tenant(session, tenant)
                 queries.read_at_generation(session, generation)
                 try:
@@ -258,7 +272,7 @@ def create_app(runtime: ServiceRuntime) -> FastAPI:
         q: Annotated[str, Query(min_length=2, max_length=100)],
         limit: Annotated[int, Query(ge=1, le=100)] = 20,
     ) -> Response:
-        with runtime.db.read() as session:  # unscoped: public rows of every tenant
+        with reading() as session:  # unscoped: public rows of every tenant
             hits = [
                 TerritoryHit(
                     tenant=r.tenant_id,
