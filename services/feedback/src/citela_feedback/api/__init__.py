@@ -41,7 +41,9 @@ def create_app(runtime: ServiceRuntime) -> FastAPI:
     deps = Deps(ctx)
     # Any body can be malformed (400) or invalid (422); any call authenticated by an API key
     # can be rate limited (429).
+    # The intake first: routes are matched in order, and partners' posts are most requests.
+    app.include_router(feedback.router(deps), responses=problems(400, 401, 403, 404, 422, 429))
     app.include_router(accounts.router(deps), responses=problems(400, 422, 429))
-    for module in (tenants, feedback, moderation):
+    for module in (tenants, moderation):
         app.include_router(module.router(deps), responses=problems(400, 401, 403, 404, 422, 429))
     return app
