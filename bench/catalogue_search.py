@@ -1156,8 +1156,10 @@ def captured_sql(db: Database, params: dict[str, Any]) -> list[tuple[str, Any]]:
 def time_anchor(db: Database, requests: list[list[tuple[str, Any]]], seconds: float) -> list[float]:
     raw = db.engine.raw_connection()
     if not db.is_sqlite:
+        # As the service: autocommit, each statement planned for its values.
         driver: Any = raw.driver_connection
-        driver.prepare_threshold = None  # as the service: each statement planned for its values
+        driver.autocommit = True
+        driver.prepare_threshold = None
     try:
         cur = raw.cursor()
         out: list[float] = []
