@@ -1176,6 +1176,8 @@ def time_anchor(db: Database, requests: list[list[tuple[str, Any]]], seconds: fl
                 return out
         return out
     finally:
+        if not db.is_sqlite:
+            raw.invalidate()  # not back to the pool in autocommit
         raw.close()
 
 
