@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, select
+from sqlalchemy import Table
 from sqlalchemy.orm import Session
 
 from citela_analytics import cells
@@ -95,7 +95,7 @@ def apply_batch(session: Session, events: Sequence[CloudEvent]) -> list[Applied]
         return out
     tenants = sorted({event.tenant for _, event, _ in items})
     cells.lock_tenants(session, tenants)
-    known = _load(session, tenants, {data.feedback_id for _, _, data in items})
+    known = _load(session, {(event.tenant, data.feedback_id) for _, event, data in items})
     now = utcnow()
     dirty: dict[FactKey, Fact] = {}
     retracted: set[FactKey] = set()
@@ -173,13 +173,8 @@ def _retracted(old: Fact | None, data: FeedbackRetracted, now: datetime) -> Fact
     }
 
 
-def _load(session: Session, tenants: list[str], feedback_ids: set[str]) -> dict[FactKey, Fact]:
-    rows = session.execute(
-        select(FACTS.c.tenant_id, FACTS.c.feedback_id, *(FACTS.c[c] for c in STATE)).where(
-            FACTS.c.tenant_id.in_(tenants),
-            bulk.among(session, FACTS.c.feedback_id, sorted(feedback_ids)),
-        )
-    )
+def _load(session: Session, keys: set[FactKey]) -> dict[FactKey, Fact]:
+    rows = bulk.rows_by_keys(session, FACTS, KEY, sorted(keys), (*KEY, *STATE))
     return {(row[0], row[1]): dict(zip(STATE, row[2:], strict=True)) for row in rows}
 
 

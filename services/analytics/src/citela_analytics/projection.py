@@ -63,11 +63,12 @@ def apply_catalogue_batch(session: Session, events: Sequence[CloudEvent]) -> lis
     t = ENTRIES
     versions: dict[EntryKey, int] = {
         (row[0], row[1]): row[2]
-        for row in session.execute(
-            select(t.c.tenant_id, t.c.entry_id, t.c.version).where(
-                t.c.tenant_id.in_(sorted({tenant for tenant, _ in items})),
-                bulk.among(session, t.c.entry_id, sorted({d.entry_id for _, d in items})),
-            )
+        for row in bulk.rows_by_keys(
+            session,
+            t,
+            ("tenant_id", "entry_id"),
+            sorted({(tenant, d.entry_id) for tenant, d in items}),
+            ("tenant_id", "entry_id", "version"),
         )
     }
     pending = entry_batches.fold(items, versions)

@@ -22,7 +22,6 @@ from sqlalchemy import (
     Table,
     bindparam,
     delete,
-    select,
     text,
     update,
 )
@@ -92,14 +91,14 @@ def apply_entries(session: Session, items: Sequence[tuple[str, EntryEvent]]) -> 
     if not items:
         return set()
     t = ENTRIES
-    tenants = sorted({tenant for tenant, _ in items})
-    wanted = sorted({d.entry_id for _, d in items})
     versions: dict[EntryKey, int] = {
         (row[0], row[1]): row[2]
-        for row in session.execute(
-            select(t.c.tenant_id, t.c.entry_id, t.c.version).where(
-                t.c.tenant_id.in_(tenants), bulk.among(session, t.c.entry_id, wanted)
-            )
+        for row in bulk.rows_by_keys(
+            session,
+            t,
+            ("tenant_id", "entry_id"),
+            sorted({(tenant, d.entry_id) for tenant, d in items}),
+            ("tenant_id", "entry_id", "version"),
         )
     }
     pending = entry_batches.fold(items, versions)

@@ -19,7 +19,18 @@ from datetime import date, datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table, TextClause, any_, bindparam, delete, text, tuple_
+from sqlalchemy import (
+    ColumnElement,
+    Table,
+    TextClause,
+    TextualSelect,
+    any_,
+    bindparam,
+    delete,
+    select,
+    text,
+    tuple_,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
@@ -198,3 +209,42 @@ def _pg_delete(table: Table, keys: tuple[str, ...], condition: str) -> TextClaus
         f" USING json_to_recordset(CAST(:rows AS JSON)) AS k({record}) WHERE {matches}"
     )
     return text(sql + (f" AND {condition}" if condition else ""))
+
+
+def rows_by_keys(
+    session: Session,
+    table: Table,
+    keys: tuple[str, ...],
+    wanted: Sequence[tuple[Any, ...]],
+    columns: tuple[str, ...],
+) -> list[Any]:
+    """The ``columns`` of the rows whose ``keys`` columns equal one of ``wanted``.
+
+    PostgreSQL: a join with the keys unnested from one array per key column, so that each
+    wanted key is one probe of the primary key. (``tenant IN (…) AND id = ANY(:ids)`` went
+    through the tenants' index and, once psycopg prepared it with a generic plan, compared
+    every row of those tenants with the whole array: 50 ms per batch of 500 at 7,000 rows.)
+    """
+    if not wanted:
+        return []
+    if session.get_bind().dialect.name == "postgresql":
+        params = {f"k{i}": [row[i] for row in wanted] for i in range(len(keys))}
+        return list(session.execute(_pg_by_keys(table, keys, columns), params))
+    stmt = select(*(table.c[c] for c in columns)).where(
+        tuple_(*(table.c[k] for k in keys)).in_(list(wanted))
+    )
+    return list(session.execute(stmt))
+
+
+@lru_cache(maxsize=64)
+def _pg_by_keys(table: Table, keys: tuple[str, ...], columns: tuple[str, ...]) -> TextualSelect:
+    q = _quote
+    arrays = ", ".join(f"CAST(:k{i} AS {_pg_type(table, k)}[])" for i, k in enumerate(keys))
+    names = ", ".join(q(k) for k in keys)
+    matches = " AND ".join(f"t.{q(k)} = k.{q(k)}" for k in keys)
+    sql = (
+        f"SELECT {', '.join(f't.{q(c)}' for c in columns)}"  # noqa: S608  # from the metadata
+        f" FROM unnest({arrays}) AS k({names}) JOIN {_name(table)} AS t ON {matches}"
+    )
+    # Typed columns: the result goes through the columns' types as a Core select's would.
+    return text(sql).columns(*(table.c[c] for c in columns))

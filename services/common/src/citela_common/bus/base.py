@@ -12,7 +12,9 @@ Batches: a consumer may also have a batch handler, called once per polled batch 
 order, so per-tenant order holds) to apply it in one transaction. If that call raises, the
 batch's effects are rolled back and its events go one by one through the single-event handler,
 with the retries and dead-lettering above: one failing event is isolated, the rest applied.
-Offsets are committed after the whole batch.
+Offsets are committed after the whole batch. While a batch is applied (on a worker thread),
+the next one is polled and decoded, not applied: the database's work and Kafka's overlap,
+batches are still applied one at a time and in order.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import time
 from abc import ABC, abstractmethod
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from citela_common.events.envelope import CloudEvent, EnvelopeError, Headers, from_binary, to_binary
@@ -36,6 +39,8 @@ Handler = Callable[[CloudEvent], None]
 # Applies a batch of events in one go (e.g. one transaction); raises if any of it failed.
 BatchHandler = Callable[[list[CloudEvent]], None]
 DLQ_SUFFIX = ".dlq"
+# How long each poll for the next batch waits while the current one is being applied.
+PREFETCH_WAIT_S = 0.01
 
 log = get_logger(__name__)
 
@@ -186,28 +191,58 @@ class Consumer:
         self.max_attempts = max_attempts
         self.retry_backoff_s = retry_backoff_s
         self._stop = threading.Event()
+        # The next poll, fetched and decoded while a batch was being applied.
+        self._next: tuple[list[Record], list[tuple[Record, CloudEvent]]] | None = None
+        self._pool: ThreadPoolExecutor | None = None
 
     def poll_once(self, timeout_s: float = 1.0) -> int:
-        """Handle one batch; commit it once every record was handled or dead-lettered."""
-        records = self.transport.poll(timeout_s)
+        """Handle one batch; commit it once every record was handled or dead-lettered.
+
+        With a batch handler, the batch is applied on a worker thread while this thread polls
+        and decodes the next one (kept for the next call, neither applied nor committed yet):
+        the database and Kafka's fetch overlap, and batches are still applied one after the
+        other, in order, each committed after it was applied."""
+        fetched, self._next = self._next, None
+        records, decoded = fetched if fetched is not None else self._fetch(timeout_s)
         if not records:
             return 0
-        decoded: list[tuple[Record, CloudEvent]] = []
-        for record in records:
-            event = self._decode(record)
-            if event is not None:
-                decoded.append((record, event))
         if self.batch_handler is None:
             for record, event in decoded:
                 self._handle(record, event)
-        else:
-            for start in range(0, len(decoded), self.max_batch):
-                self._handle_batch(self.batch_handler, decoded[start : start + self.max_batch])
+        elif decoded:
+            work = self._applier().submit(self._handle_batches, self.batch_handler, decoded)
+            while not work.done():
+                nxt = self._fetch(PREFETCH_WAIT_S)
+                if nxt[0]:
+                    self._next = nxt
+                    break
+            work.result()  # re-raises what the handler raised (a crash too): nothing committed
         commits: dict[tuple[str, int], int] = {}
         for record in records:
             commits[(record.topic, record.partition)] = record.offset + 1
         self.transport.commit(commits)
         return len(records)
+
+    def _fetch(self, timeout_s: float) -> tuple[list[Record], list[tuple[Record, CloudEvent]]]:
+        """Poll, and decode what came (poison records go to the DLQ here)."""
+        records = self.transport.poll(timeout_s)
+        decoded: list[tuple[Record, CloudEvent]] = []
+        for record in records:
+            event = self._decode(record)
+            if event is not None:
+                decoded.append((record, event))
+        return records, decoded
+
+    def _applier(self) -> ThreadPoolExecutor:
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(1, thread_name_prefix=f"{self.group}-apply")
+        return self._pool
+
+    def _handle_batches(
+        self, handler: BatchHandler, decoded: list[tuple[Record, CloudEvent]]
+    ) -> None:
+        for start in range(0, len(decoded), self.max_batch):
+            self._handle_batch(handler, decoded[start : start + self.max_batch])
 
     def run(self, poll_timeout_s: float = 0.5) -> None:
         """Consume until stop() is called."""
@@ -226,6 +261,8 @@ class Consumer:
     def close(self) -> None:
         self.stop()
         self.transport.close()
+        if self._pool is not None:
+            self._pool.shutdown(wait=False)
 
     def _decode(self, record: Record) -> CloudEvent | None:
         """The record's event, or None once a poison record went to the DLQ."""
