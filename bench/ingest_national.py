@@ -34,7 +34,11 @@ has no ``centre``: points are drawn in the Oise's bounding box, one base point p
 With ``--pg-schema ingest``, only real codes go to the shared ``territories`` table, with the
 same content the e2e tests write there.
 
-Measured, each in its own spawned process so that peak RSS (``ru_maxrss``) is per run:
+Measured, each in its own spawned process so that peak RSS is per run. The harvest maps a large
+run in worker processes (``citela_ingest.mapping``; ``--map-workers N``, 0 for none): "peak RSS"
+is the peak of the summed RSS of the run's process and its workers, sampled every 50 ms (shared
+pages counted twice: an upper bound), "of which run" the run's process alone (``ru_maxrss``),
+"CPU s" the run's process and "map CPU s" its workers:
 
 - anchor:     the bare streaming parse of the export (no mapping, no store);
 - map only:   ServicePublicSource listing + mapping + content hash, no store (the CPU floor);
@@ -352,22 +356,22 @@ def children_cpu_seconds() -> float:
 
 
 def _tree_pids(root: int) -> list[int]:
-    """``root`` and its descendants (the harvest's mapping workers), from /proc."""
-    parents: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", encoding="ascii", errors="replace") as stat:
-                ppid = int(stat.read().rsplit(")", 1)[1].split()[1])
-        except (OSError, ValueError, IndexError):
-            continue
-        parents.setdefault(ppid, []).append(int(entry))
+    """``root`` and its descendants (the harvest's mapping workers), from /proc (each thread's
+    ``children`` file: a few reads, not a scan of every process)."""
     found, todo = [], [root]
     while todo:
         pid = todo.pop()
         found.append(pid)
-        todo.extend(parents.get(pid, []))
+        try:
+            threads = os.listdir(f"/proc/{pid}/task")
+        except OSError:
+            continue
+        for tid in threads:
+            try:
+                with open(f"/proc/{pid}/task/{tid}/children", encoding="ascii") as children:
+                    todo.extend(int(child) for child in children.read().split())
+            except OSError:
+                continue
     return found
 
 
@@ -384,7 +388,7 @@ def _rss_mib(pid: int) -> float:
 
 class TreeRss:
     """Peak of the summed resident memory of this process and its descendants, sampled every
-    20 ms: the harvest maps in worker processes, whose memory counts as much as its own (RSS
+    50 ms: the harvest maps in worker processes, whose memory counts as much as its own (RSS
     counts the pages they share twice: an upper bound)."""
 
     def __init__(self) -> None:
@@ -402,7 +406,7 @@ class TreeRss:
 
     def _sample(self) -> None:
         me = os.getpid()
-        while not self._stop.wait(0.02):
+        while not self._stop.wait(0.05):
             total = sum(_rss_mib(pid) for pid in _tree_pids(me))
             self.peak = max(self.peak, total)
 
