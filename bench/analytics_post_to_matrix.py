@@ -184,6 +184,8 @@ def measure(args: argparse.Namespace, settings: Settings, run: str, stack: ExitS
                 args=("bare",),
             )
 
+    if settings.redis_url:  # runs once the platform has stopped
+        stack.callback(platform.forget_tasks, settings.redis_url, tenant)
     started, processes = start_platform(args, settings, workdir, stack)
     target = f"{started}{path}"
     facts_db = Database(settings.resolved_database_url, ANALYTICS_SCHEMA)
