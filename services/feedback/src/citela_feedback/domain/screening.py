@@ -174,7 +174,9 @@ _LATIN_MARKS = re.compile("[\u0300-\u036f]")
 # Only letters make words (below), so only runs of letters need shortening.
 _STRETCH = re.compile(r"([a-z])\1+")
 _WORDS = re.compile(r"[a-z]+")
-_REPEATED_CHAR = re.compile(r"(.)\1{7,}")
+# Eight times the same character (searched for, not matched: as (.)\1{7,}, twice as fast
+# as the counted repeat in Python's engine).
+_REPEATED_CHAR = re.compile(r"(.)\1\1\1\1\1\1\1")
 _ASCII_LETTERS = string.ascii_letters.encode()
 
 
