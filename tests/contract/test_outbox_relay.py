@@ -14,7 +14,7 @@ from sqlalchemy import event, func, select
 from citela_common.bus import InProcessBus, PublishError
 from citela_common.db import Database
 from citela_common.events import CloudEvent, make_event
-from citela_common.events.envelope import Headers, to_binary
+from citela_common.events.envelope import Headers, from_binary, to_binary
 from citela_common.events.models import FeedbackRetracted
 from citela_common.outbox import OutboxRelay, add_event, binary_record
 from tests.contract.conftest import Stack
@@ -201,3 +201,39 @@ def test_a_relay_that_finds_another_publishing_asks_it_for_one_more_pass(
         for thread in threads:
             thread.join(10)
         db_2.dispose()
+
+
+def test_the_postgresql_relay_sends_each_stored_envelope_as_its_event(
+    pg_db: Database, topic: str
+) -> None:
+    plain = retraction("agglo-pau", 1)
+    no_subject = retraction("cc-du-pays-de-nay", 2).model_copy(update={"subject": None})
+    accented = retraction("ville-de-pau", 3).model_copy(
+        update={"data": {**plain.data, "reason": "Avis retiré à la demande de l'usager « Élodie »"}}
+    )
+    offset = retraction("agglo-pau", 4)
+    stage(pg_db, topic, [plain, no_subject, accented])
+    with pg_db.transaction() as session:
+        # Stored by an older producer: the time with its offset, not in the canonical form.
+        envelope = offset.model_dump(mode="json") | {"time": "2026-11-28T10:04:00+01:00"}
+        session.add(
+            Outbox(
+                event_id=offset.id,
+                topic=topic,
+                tenant=offset.tenant,
+                event_type=offset.type,
+                envelope=envelope,
+            )
+        )
+    bus = InProcessBus()
+    relay = OutboxRelay(pg_db, Outbox, bus, service="contract-envelopes")
+    assert relay.relay_once() == 4
+    sent = {r.header("ce_id"): r for r in bus.records(topic)}
+    for original in (plain, no_subject, accented):
+        record = sent[original.id]
+        assert record.key == original.tenant.encode()
+        assert from_binary(record.value, record.headers) == original
+    moved = from_binary(sent[offset.id].value, sent[offset.id].headers)
+    assert moved.time == datetime(2026, 11, 28, 9, 4, tzinfo=UTC)
+    assert moved.model_dump(exclude={"time"}) == offset.model_dump(exclude={"time"})
+    assert unsent(pg_db) == 0
