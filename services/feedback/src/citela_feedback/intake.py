@@ -198,6 +198,7 @@ class Intake:
     _revisions: list[dict[str, Any]] = field(default_factory=list)
     _events: list[dict[str, Any]] = field(default_factory=list)
     _close: list[str] = field(default_factory=list)  # stored feedback ids whose revision closes
+    _verdicts: dict[str, Violation | None] = field(default_factory=dict)  # per entry, this unit
 
     # --- reads ------------------------------------------------------------------------------
 
@@ -241,7 +242,11 @@ class Intake:
         """Decide one submission (written by ``write``), or raise Rejected with every
         violation found."""
         violations = rules.check_comment(self.rules, submission.comment)
-        entry_problem = self.verdict(submission.entry_id)
+        entry = submission.entry_id
+        if entry in self._verdicts:  # a batch rates few entries many times
+            entry_problem = self._verdicts[entry]
+        else:
+            entry_problem = self._verdicts[entry] = self.verdict(entry)
         if entry_problem is not None:
             violations.insert(0, entry_problem)
         date_problem = date_violation(submission.collected_at, now)
