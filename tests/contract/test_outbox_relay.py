@@ -6,6 +6,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from prometheus_client import REGISTRY
@@ -93,7 +94,7 @@ def test_a_backlog_larger_than_a_batch_goes_out_in_order_one_transaction_per_bat
 
 
 def test_the_backlog_gauges_come_from_the_batch_even_while_the_bus_refuses(
-    stack: Stack, topic: str
+    stack: Stack, topic: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     service = f"contract-{stack.name}-gauges"
     statements: list[str] = []
@@ -102,6 +103,17 @@ def test_the_backlog_gauges_come_from_the_batch_even_while_the_bus_refuses(
         "before_cursor_execute",
         lambda _c, _cur, statement, *_: statements.append(statement.lower()),
     )
+    if stack.db.engine.dialect.name == "postgresql":
+        # The PostgreSQL relay talks to the driver directly: watch the driver's cursors too.
+        import psycopg
+
+        execute = psycopg.Cursor.execute
+
+        def watched(cursor: Any, query: Any, *args: Any, **kwargs: Any) -> Any:
+            statements.append(str(query).lower())
+            return execute(cursor, query, *args, **kwargs)
+
+        monkeypatch.setattr(psycopg.Cursor, "execute", watched)
     stage(stack.db, topic, [retraction("agglo-pau", n) for n in range(3)])
     down = OutboxRelay(stack.db, Outbox, RefusingBus(), service=service)
     with pytest.raises(PublishError):
@@ -118,6 +130,7 @@ def test_the_backlog_gauges_come_from_the_batch_even_while_the_bus_refuses(
     assert [up.relay_once() for _ in range(3)] == [0, 0, 0]
     assert gauge("citela_outbox_backlog_events", service) == 0
     assert gauge("citela_outbox_oldest_event_age_seconds", service) == 0
+    assert [s for s in statements if "sent_at" in s], "the relay's statements are seen"
     assert not [s for s in statements if "count(" in s], "no count on a poll"
 
 
