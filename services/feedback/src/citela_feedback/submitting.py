@@ -42,37 +42,39 @@ _GENERATIONS = cast(Table, CacheGeneration.__table__)
 _KEYS = cast(Table, IdempotencyRecord.__table__)
 
 
-def _head_statement() -> Any:
+def _generations() -> tuple[Any, Any, Any]:
+    """The partners' and the tenant's generations, joined to one row: what both heads read
+    first (the join, and the two aliases to select from)."""
     partners = _GENERATIONS.alias("g_partners")
     tenant = _GENERATIONS.alias("g_tenant")
     one = select(literal(1).label("one")).subquery("one")
-    joined = (
-        one.outerjoin(partners, partners.c.scope == PARTNERS)
-        .outerjoin(tenant, tenant.c.scope == bindparam("h_scope"))
-        .outerjoin(
-            FEEDBACKS,
-            and_(
-                FEEDBACKS.c.tenant_id == bindparam("h_tenant"),
-                FEEDBACKS.c.current_key == bindparam("h_current"),
-            ),
-        )
-        .outerjoin(
-            _KEYS,
-            and_(
-                _KEYS.c.tenant_id == bindparam("h_tenant"),
-                _KEYS.c.principal == bindparam("h_principal"),
-                _KEYS.c.key == bindparam("h_key"),
-            ),
-        )
+    joined = one.outerjoin(partners, partners.c.scope == PARTNERS).outerjoin(
+        tenant, tenant.c.scope == bindparam("h_scope")
+    )
+    return joined, partners.c.generation.label("g_partners"), tenant.c.generation.label("g_tenant")
+
+
+_KEY_RECORD = (_KEYS.c.request_hash, _KEYS.c.status_code, _KEYS.c.response, _KEYS.c.expires_at)
+
+
+def _head_statement() -> Any:
+    joined, g_partners, g_tenant = _generations()
+    joined = joined.outerjoin(
+        FEEDBACKS,
+        and_(
+            FEEDBACKS.c.tenant_id == bindparam("h_tenant"),
+            FEEDBACKS.c.current_key == bindparam("h_current"),
+        ),
+    ).outerjoin(
+        _KEYS,
+        and_(
+            _KEYS.c.tenant_id == bindparam("h_tenant"),
+            _KEYS.c.principal == bindparam("h_principal"),
+            _KEYS.c.key == bindparam("h_key"),
+        ),
     )
     return select(
-        partners.c.generation.label("g_partners"),
-        tenant.c.generation.label("g_tenant"),
-        *(FEEDBACKS.c[c] for c in FEEDBACK_COLUMNS),
-        _KEYS.c.request_hash,
-        _KEYS.c.status_code,
-        _KEYS.c.response,
-        _KEYS.c.expires_at,
+        g_partners, g_tenant, *(FEEDBACKS.c[c] for c in FEEDBACK_COLUMNS), *_KEY_RECORD
     ).select_from(joined)
 
 
@@ -81,30 +83,17 @@ _HEAD = _head_statement()
 
 def _group_head_statement() -> Any:
     """The generations and the records of many keys (one row per key found, else one row)."""
-    partners = _GENERATIONS.alias("g_partners")
-    tenant = _GENERATIONS.alias("g_tenant")
-    one = select(literal(1).label("one")).subquery("one")
-    joined = (
-        one.outerjoin(partners, partners.c.scope == PARTNERS)
-        .outerjoin(tenant, tenant.c.scope == bindparam("h_scope"))
-        .outerjoin(
-            _KEYS,
-            and_(
-                _KEYS.c.tenant_id == bindparam("h_tenant"),
-                tuple_(_KEYS.c.principal, _KEYS.c.key).in_(bindparam("h_keys", expanding=True)),
-            ),
-        )
+    joined, g_partners, g_tenant = _generations()
+    joined = joined.outerjoin(
+        _KEYS,
+        and_(
+            _KEYS.c.tenant_id == bindparam("h_tenant"),
+            tuple_(_KEYS.c.principal, _KEYS.c.key).in_(bindparam("h_keys", expanding=True)),
+        ),
     )
-    return select(
-        partners.c.generation.label("g_partners"),
-        tenant.c.generation.label("g_tenant"),
-        _KEYS.c.principal,
-        _KEYS.c.key,
-        _KEYS.c.request_hash,
-        _KEYS.c.status_code,
-        _KEYS.c.response,
-        _KEYS.c.expires_at,
-    ).select_from(joined)
+    return select(g_partners, g_tenant, _KEYS.c.principal, _KEYS.c.key, *_KEY_RECORD).select_from(
+        joined
+    )
 
 
 _GROUP_HEAD = _group_head_statement()
@@ -135,16 +124,19 @@ def read_head(
         .mappings()
         .one()
     )
-    stored = None
-    if row["request_hash"] is not None:
-        stored = idempotency.Stored(
-            row["request_hash"], row["status_code"], row["response"], row["expires_at"]
-        )
     return Head(
         partners_generation=int(row["g_partners"] or 0),
         tenant_generation=int(row["g_tenant"] or 0),
         current=row if row["id"] is not None else None,
-        stored=stored,
+        stored=_stored(row),
+    )
+
+
+def _stored(row: Mapping[Any, Any]) -> idempotency.Stored | None:
+    if row["request_hash"] is None:
+        return None
+    return idempotency.Stored(
+        row["request_hash"], row["status_code"], row["response"], row["expires_at"]
     )
 
 
@@ -171,13 +163,7 @@ def read_group_head(conn: Connection, tenant: str, keys: Sequence[tuple[str, str
         .mappings()
         .all()
     )
-    stored = {
-        (r["principal"], r["key"]): idempotency.Stored(
-            r["request_hash"], r["status_code"], r["response"], r["expires_at"]
-        )
-        for r in rows
-        if r["request_hash"] is not None
-    }
+    stored = {(r["principal"], r["key"]): found for r in rows if (found := _stored(r)) is not None}
     first = rows[0]
     return GroupHead(int(first["g_partners"] or 0), int(first["g_tenant"] or 0), stored)
 
@@ -223,20 +209,6 @@ class Pending:
         return (self.tenant, principal_key(self.caller.principal), self.key)
 
 
-def run_pending(ctx: FeedbackContext, pending: Pending) -> Answer:
-    return run(
-        ctx,
-        tenant=pending.tenant,
-        caller=pending.caller,
-        key=pending.key,
-        fingerprint=pending.fingerprint,
-        authorize=pending.authorize,
-        confirm=pending.confirm,
-        work=pending.work,
-        current_key=pending.current_key,
-    )
-
-
 def _replayed(replay: idempotency.Replay) -> JSONResponse:
     return JSONResponse(
         replay.body, status_code=replay.status_code, headers={idempotency.REPLAY_HEADER: "true"}
@@ -277,22 +249,19 @@ def _run_group(
         checked = [(p, idempotency.check_key(p.key)) for p in group]
         keys = [(principal_key(p.caller.principal), key) for p, key in checked if key is not None]
         head = read_group_head(session.connection(), tenant, keys)
-        info = ctx.lookups.tenant(session, tenant, head.tenant_generation)
-        if info is None:
-            return [tenants.unknown_tenant(tenant) for _ in group]
-        unit = Intake(
-            session,
-            tenant,
-            info.rules,
-            ctx.secret,
-            verdict=partial(_verdict, ctx.lookups, session, info, head.tenant_generation),
-        )
-        unit.prefetch_keys(p.current_key for p in group if p.current_key is not None)
+        unit = _unit(ctx, session, tenant, head.tenant_generation)
+        if unit is not None:
+            unit.prefetch_keys(p.current_key for p in group if p.current_key is not None)
         now = utcnow()
         claims: list[dict[str, Any]] = []
         for pending, key in checked:
             try:
-                answer, claim = _decide(ctx, unit, session, head, pending, key, now)
+                principal = _fresh_principal(ctx, pending, head.partners_generation)
+                if unit is None:
+                    raise tenants.unknown_tenant(tenant)
+                who = principal_key(pending.caller.principal)
+                stored = head.stored.get((who, key)) if key is not None else None
+                answer, claim = _settle(ctx, unit, pending, principal, key, stored, now)
             except Problem as problem:
                 answers.append(problem)
                 continue
@@ -301,33 +270,53 @@ def _run_group(
             answers.append(answer)
             if claim is not None:
                 claims.append(claim)
-        if not unit.write(now, claims):
+        if unit is not None and not unit.write(now, claims):
             raise _KeyTaken()
     return answers
 
 
-def _decide(
-    ctx: FeedbackContext,
-    unit: Intake,
-    session: Session,
-    head: GroupHead,
-    pending: Pending,
-    key: str | None,
-    now: datetime,
-) -> tuple[Answer, dict[str, Any] | None]:
-    """One request of a group: its checks, its replay or its work (staged in ``unit``)."""
+def _unit(ctx: FeedbackContext, session: Session, tenant: str, generation: int) -> Intake | None:
+    """The unit of intake of ``tenant`` in ``session``'s transaction (None: no such tenant)."""
+    info = ctx.lookups.tenant(session, tenant, generation)
+    if info is None:
+        return None
+    return Intake(
+        session,
+        tenant,
+        info.rules,
+        ctx.secret,
+        verdict=partial(_verdict, ctx.lookups, session, info, generation),
+    )
+
+
+def _fresh_principal(ctx: FeedbackContext, pending: Pending, generation: int) -> Principal:
+    """The caller as of this transaction: a partner's key revoked (401) or changed since it
+    was cached (authorized again) applies at once."""
     principal = pending.caller.principal
-    who = principal_key(principal)
     if pending.caller.partner is not None:
-        fresh = ctx.lookups.current_partner(pending.caller.partner, head.partners_generation)
+        fresh = ctx.lookups.current_partner(pending.caller.partner, generation)
         if fresh is None:
             raise unauthenticated("The API key is unknown or revoked.")
         if fresh != principal:
             principal = fresh
             pending.authorize(principal)
-    pending.confirm(session, principal)
+    return principal
+
+
+def _settle(
+    ctx: FeedbackContext,
+    unit: Intake,
+    pending: Pending,
+    principal: Principal,
+    key: str | None,
+    stored: idempotency.Stored | None,
+    now: datetime,
+) -> tuple[Answer, dict[str, Any] | None]:
+    """One request in ``unit``: its account checked, then its key's replay or its work (staged
+    in ``unit``) with the key's record to write (None without a key)."""
+    pending.confirm(unit.session, principal)
     if key is not None:
-        replayed = idempotency.replay(head.stored.get((who, key)), pending.fingerprint, now)
+        replayed = idempotency.replay(stored, pending.fingerprint, now)
         if replayed is not None:
             return (_replayed(replayed), None), None
     status, result = pending.work(unit, now)
@@ -336,7 +325,7 @@ def _decide(
     if key is not None:
         claim = idempotency.claim_row(
             tenant=pending.tenant,
-            principal=who,
+            principal=principal_key(pending.caller.principal),
             key=key,
             request_hash=pending.fingerprint,
             status_code=status,
@@ -359,64 +348,42 @@ def run(
     confirm: Callable[[Session, Principal], None],
     work: Work,
     current_key: str | None = None,
-) -> tuple[JSONResponse, BaseModel | None]:
+) -> Answer:
     """Run ``work`` in a unit of intake of ``tenant`` under an optional Idempotency-Key.
 
     ``authorize`` runs again when the partner's key changed since it was cached (403),
     ``confirm`` checks a citizen's account in the transaction. Returns the response, and the
     result (None for a replay).
     """
-    key = idempotency.check_key(key)
-    principal = caller.principal
-    who = principal_key(principal)
+    return run_pending(
+        ctx,
+        Pending(tenant, caller, key, fingerprint, authorize, confirm, work, current_key),
+    )
+
+
+def run_pending(ctx: FeedbackContext, pending: Pending) -> Answer:
+    """One request in a transaction of its own (replayed when a concurrent one wins)."""
+    key = idempotency.check_key(pending.key)
+    tenant = pending.tenant
+    who = principal_key(pending.caller.principal)
     for attempt in range(1, ATTEMPTS + 1):
         try:
             with ctx.db.transaction() as session:
                 scope_to_tenant(session, tenant)
-                head = read_head(session.connection(), tenant, current_key, who, key)
-                if caller.partner is not None:
-                    fresh = ctx.lookups.current_partner(caller.partner, head.partners_generation)
-                    if fresh is None:
-                        raise unauthenticated("The API key is unknown or revoked.")
-                    if fresh != principal:
-                        principal = fresh
-                        authorize(principal)
-                info = ctx.lookups.tenant(session, tenant, head.tenant_generation)
-                if info is None:
+                head = read_head(session.connection(), tenant, pending.current_key, who, key)
+                principal = _fresh_principal(ctx, pending, head.partners_generation)
+                unit = _unit(ctx, session, tenant, head.tenant_generation)
+                if unit is None:
                     raise tenants.unknown_tenant(tenant)
-                confirm(session, principal)
+                if pending.current_key is not None:
+                    unit.known(pending.current_key, head.current)
                 now = utcnow()
-                if key is not None:
-                    replayed = idempotency.replay(head.stored, fingerprint, now)
-                    if replayed is not None:
-                        return _replayed(replayed), None
-                unit = Intake(
-                    session,
-                    tenant,
-                    info.rules,
-                    ctx.secret,
-                    verdict=partial(_verdict, ctx.lookups, session, info, head.tenant_generation),
-                )
-                if current_key is not None:
-                    unit.known(current_key, head.current)
-                status, result = work(unit, now)
-                body = result.model_dump(mode="json")
-                claim = None
-                if key is not None:
-                    claim = idempotency.claim_row(
-                        tenant=tenant,
-                        principal=who,
-                        key=key,
-                        request_hash=fingerprint,
-                        status_code=status,
-                        response=body,
-                        account_id=getattr(principal, "account_id", None),
-                        now=now,
-                        ttl=timedelta(seconds=ctx.settings.idempotency_ttl_s),
-                    )
+                answer, claim = _settle(ctx, unit, pending, principal, key, head.stored, now)
+                if answer[1] is None:  # a replay: nothing to write
+                    return answer
                 if not unit.write(now, () if claim is None else (claim,)):
                     raise _KeyTaken()
-            return JSONResponse(body, status_code=status), result
+            return answer
         except (IntegrityError, ConcurrentChange, _KeyTaken):
             if attempt == ATTEMPTS:
                 raise
