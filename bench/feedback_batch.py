@@ -41,7 +41,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench/ and tests
 from bench.feedback_intake import (
     ENTRIES,
     events_on_kafka,
-    free_port,
     prepare_tenant,
     server,
     service_env,
@@ -59,6 +58,7 @@ from bench.modes import (
     settings_for,
     start_at_end,
 )
+from bench.support.platform import free_port
 
 from citela_common.bus.memory import InProcessBus
 from citela_feedback.intake import FEEDBACK_COLUMNS

@@ -33,7 +33,6 @@ import argparse
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -59,6 +58,7 @@ from bench.modes import (
     start_at_end,
 )
 from bench.support import wrk
+from bench.support.platform import environment, free_port
 from tests.catalogue import factories as cf
 
 from citela_common.bus.memory import InProcessBus
@@ -77,12 +77,6 @@ ENTRIES = [
     cf.entry("ccas-pau", "CCAS de Pau", "64445", policy_area="Action sociale"),
 ]
 COMMENT = "Accueil aimable mais attente trop longue au guichet, surtout le samedi matin."
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def item(n: int) -> dict[str, Any]:
@@ -202,24 +196,10 @@ def server(
 
 def service_env(settings: Settings, run: str, workers: int, metrics_dir: str) -> dict[str, str]:
     """The server's environment: this run's settings, nothing else of ours."""
-    env = {k: v for k, v in os.environ.items() if not k.upper().startswith("CITELA_")}
-    values = {
-        "CITELA_DATA_DIR": str(settings.data_dir),
-        "CITELA_LOG_LEVEL": "WARNING",
-        "CITELA_KAFKA_CLIENT_ID": settings.kafka_client_id,
-    }
-    for name, value in (
-        ("CITELA_DATABASE_URL", settings.database_url),
-        ("CITELA_KAFKA_BOOTSTRAP", settings.kafka_bootstrap),
-        ("CITELA_REDIS_URL", settings.redis_url),
-    ):
-        if value:
-            values[name] = value
-    env.update(values)
-    env["BENCH_RUN_ID"] = run
+    extra = {"CITELA_LOG_LEVEL": "WARNING", "BENCH_RUN_ID": run}
     if workers > 1:  # as in production: the workers' metrics in one folder
-        env["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
-    return env
+        extra["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+    return environment(settings, **extra)
 
 
 def topic_ends(bootstrap: str) -> dict[Any, int]:
