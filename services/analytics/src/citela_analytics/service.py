@@ -142,6 +142,7 @@ def build_runtime(settings: Settings, bus: EventBus) -> ServiceRuntime:
         bus=bus,
         outbox_model=Outbox,
         app_factory=api.create_app,
+        context=None,
         consumers=[
             facts_consumer(db, cache, trigger),
             catalogue_consumer(db, cache),

@@ -43,6 +43,7 @@ def build_runtime(settings: Settings, bus: EventBus) -> ServiceRuntime:
         bus=bus,
         outbox_model=Outbox,
         app_factory=api.create_app,
+        context=cache,
         consumers=[projection_handler(db, cache)],
         topics=[CATALOGUE_TOPIC],
         extras={"cache": cache},

@@ -10,9 +10,10 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any
+from typing import Any, Generic
 
 from fastapi import FastAPI
+from typing_extensions import TypeVar
 
 from citela_common.bus.base import BatchHandler, Consumer, EventBus, Handler
 from citela_common.db import Database
@@ -49,15 +50,21 @@ class ConsumerSpec:
         return cls(topics, group, handle, batch)
 
 
+ContextT = TypeVar("ContextT", default=Any)
+"""What a service's routes, jobs and CLI share beyond the runtime (caches, gateways, its own
+settings): one typed object per service, ``ServiceRuntime[FeedbackContext]`` for instance."""
+
+
 @dataclass
-class ServiceRuntime:
+class ServiceRuntime(Generic[ContextT]):
     name: str
     package: str
     settings: Settings
     db: Database
     bus: EventBus
     outbox_model: type[OutboxMixin]
-    app_factory: Callable[[ServiceRuntime], FastAPI]
+    app_factory: Callable[[ServiceRuntime[ContextT]], FastAPI]
+    context: ContextT
     consumers: list[ConsumerSpec] = field(default_factory=list)
     topics: list[str] = field(default_factory=list)
     extras: dict[str, Any] = field(default_factory=dict)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
+from typing import TypeVar
 
 from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -220,6 +221,21 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{self.data_dir / 'citela.db'}"
+
+
+SettingsT = TypeVar("SettingsT", bound=Settings)
+
+
+def settings_for(settings: Settings, cls: type[SettingsT]) -> SettingsT:
+    """``settings`` as a service's own settings class ``cls`` (a subclass of ``Settings``).
+
+    The platform reads the shared settings once; each service lifts them into its own class,
+    which adds the fields only that service reads (still from ``CITELA_*`` variables). Values
+    already set on ``settings`` win, so a test or the embedded platform can override them.
+    """
+    if isinstance(settings, cls):
+        return settings
+    return cls(**{name: getattr(settings, name) for name in type(settings).model_fields})
 
 
 @lru_cache(maxsize=1)

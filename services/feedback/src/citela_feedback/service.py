@@ -33,6 +33,7 @@ def build_context(settings: Settings, db: Database) -> FeedbackContext:
 
 def build_runtime(settings: Settings, bus: EventBus) -> ServiceRuntime:
     db = Database(settings.resolved_database_url, SCHEMA)
+    context = build_context(settings, db)
     return ServiceRuntime(
         name=NAME,
         package="citela_feedback",
@@ -43,5 +44,6 @@ def build_runtime(settings: Settings, bus: EventBus) -> ServiceRuntime:
         app_factory=api.create_app,
         consumers=[projection(db)],
         topics=[FEEDBACK_TOPIC],
-        extras={"feedback": build_context(settings, db)},
+        context=context,
+        extras={"feedback": context},
     )

@@ -22,5 +22,6 @@ def build_runtime(settings: Settings, bus: EventBus) -> ServiceRuntime:
         bus=bus,
         outbox_model=Outbox,
         app_factory=api.create_app,
+        context=None,
         topics=[CATALOGUE_TOPIC],
     )
