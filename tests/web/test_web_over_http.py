@@ -13,6 +13,7 @@ from citela_common.settings import Settings, get_settings
 from citela_platform.cli import app as cli
 from citela_platform.embedded import create_embedded_app
 from citela_web.app import create_web_app
+from citela_web.settings import WebSettings
 from tests.feedback.support import free_port
 from tests.support.live_server import live_server
 
@@ -36,7 +37,7 @@ def apis(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
 
 
 def test_the_standalone_web_calls_the_apis_over_http(apis: str, tmp_path: Path) -> None:
-    settings = Settings(
+    settings = WebSettings(
         data_dir=tmp_path / "web",
         web_catalogue_url=f"{apis}/catalogue",
         web_feedback_url=f"{apis}/feedback",
@@ -57,7 +58,7 @@ def test_the_standalone_web_calls_the_apis_over_http(apis: str, tmp_path: Path) 
 
 def test_the_web_says_so_when_the_apis_do_not_answer(tmp_path: Path) -> None:
     closed = f"http://127.0.0.1:{free_port()}"  # nothing listens there
-    settings = Settings(
+    settings = WebSettings(
         data_dir=tmp_path / "web",
         web_catalogue_url=f"{closed}/catalogue",
         web_feedback_url=f"{closed}/feedback",

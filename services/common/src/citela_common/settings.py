@@ -145,21 +145,6 @@ class Settings(BaseSettings):
         description="public base URL of the web portal: the confirmation mails link to its "
         "/compte/confirmation page",
     )
-    web_catalogue_url: str = Field(
-        "http://127.0.0.1:8002", description="distributed mode: the catalogue API the web calls"
-    )
-    web_feedback_url: str = Field(
-        "http://127.0.0.1:8003", description="distributed mode: the feedback API the web calls"
-    )
-    web_analytics_url: str = Field(
-        "http://127.0.0.1:8004", description="distributed mode: the analytics API the web calls"
-    )
-    web_ingest_url: str = Field(
-        "http://127.0.0.1:8001", description="distributed mode: the ingest API the web calls"
-    )
-    web_secure_cookies: bool = Field(
-        False, description="mark the session cookies Secure (set it behind HTTPS)"
-    )
     # --- analytics service -----------------------------------------------------------------
     analytics_min_answers: int = Field(
         10, ge=2, description="default minimum answers before a matrix cell is classified"

@@ -4,21 +4,25 @@ feedback, export, deletion), all through the feedback API with the person's own 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
-from typing import Annotated, Any
+from typing import Any
 from urllib.parse import parse_qs, quote, urlencode, urlsplit
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from citela_common.auth import TokenType, user_from_claims
+from citela_common.events.envelope import TENANT_PATTERN
 from citela_web.api_client import ApiError
-from citela_web.app import check_csrf, flash, redirect, render, visitor, web
+from citela_web.context import CurrentVisitor, web
+from citela_web.feedback_form import resume_draft
 from citela_web.messages import field_messages, problem_message
+from citela_web.pages import check_csrf, flash, redirect, render
 from citela_web.session import REFRESH_COOKIE, Visitor, forget_tokens, remember_tokens
+from citela_web.sign_in import draft_of, login_page, safe_next
 
 router = APIRouter(prefix="/compte", tags=["account"])
-CurrentVisitor = Annotated[Visitor, Depends(visitor)]
+# A feedback form's path: signing in there may bring back a draft typed before.
+FEEDBACK_FORM = re.compile(rf"^/c/({TENANT_PATTERN.pattern[1:-1]})/donner-un-avis$")
 
 MODERATION_LABELS: dict[str, str] = {
     "none": "Sans commentaire",
@@ -26,18 +30,6 @@ MODERATION_LABELS: dict[str, str] = {
     "pending": "Commentaire en attente de relecture",
     "hidden": "Commentaire masqué par la modération",
 }
-
-
-def safe_next(target: str | None) -> str:
-    """Where to go after signing in: a path of this site only (never another site)."""
-    target = (target or "").strip()
-    if (
-        not target.startswith("/")
-        or target.startswith(("//", "/\\"))
-        or any(c in target for c in "\r\n\\")
-    ):
-        return "/compte/"
-    return target
 
 
 def _sign_in_first(path: str) -> Response:
@@ -151,44 +143,6 @@ async def login_form(request: Request, current: CurrentVisitor, suivant: str = "
     return login_page(request, suivant=suivant)
 
 
-DRAFT_PREFIX = "brouillon_"
-FEEDBACK_FORM = re.compile(r"^/c/([a-z0-9][a-z0-9-]{1,62})/donner-un-avis$")
-
-
-def login_page(
-    request: Request,
-    *,
-    suivant: str = "",
-    draft: Mapping[str, str] | None = None,
-    values: Mapping[str, str] | None = None,
-    errors: Mapping[str, str] | None = None,
-    message: str | None = None,
-    status_code: int = 200,
-) -> HTMLResponse:
-    """The sign-in form; `draft` is a feedback typed before the session ended, kept in hidden
-    fields so that signing in brings it back."""
-    return render(
-        request,
-        "account/login.html",
-        {
-            "values": dict(values or {}),
-            "errors": dict(errors or {}),
-            "message": message,
-            "suivant": safe_next(suivant) if suivant else "",
-            "draft": {f"{DRAFT_PREFIX}{k}": v for k, v in (draft or {}).items()},
-        },
-        status_code=status_code,
-    )
-
-
-def _draft_of(form: Mapping[str, Any]) -> dict[str, str]:
-    return {
-        str(k).removeprefix(DRAFT_PREFIX): str(v)
-        for k, v in form.items()
-        if str(k).startswith(DRAFT_PREFIX)
-    }
-
-
 @router.post("/connexion", response_class=HTMLResponse)
 async def login(request: Request, current: CurrentVisitor, suivant: str = "") -> Response:
     form = await request.form()
@@ -213,20 +167,18 @@ async def login(request: Request, current: CurrentVisitor, suivant: str = "") ->
         return login_page(
             request,
             suivant=target,
-            draft=_draft_of(form),
+            draft=draft_of(form),
             values={"email": email},
             errors=errors,
             message=problem_message(exc),
             status_code=exc.status,
         )
     remember_tokens(request, pair, int(ctx.tokens.refresh_ttl.total_seconds()))
-    draft = _draft_of(form)
+    draft = draft_of(form)
     resumed = FEEDBACK_FORM.match(urlsplit(target).path) if draft else None
     if resumed:
         service = parse_qs(urlsplit(target).query).get("service", [""])[0]
         if service:
-            from citela_web.portal import resume_draft  # the portal imports this module
-
             # The new tokens reach the cookies with this response: this page already uses them.
             claims = ctx.tokens.decode(pair["access_token"], TokenType.ACCESS)
             request.state.visitor = Visitor(

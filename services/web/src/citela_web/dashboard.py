@@ -1,5 +1,5 @@
 """The authority's dashboard (staff of the tenant only): matrix, priorities, service and area
-pages, trends. Moderation, partner apps and exports are in dashboard_admin (same router)."""
+pages, trends. Moderation, partner apps and exports are in dashboard_admin."""
 
 from __future__ import annotations
 
@@ -8,20 +8,19 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from fastapi import Request
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from citela_common.auth import Permission
-from citela_web.app import render
+from citela_web.context import CurrentVisitor
 from citela_web.dashboard_common import (
+    PREFIX,
     ROLE_FORBIDDEN,
-    CurrentVisitor,
     Filters,
     Refused,
     Staff,
     area_href,
     crosshair_words,
-    router,
     service_href,
     staff_of,
     staff_page,
@@ -34,8 +33,9 @@ from citela_web.matrix_chart import (
     build_chart,
     line_chart,
 )
+from citela_web.pages import render
 
-__all__ = ["router"]
+router = APIRouter(prefix=PREFIX, tags=["dashboard"])
 
 EXPLAINED_PRIORITIES = 10  # the first priorities get their comments explained on the page
 
@@ -339,6 +339,3 @@ async def trends(request: Request, tenant: str, current: CurrentVisitor) -> Resp
             cle=key,
         ),
     )
-
-
-from citela_web import dashboard_admin  # noqa: E402, F401  (registers its routes on router)

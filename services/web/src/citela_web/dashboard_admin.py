@@ -1,5 +1,5 @@
 """Dashboard pages that act: the moderation queue, partner apps and their keys, exports and the
-synthesis report. Routes on the dashboard's router."""
+synthesis report."""
 
 from __future__ import annotations
 
@@ -8,21 +8,17 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from fastapi import Request
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from citela_common.auth import Permission
 from citela_web.api_client import ApiError
-from citela_web.app import check_csrf, flash, redirect, render, web
-from citela_web.dashboard_common import (
-    CurrentVisitor,
-    Filters,
-    Staff,
-    router,
-    staff_of,
-    staff_page,
-)
+from citela_web.context import CurrentVisitor, web
+from citela_web.dashboard_common import PREFIX, Filters, Staff, staff_of, staff_page
 from citela_web.messages import problem_message
+from citela_web.pages import check_csrf, flash, redirect, render
+
+router = APIRouter(prefix=PREFIX, tags=["dashboard"])
 
 # --- moderation ------------------------------------------------------------------------------
 

@@ -7,19 +7,20 @@ import functools
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Annotated, Any, ParamSpec
+from typing import Any, ParamSpec
 from urllib.parse import quote, urlencode
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import Request
 from fastapi.responses import Response
 
 from citela_common.auth import Permission
 from citela_web.api_client import ApiError, Params
-from citela_web.app import render, visitor, web
+from citela_web.context import web
+from citela_web.filters import french_date, french_number
+from citela_web.pages import render
 from citela_web.session import Visitor
 
-router = APIRouter(prefix="/tableau-de-bord", tags=["dashboard"])
-CurrentVisitor = Annotated[Visitor, Depends(visitor)]
+PREFIX = "/tableau-de-bord"
 
 FORBIDDEN = "Vous n'avez pas accès au tableau de bord de cette collectivité."
 ROLE_FORBIDDEN = (
@@ -229,8 +230,6 @@ class Filters:
 
     @property
     def period_words(self) -> str:
-        from citela_web.filters import french_date
-
         if self.du and self.au:
             return f"du {french_date(self.du)} au {french_date(self.au)}"
         if self.du:
@@ -250,8 +249,6 @@ def area_href(tenant: str, area: str) -> str:
 
 def crosshair_words(crosshairs: Mapping[str, Any]) -> str:
     """Where the axes cross, in words."""
-    from citela_web.filters import french_number
-
     if crosshairs.get("mode") == "midpoint":
         return "Les axes se croisent au milieu de l'échelle (3 sur 5)."
     imp, sat = crosshairs.get("importance"), crosshairs.get("satisfaction")

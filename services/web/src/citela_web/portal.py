@@ -1,35 +1,37 @@
-"""The citizen portal: find one's authority, browse its catalogue, read a service, give feedback.
+"""The citizen portal: find one's authority, browse its catalogue, read a service.
 
 Every read goes through the public APIs (catalogue for entries and territories, feedback for
-tenants, scales, public scores and the person's own feedback). The account pages live in
-`account.py`; their router is included here.
+tenants and public scores). The feedback form is in `feedback_form.py`, the account pages in
+`account.py`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
-from typing import Annotated, Any
-from urllib.parse import quote, urlencode
-from zoneinfo import ZoneInfo
+from datetime import date, timedelta
+from typing import Any
+from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
-from citela_web import account
 from citela_web.api_client import Api, ApiError
-from citela_web.app import check_csrf, flash, redirect, render, visitor, web
-from citela_web.messages import field_messages, problem_message
-from citela_web.session import Visitor
+from citela_web.context import CurrentVisitor, Web
+from citela_web.pages import redirect, render
+from citela_web.portal_common import (
+    entry_path,
+    get_entry,
+    link,
+    public_tenant,
+    public_tenants,
+    tenant_nav,
+    today_in_paris,
+)
 
 router = APIRouter(tags=["portal"])
-router.include_router(account.router)
-CurrentVisitor = Annotated[Visitor, Depends(visitor)]
 
-PARIS = ZoneInfo("Europe/Paris")
 WEEKDAYS = ("Lundi", "Mardi", "Mercredi", "Jeudi", "Vendredi", "Samedi", "Dimanche")
 PAGE_SIZE = 20
 EVENTS_WINDOW_DAYS = 180
@@ -62,40 +64,6 @@ CONTACT_LABELS: dict[str, str] = {
     "fax": "Télécopie",
     "social": "Réseau social",
 }
-
-
-def today_in_paris() -> date:
-    """The citizen's date (the server may run in UTC)."""
-    return datetime.now(PARIS).date()
-
-
-def link(path: str, **params: Any) -> str:
-    """`path?k=v…` without the empty parameters (territory kept, filters dropped…)."""
-    clean = {k: v for k, v in params.items() if v not in (None, "")}
-    return f"{path}?{urlencode(clean)}" if clean else path
-
-
-def entry_path(entry_id: str) -> str:
-    """Entry ids are `<source>:<remote id>` and may hold slashes or spaces."""
-    return quote(entry_id, safe=":")
-
-
-async def public_tenant(api: Api, tenant: str) -> dict[str, Any]:
-    """What the public may know of the tenant (404 -> French error page)."""
-    result: dict[str, Any] = await api.get("feedback", f"/v1/tenants/{quote(tenant)}")
-    return result
-
-
-async def public_tenants(api: Api) -> list[dict[str, Any]]:
-    result: list[dict[str, Any]] = await api.get("feedback", "/v1/tenants/public")
-    return result
-
-
-async def get_entry(api: Api, tenant: str, entry_id: str) -> dict[str, Any]:
-    result: dict[str, Any] = await api.get(
-        "catalogue", f"/v1/tenants/{quote(tenant)}/entries/{entry_path(entry_id)}"
-    )
-    return result
 
 
 async def chosen_territory(api: Api, tenant: str, code: str | None) -> dict[str, Any] | None:
@@ -142,24 +110,12 @@ def covers(tenant: Mapping[str, Any], hit: Mapping[str, Any]) -> bool:
     return bool(places & set(tenant.get("territory_codes") or []))
 
 
-def tenant_nav(tenant: str, current: str, territoire: str | None) -> list[dict[str, Any]]:
-    pages = [
-        ("accueil", "Accueil de la collectivité", f"/c/{tenant}/"),
-        ("services", "Services et données", f"/c/{tenant}/services"),
-        ("evenements", "Événements", f"/c/{tenant}/evenements"),
-    ]
-    return [
-        {"label": label, "href": link(href, territoire=territoire), "current": key == current}
-        for key, label, href in pages
-    ]
-
-
 # --- home and territory search -------------------------------------------------------------
 
 
 @router.get("/", response_class=HTMLResponse)
-async def home(request: Request, current: CurrentVisitor) -> HTMLResponse:
-    api = web(request).api
+async def home(request: Request, current: CurrentVisitor, ctx: Web) -> HTMLResponse:
+    api = ctx.api
     tenants = await public_tenants(api)
     places = await asyncio.gather(*(territory_summary(api, t) for t in tenants))
     cards = [{**t, "places": p} for t, p in zip(tenants, places, strict=True)]
@@ -193,8 +149,10 @@ class CommuneResult:
 
 
 @router.get("/territoires", response_class=HTMLResponse)
-async def territories(request: Request, current: CurrentVisitor, q: str = "") -> HTMLResponse:
-    api = web(request).api
+async def territories(
+    request: Request, current: CurrentVisitor, ctx: Web, q: str = ""
+) -> HTMLResponse:
+    api = ctx.api
     q = q.strip()
     problem = None
     results: list[CommuneResult] = []
@@ -247,9 +205,9 @@ async def upcoming_events(
 
 @router.get("/c/{tenant}/", response_class=HTMLResponse)
 async def tenant_home(
-    request: Request, tenant: str, current: CurrentVisitor, territoire: str | None = None
+    request: Request, tenant: str, current: CurrentVisitor, ctx: Web, territoire: str | None = None
 ) -> HTMLResponse:
-    api = web(request).api
+    api = ctx.api
     info = await public_tenant(api, tenant)
     territory = await chosen_territory(api, tenant, territoire)
     areas = await api.get(
@@ -284,13 +242,14 @@ async def services(
     request: Request,
     tenant: str,
     current: CurrentVisitor,
+    ctx: Web,
     q: str = "",
     domaine: str = "",
     type: str = "",
     territoire: str = "",
     curseur: str = "",
 ) -> HTMLResponse:
-    api = web(request).api
+    api = ctx.api
     info = await public_tenant(api, tenant)
     territory = await chosen_territory(api, tenant, territoire)
     kind = KIND_ALIASES.get(type.strip().lower()) if type else None
@@ -356,10 +315,11 @@ async def events(
     request: Request,
     tenant: str,
     current: CurrentVisitor,
+    ctx: Web,
     territoire: str = "",
     curseur: str = "",
 ) -> HTMLResponse:
-    api = web(request).api
+    api = ctx.api
     info = await public_tenant(api, tenant)
     territory = await chosen_territory(api, tenant, territoire)
     page = await upcoming_events(api, tenant, territoire, limit=PAGE_SIZE, cursor=curseur)
@@ -447,9 +407,14 @@ async def public_scores(api: Api, tenant: dict[str, Any], entry_id: str) -> dict
 
 @router.get("/c/{tenant}/services/{entry_id:path}", response_class=HTMLResponse)
 async def entry_page(
-    request: Request, tenant: str, entry_id: str, current: CurrentVisitor, territoire: str = ""
+    request: Request,
+    tenant: str,
+    entry_id: str,
+    current: CurrentVisitor,
+    ctx: Web,
+    territoire: str = "",
 ) -> HTMLResponse:
-    api = web(request).api
+    api = ctx.api
     info = await public_tenant(api, tenant)
     entry = await get_entry(api, tenant, entry_id)
     today = today_in_paris()
@@ -471,232 +436,3 @@ async def entry_page(
             "link": link,
         },
     )
-
-
-# --- the feedback form -------------------------------------------------------------------
-
-
-def sign_in_first(request: Request) -> Response:
-    here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-    return redirect(link("/compte/connexion", suivant=here))
-
-
-async def my_feedback_on(
-    api: Api, current: Visitor, tenant: str, entry_id: str
-) -> dict[str, Any] | None:
-    """The person's current feedback on this entry (one per service), if any."""
-    mine = await api.get("feedback", "/v1/me/feedback", token=current.token)
-    for fb in mine:
-        if fb["tenant"] == tenant and fb["entry_id"] == entry_id:
-            found: dict[str, Any] = fb
-            return found
-    return None
-
-
-COMMENT_MESSAGES: dict[str, str] = {
-    "required": "Cette collectivité demande un commentaire : expliquez vos notes en quelques mots.",
-    "too_long": "Votre commentaire dépasse la longueur autorisée ({max} caractères au plus).",
-    "string_too_long": "Votre commentaire dépasse la longueur autorisée ({max} caractères au "
-    "plus).",
-}
-
-
-def feedback_errors(exc: ApiError, rules: Mapping[str, Any]) -> dict[str, str]:
-    """Per field French messages, with the tenant's own comment rules spelt out."""
-    errors = field_messages(exc)
-    for problem in exc.errors:
-        name = problem.field.rsplit(".", 1)[-1]
-        if name == "comment" and problem.code in COMMENT_MESSAGES:
-            errors["comment"] = COMMENT_MESSAGES[problem.code].format(
-                max=rules.get("comment_max_length", "")
-            )
-        if name == "entry_id":
-            errors.pop("entry_id", None)
-    return errors
-
-
-def form_message(exc: ApiError) -> str:
-    if exc.slug == "feedback-rejected":
-        return "Votre avis n'a pas été enregistré : certains champs sont à corriger."
-    if exc.status == 422 and exc.errors:
-        return "Votre avis n'a pas été enregistré : certains champs sont à corriger."
-    if exc.status == 409:
-        return "Votre avis n'a pas été enregistré : un envoi identique est en cours. Réessayez."
-    return "Votre avis n'a pas été enregistré. " + problem_message(exc)
-
-
-def _score(value: Any) -> int | None:
-    try:
-        score = int(str(value))
-    except ValueError:
-        return None
-    return score if 1 <= score <= 5 else None
-
-
-async def _feedback_page(
-    request: Request,
-    tenant: dict[str, Any],
-    entry: dict[str, Any],
-    values: Mapping[str, Any],
-    *,
-    existing: dict[str, Any] | None,
-    errors: Mapping[str, str] | None = None,
-    message: str | None = None,
-    notice: str | None = None,
-    status_code: int = 200,
-) -> HTMLResponse:
-    api = web(request).api
-    scales = await api.get("feedback", "/v1/scales")
-    return render(
-        request,
-        "portal/feedback_form.html",
-        {
-            "tenant": tenant,
-            "entry": entry,
-            "values": values,
-            "existing": existing,
-            "errors": dict(errors or {}),
-            "message": message,
-            "notice": notice,
-            "scales": [
-                ("satisfaction", "Votre satisfaction", scales["satisfaction"]),
-                ("importance", "L'importance de ce service pour vous", scales["importance"]),
-            ],
-            "entry_link": f"/c/{tenant['code']}/services/{entry_path(entry['entry_id'])}",
-            "nav": tenant_nav(tenant["code"], "services", None),
-        },
-        status_code=status_code,
-    )
-
-
-async def resume_draft(
-    request: Request, tenant: str, service: str, draft: Mapping[str, str]
-) -> Response:
-    """The feedback form again, filled with what was typed before the session ended."""
-    current = await visitor(request)
-    api = web(request).api
-    info = await public_tenant(api, tenant)
-    entry = await get_entry(api, tenant, service)
-    existing = await my_feedback_on(api, current, tenant, entry["entry_id"])
-    values = {name: draft.get(name, "") for name in DRAFT_FIELDS}
-    values["idempotency_key"] = values["idempotency_key"] or secrets.token_urlsafe(18)
-    return await _feedback_page(
-        request,
-        info,
-        entry,
-        values,
-        existing=existing,
-        notice="Vous êtes connecté. Votre avis n'est pas encore envoyé : vérifiez-le, puis "
-        "envoyez-le.",
-    )
-
-
-@router.get("/c/{tenant}/donner-un-avis", response_class=HTMLResponse)
-async def feedback_form(
-    request: Request, tenant: str, current: CurrentVisitor, service: str = ""
-) -> Response:
-    if not current.signed_in:
-        return sign_in_first(request)
-    api = web(request).api
-    info = await public_tenant(api, tenant)
-    if not service:
-        raise ApiError(404, "Service manquant", slug="unknown-entry")
-    entry = await get_entry(api, tenant, service)
-    existing = await my_feedback_on(api, current, tenant, entry["entry_id"])
-    values = {
-        "satisfaction": str(existing["satisfaction"]) if existing else "",
-        "importance": str(existing["importance"]) if existing else "",
-        "comment": (existing or {}).get("comment") or "",
-        "idempotency_key": secrets.token_urlsafe(18),
-    }
-    return await _feedback_page(request, info, entry, values, existing=existing)
-
-
-DRAFT_FIELDS = ("satisfaction", "importance", "comment", "idempotency_key")
-
-
-@router.post("/c/{tenant}/donner-un-avis", response_class=HTMLResponse)
-async def feedback_submit(
-    request: Request, tenant: str, current: CurrentVisitor, service: str = ""
-) -> Response:
-    form = await request.form()
-    if not current.signed_in:
-        # The session ended while the person was typing (both tokens expired or revoked): the
-        # sign-in form carries what they typed, and signing in brings the form back with it.
-        check_csrf(request, current, form)
-        here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-        draft = {name: str(form.get(name) or "") for name in DRAFT_FIELDS}
-        return account.login_page(request, suivant=here, draft=draft, status_code=401)
-    check_csrf(request, current, form)
-    api = web(request).api
-    info = await public_tenant(api, tenant)
-    entry_id = service or str(form.get("service") or "")
-    if not entry_id:
-        raise ApiError(404, "Service manquant", slug="unknown-entry")
-    entry = await get_entry(api, tenant, entry_id)
-    values = {
-        "satisfaction": str(form.get("satisfaction") or ""),
-        "importance": str(form.get("importance") or ""),
-        "comment": str(form.get("comment") or ""),
-        # A double click posts the same key twice: the API answers the first result again.
-        "idempotency_key": str(form.get("idempotency_key") or "") or secrets.token_urlsafe(18),
-    }
-    existing = await my_feedback_on(api, current, tenant, entry["entry_id"])
-    errors: dict[str, str] = {}
-    satisfaction, importance = _score(values["satisfaction"]), _score(values["importance"])
-    if satisfaction is None:
-        errors["satisfaction"] = "Choisissez une note de satisfaction de 1 à 5."
-    if importance is None:
-        errors["importance"] = "Choisissez une note d'importance de 1 à 5."
-    if errors:
-        return await _feedback_page(
-            request,
-            info,
-            entry,
-            values,
-            existing=existing,
-            errors=errors,
-            message="Votre avis n'a pas été enregistré : certains champs sont à corriger.",
-            status_code=422,
-        )
-    try:
-        result = await api.post(
-            "feedback",
-            f"/v1/tenants/{quote(tenant)}/feedback",
-            token=current.token,
-            json={
-                "entry_id": entry["entry_id"],
-                "satisfaction": satisfaction,
-                "importance": importance,
-                "comment": values["comment"].strip() or None,
-            },
-            headers={"Idempotency-Key": values["idempotency_key"]},
-        )
-    except ApiError as exc:
-        if exc.status == 401:
-            raise
-        if exc.status == 422 and any(p.field.endswith("Idempotency-Key") for p in exc.errors):
-            # The key served another content (changed after a success): the next try is new.
-            values["idempotency_key"] = secrets.token_urlsafe(18)
-        return await _feedback_page(
-            request,
-            info,
-            entry,
-            values,
-            existing=existing,
-            errors=feedback_errors(exc, info),
-            message=form_message(exc),
-            status_code=exc.status if 400 <= exc.status < 600 else 400,
-        )
-    title = entry["title"]
-    outcome = (result or {}).get("outcome")
-    if outcome == "revised":
-        text = f"Votre avis sur « {title} » a remplacé le précédent. Merci !"
-    elif outcome == "unchanged":
-        text = f"Votre avis sur « {title} » était déjà enregistré tel quel."
-    else:
-        text = f"Merci ! Votre avis sur « {title} » est enregistré."
-    if (result or {}).get("comment_status") == "pending":
-        text += " Votre commentaire sera publié après relecture par la collectivité."
-    flash(request, text)
-    return redirect("/compte/")
