@@ -15,11 +15,9 @@ import argparse
 import os
 import sys
 
-import uvicorn
+from citela_common.serving import HEALTHCHECK_TIMEOUT_S, run
 
-# Seconds a worker may take to start, or to answer a health check once it runs, before the
-# supervisor kills and replaces it (uvicorn's default, 5, is shorter than a cold start).
-HEALTHCHECK_TIMEOUT_S = 60
+__all__ = ["HEALTHCHECK_TIMEOUT_S", "command", "exec_serve", "main", "serve"]
 
 
 def command(
@@ -53,16 +51,7 @@ def exec_serve(
 
 
 def serve(service: str, host: str, port: int, workers: int, healthcheck_timeout_s: int) -> None:
-    uvicorn.run(
-        f"citela_platform.standalone:{service}",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        log_config=None,
-        access_log=False,
-        timeout_worker_healthcheck=healthcheck_timeout_s,
-    )
+    run(f"citela_platform.standalone:{service}", host, port, workers, healthcheck_timeout_s)
 
 
 def main(argv: list[str] | None = None) -> None:

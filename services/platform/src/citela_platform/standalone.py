@@ -8,16 +8,12 @@ factory imports its own service only (not the registry of the four), so a worker
 
 from __future__ import annotations
 
-import gc
-import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from importlib import import_module
 
 from fastapi import FastAPI
 
+from citela_common import serving
 from citela_common.bus import create_bus
-from citela_common.logging import configure_logging
 from citela_common.runtime import ServiceRuntime
 from citela_common.settings import Settings, get_settings
 
@@ -38,25 +34,10 @@ def build_runtime(name: str, settings: Settings) -> ServiceRuntime:
 
 
 def create_app(name: str, settings: Settings | None = None, *, background: bool = True) -> FastAPI:
-    settings = settings or get_settings()
-    if not logging.getLogger().handlers:  # a worker spawned by uvicorn: nothing did it
-        configure_logging(settings.log_level, settings.log_json)
-    runtime = build_runtime(name, settings)
-    app = runtime.create_app()
-
-    @asynccontextmanager
-    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        runtime.migrate()
-        if background:
-            runtime.start_background()
-        gc.freeze()  # start-up objects stay for good: keep them out of full collections
-        yield
-        runtime.stop_background()
-        runtime.bus.close()
-        runtime.db.dispose()
-
-    app.router.lifespan_context = lifespan
-    return app
+    """The app of service ``name``, as its own ``python -m citela_<name>`` builds it."""
+    return serving.create_app(
+        import_module(SERVICE_MODULES[name]).build_runtime, settings, background=background
+    )
 
 
 def ingest() -> FastAPI:
