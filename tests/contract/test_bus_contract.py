@@ -9,7 +9,8 @@ from sqlalchemy.orm import Session
 from citela_common.bus import Record, dlq_topic
 from citela_common.events import CloudEvent, make_event
 from citela_common.events.models import FeedbackRetracted
-from citela_common.outbox import idempotent
+from citela_common.outbox import idempotent, idempotent_batch
+from citela_common.runtime import ConsumerSpec
 from tests.contract.conftest import Stack
 from tests.contract.stack import Counted, ProcessedEvent
 
@@ -238,38 +239,41 @@ def test_a_commit_that_staged_events_wakes_the_relay(stack: Stack, topic: str) -
 
 
 class BatchRecorder:
-    """An idempotent batch consumer counting each event it applies, as a service wires one."""
+    """A consumer counting each event it applies, wired as every service wires its consumers:
+    ``ConsumerSpec.batched`` over ``idempotent_batch`` (the batch handler, and on a failed
+    batch the same handler on each event alone)."""
 
     def __init__(self, stack: Stack, fail_on: set[str] | None = None) -> None:
-        from citela_common.outbox import idempotent_batch
-
         self.batches: list[int] = []
-        self.applied: list[CloudEvent] = []
+        self.applied: list[CloudEvent] = []  # what committed, in order
         self.fail_on = fail_on or set()
 
-        def count(session: Session, event: CloudEvent) -> None:
-            if event.id in self.fail_on:
-                raise ValueError("entrée de catalogue inconnue")
-            row = session.get(Counted, event.id)
-            if row is None:
-                session.add(Counted(event_id=event.id))
-            else:
-                row.times += 1
-            self.applied.append(event)
+        def count(session: Session, events: list[CloudEvent]) -> int:
+            for event in events:
+                if event.id in self.fail_on:
+                    raise ValueError("entrée de catalogue inconnue")
+                row = session.get(Counted, event.id)
+                if row is None:
+                    session.add(Counted(event_id=event.id))
+                else:
+                    row.times += 1
+            return len(events)
 
-        self.apply = idempotent_batch(stack.db, ProcessedEvent, "batch-counter", count)
+        def committed(fresh: list[CloudEvent], applied: int) -> None:
+            assert applied == len(fresh)
+            self.applied.extend(fresh)
+
+        handler = idempotent_batch(stack.db, ProcessedEvent, "batch-counter", count, then=committed)
+        self.spec = ConsumerSpec.batched(["unused"], "batch-counter", handler)
 
     def batch(self, events: list[CloudEvent]) -> None:
         self.batches.append(len(events))
-        applied = len(self.applied)
-        try:
-            self.apply(events)
-        except BaseException:
-            del self.applied[applied:]  # rolled back
-            raise
+        assert self.spec.batch_handler is not None
+        self.spec.batch_handler(events)
 
     def one(self, event: CloudEvent) -> None:
-        self.batch([event])
+        self.batches.append(1)
+        self.spec.handler(event)
 
 
 def counted(stack: Stack) -> dict[str, int]:

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from citela_analytics import api, facts, projection
 from citela_analytics.metrics import COMMENTS_SCORED, MATRIX_UPDATE_SECONDS, SCORING_DELAY_SECONDS
@@ -30,9 +31,8 @@ from citela_common.events.models import (
     CATALOGUE_TOPIC,
     FEEDBACK_TOPIC,
     CommentScored,
-    parse_data,
 )
-from citela_common.outbox import first_deliveries
+from citela_common.outbox import idempotent_batch
 from citela_common.runtime import ConsumerSpec, ServiceRuntime
 from citela_common.settings import Settings
 from citela_common.tenancy import scope_to_tenant
@@ -42,12 +42,11 @@ FACTS = "analytics-facts"
 CATALOGUE = "analytics-catalogue"
 SCORES = "analytics-scores"
 
+ScoredKey = tuple[str, str, int]  # (tenant, feedback id, revision)
+
 
 def facts_consumer(db: Database, cache: Cache, trigger: Callable[[str], None]) -> ConsumerSpec:
-    def handle(events: list[CloudEvent]) -> None:
-        with db.transaction() as session:
-            fresh = first_deliveries(session, ProcessedEvent, FACTS, events)
-            outcomes = facts.apply_batch(session, fresh)
+    def after(fresh: list[CloudEvent], outcomes: list[facts.Applied]) -> None:
         now = utcnow()
         changed: dict[str, None] = {}  # tenants, in order
         to_score: dict[str, None] = {}
@@ -62,18 +61,25 @@ def facts_consumer(db: Database, cache: Cache, trigger: Callable[[str], None]) -
         for tenant in to_score:
             trigger(tenant)
 
-    return ConsumerSpec.batched([FEEDBACK_TOPIC], FACTS, handle)
+    return ConsumerSpec.batched(
+        [FEEDBACK_TOPIC],
+        FACTS,
+        idempotent_batch(db, ProcessedEvent, FACTS, facts.apply_batch, then=after),
+    )
 
 
 def catalogue_consumer(db: Database, cache: Cache) -> ConsumerSpec:
-    def handle(events: list[CloudEvent]) -> None:
-        with db.transaction() as session:
-            fresh = first_deliveries(session, ProcessedEvent, CATALOGUE, events)
-            changed = projection.apply_catalogue_batch(session, fresh)
+    def bump(_events: list[CloudEvent], changed: list[str]) -> None:
         for tenant in changed:
             cache.bump(tenant)
 
-    return ConsumerSpec.batched([CATALOGUE_TOPIC], CATALOGUE, handle)
+    return ConsumerSpec.batched(
+        [CATALOGUE_TOPIC],
+        CATALOGUE,
+        idempotent_batch(
+            db, ProcessedEvent, CATALOGUE, projection.apply_catalogue_batch, then=bump
+        ),
+    )
 
 
 def scores_consumer(db: Database, cache: Cache) -> ConsumerSpec:
@@ -81,36 +87,29 @@ def scores_consumer(db: Database, cache: Cache) -> ConsumerSpec:
     a score per new comment, and one transaction each (five round trips) took the analytics
     process's time from the facts consumer."""
 
-    def handle(events: list[CloudEvent]) -> None:
-        scored: dict[str, CommentScored] = {}
-        for event in events:
-            data = parse_data(event)
-            if isinstance(data, CommentScored):
-                scored[event.id] = data
-        if not scored:
-            return
-        since: dict[tuple[str, str, int], datetime] = {}
-        with db.transaction() as session:
-            fresh = first_deliveries(
-                session, ProcessedEvent, SCORES, [e for e in events if e.id in scored]
+    def apply(session: Session, fresh: list[CloudEvent]) -> dict[ScoredKey, datetime]:
+        """Store the scores; when each scored answer came in, for the metric."""
+        wanted: dict[str, set[str]] = {}
+        for event in fresh:
+            projection.apply_score_event(session, event)
+            wanted.setdefault(event.tenant, set()).add(event.data["feedback_id"])
+        since: dict[ScoredKey, datetime] = {}
+        for tenant, ids in wanted.items():
+            scope_to_tenant(session, tenant)
+            rows = session.execute(
+                select(FeedbackFact.feedback_id, FeedbackFact.revision, FeedbackFact.event_time)
+                .where(FeedbackFact.tenant_id == tenant)
+                .where(FeedbackFact.feedback_id.in_(sorted(ids)))
             )
-            wanted: dict[str, set[str]] = {}
-            for event in fresh:
-                projection.apply_score_event(session, event)
-                wanted.setdefault(event.tenant, set()).add(scored[event.id].feedback_id)
-            for tenant, ids in wanted.items():  # when each scored answer came in, for the metric
-                scope_to_tenant(session, tenant)
-                rows = session.execute(
-                    select(FeedbackFact.feedback_id, FeedbackFact.revision, FeedbackFact.event_time)
-                    .where(FeedbackFact.tenant_id == tenant)
-                    .where(FeedbackFact.feedback_id.in_(sorted(ids)))
-                )
-                for feedback_id, revision, event_time in rows:
-                    if event_time is not None:
-                        since[(tenant, feedback_id, revision)] = event_time
+            for feedback_id, revision, event_time in rows:
+                if event_time is not None:
+                    since[(tenant, feedback_id, revision)] = event_time
+        return since
+
+    def after(fresh: list[CloudEvent], since: dict[ScoredKey, datetime]) -> None:
         now = utcnow()
         for event in fresh:
-            data = scored[event.id]
+            data = CommentScored.model_validate(event.data)
             COMMENTS_SCORED.labels(backend=data.backend).inc()
             moment = since.get((event.tenant, data.feedback_id, data.revision))
             if moment is not None:
@@ -120,7 +119,14 @@ def scores_consumer(db: Database, cache: Cache) -> ConsumerSpec:
         for tenant in dict.fromkeys(event.tenant for event in fresh):
             cache.bump(tenant)
 
-    return ConsumerSpec.batched([ANALYTICS_TOPIC], SCORES, handle)
+    def scored(event: CloudEvent) -> bool:
+        return event.type == CommentScored.event_type
+
+    return ConsumerSpec.batched(
+        [ANALYTICS_TOPIC],
+        SCORES,
+        idempotent_batch(db, ProcessedEvent, SCORES, apply, then=after, only=scored),
+    )
 
 
 def build_runtime(settings: Settings, bus: EventBus) -> ServiceRuntime:

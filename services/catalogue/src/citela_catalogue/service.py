@@ -10,7 +10,7 @@ from citela_common.cache import Cache, create_cache
 from citela_common.db import Database
 from citela_common.events.envelope import CloudEvent
 from citela_common.events.models import CATALOGUE_TOPIC
-from citela_common.outbox import first_deliveries
+from citela_common.outbox import idempotent_batch
 from citela_common.runtime import ConsumerSpec, ServiceRuntime
 from citela_common.settings import Settings
 
@@ -21,15 +21,15 @@ PROJECTION = "catalogue-projection"
 def projection_handler(db: Database, cache: Cache) -> ConsumerSpec:
     """The projection, one transaction per polled batch of events."""
 
-    def handle(events: list[CloudEvent]) -> None:
-        with db.transaction() as session:
-            changed = apply_batch(
-                session, first_deliveries(session, ProcessedEvent, PROJECTION, events)
-            )
+    def bump(_events: list[CloudEvent], changed: list[str]) -> None:
         for tenant in changed:
             cache.bump(tenant)  # cached lists of this tenant are now stale
 
-    return ConsumerSpec.batched([CATALOGUE_TOPIC], PROJECTION, handle)
+    return ConsumerSpec.batched(
+        [CATALOGUE_TOPIC],
+        PROJECTION,
+        idempotent_batch(db, ProcessedEvent, PROJECTION, apply_batch, then=bump),
+    )
 
 
 def build_runtime(settings: Settings, bus: EventBus) -> ServiceRuntime:

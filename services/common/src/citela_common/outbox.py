@@ -5,9 +5,9 @@ transaction. ``OutboxRelay`` publishes committed rows in insertion order and mar
 while the bus is down it keeps retrying, so nothing committed is lost, and nothing is published
 for a transaction that rolled back.
 
-Consuming: ``idempotent(...)`` records ``(consumer, event id)`` in the same transaction as the
-handler's effect, so a redelivered event is skipped; ``first_deliveries`` / ``idempotent_batch``
-do the same for a whole polled batch with one statement.
+Consuming: ``idempotent_batch(...)``, the handler of every consumer, records ``(consumer, event
+id)`` of a polled batch in one statement, in the same transaction as the handler's effect, so a
+redelivered event is skipped (``idempotent`` is the same on one event).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any, NamedTuple, cast
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar, cast
 
 from sqlalchemy import (
     JSON,
@@ -60,6 +60,8 @@ if TYPE_CHECKING:
     import psycopg
 
 log = get_logger(__name__)
+
+R = TypeVar("R")
 
 
 UNSENT_INDEX = "ix_outbox_unsent"
@@ -177,17 +179,6 @@ def add_events(session: Session, model: type[OutboxMixin], staged: Sequence[Stag
     )
 
 
-def first_delivery(
-    session: Session, model: type[ProcessedEventMixin], consumer: str, event_id: str
-) -> bool:
-    """Record the event as processed by ``consumer``; False if it already was."""
-    if session.get(model, (consumer, event_id)) is not None:
-        return False
-    session.add(model(consumer=consumer, event_id=event_id))  # type: ignore[call-arg]
-    session.flush()  # a concurrent duplicate fails here, the handler is retried, then skips
-    return True
-
-
 def first_deliveries(
     session: Session,
     model: type[ProcessedEventMixin],
@@ -242,39 +233,71 @@ def idempotent_batch(
     db: Database,
     model: type[ProcessedEventMixin],
     consumer: str,
-    apply: Callable[[Session, CloudEvent], object],
+    apply: Callable[[Session, list[CloudEvent]], R],
+    *,
+    then: Callable[[list[CloudEvent], R], object] | None = None,
+    only: Callable[[CloudEvent], bool] | None = None,
 ) -> BatchHandler:
-    """A batch handler applying ``apply`` to each new event of a batch, in one transaction.
+    """The one idempotent consumer: a batch handler applying each event at most once.
 
-    Tenant by tenant (each tenant's events in their order): ``apply`` scopes the session to
-    its event's tenant, so a tenant's rows are flushed before the next tenant's turn.
+    In one transaction: ``first_deliveries`` records ``(consumer, event id)`` of the batch and
+    ``apply(session, fresh)`` gets, in order, the events not recorded before (a redelivery or
+    a second copy in the batch is skipped); the marks and the effect commit or roll back
+    together. After the commit, ``then(fresh, result)`` does what must follow the commit
+    (cache bumps, metrics, tasks). Nothing fresh: neither is called. ``only``: the events
+    this consumer handles at all (the others of its topics are neither recorded nor applied).
+
+    The bus calls it on a whole polled batch, and, if that raises, on each event alone
+    (``ConsumerSpec.batched``) to isolate the culprit: the same handler, so the same marks.
     """
 
     def handle(events: list[CloudEvent]) -> None:
+        if only is not None:
+            events = [event for event in events if only(event)]
+            if not events:
+                return
         with db.transaction() as session:
-            by_tenant: dict[str, list[CloudEvent]] = {}
-            for event in first_deliveries(session, model, consumer, events):
-                by_tenant.setdefault(event.tenant, []).append(event)
-            for group in by_tenant.values():
-                for event in group:
-                    apply(session, event)
-                session.flush()
+            fresh = first_deliveries(session, model, consumer, events)
+            if not fresh:
+                return
+            result = apply(session, fresh)
+        if then is not None:
+            then(fresh, result)
 
     return handle
+
+
+def each(
+    apply: Callable[[Session, CloudEvent], object],
+) -> Callable[[Session, list[CloudEvent]], None]:
+    """A batch ``apply`` from a one-event one, tenant by tenant (each tenant's events in their
+    order): ``apply`` scopes the session to its event's tenant, so a tenant's rows are flushed
+    before the next tenant's turn."""
+
+    def apply_all(session: Session, events: list[CloudEvent]) -> None:
+        by_tenant: dict[str, list[CloudEvent]] = {}
+        for event in events:
+            by_tenant.setdefault(event.tenant, []).append(event)
+        for group in by_tenant.values():
+            for event in group:
+                apply(session, event)
+            session.flush()
+
+    return apply_all
 
 
 def idempotent(
     db: Database,
     model: type[ProcessedEventMixin],
     consumer: str,
-    apply: Callable[[Session, CloudEvent], None],
+    apply: Callable[[Session, CloudEvent], object],
 ) -> Handler:
-    """A bus handler applying ``apply`` at most once per event id, in one transaction."""
+    """A bus handler applying ``apply`` at most once per event id: ``idempotent_batch`` on a
+    batch of one."""
+    batch = idempotent_batch(db, model, consumer, each(apply))
 
     def handle(event: CloudEvent) -> None:
-        with db.transaction() as session:
-            if first_delivery(session, model, consumer, event.id):
-                apply(session, event)
+        batch([event])
 
     return handle
 

@@ -22,7 +22,7 @@ from citela_common.events.models import (
     TerritoryUpserted,
     parse_data,
 )
-from citela_common.outbox import idempotent_batch
+from citela_common.outbox import each, idempotent_batch
 from citela_common.runtime import ConsumerSpec
 from citela_common.tenancy import scope_to_tenant
 from citela_feedback import generations
@@ -106,7 +106,9 @@ def _upsert_territory(session: Session, tenant: str, data: TerritoryUpserted) ->
 def projection(db: Database) -> ConsumerSpec:
     """The read model's consumer: each polled batch in one transaction, each event once."""
     return ConsumerSpec.batched(
-        [CATALOGUE_TOPIC], CONSUMER, idempotent_batch(db, ProcessedEvent, CONSUMER, apply_event)
+        [CATALOGUE_TOPIC],
+        CONSUMER,
+        idempotent_batch(db, ProcessedEvent, CONSUMER, each(apply_event)),
     )
 
 
