@@ -71,6 +71,12 @@ OUTBOX_FAILURES = Counter(
     "Outbox relay batches that the bus refused (they are retried).",
     ["service"],
 )
+RETENTION_PURGED = Counter(
+    "citela_retention_purged_rows_total",
+    "Rows deleted by the retention purges (relayed outbox rows, processed-event marks, "
+    "expired idempotency records).",
+    ["service", "table"],
+)
 
 
 def render() -> tuple[bytes, str]:

@@ -66,6 +66,34 @@ class Settings(BaseSettings):
         description="how long the relay, woken by a commit, waits for more before its pass "
         "(like Kafka's linger.ms): a trickle of single-event commits goes out in batches",
     )
+    topic_retention_s: int = Field(
+        7 * 86_400,
+        ge=3600,
+        description="how long Kafka keeps the records of the topics we create (retention.ms)",
+    )
+    topic_segment_s: int = Field(
+        86_400,
+        ge=600,
+        description="how often those topics roll a log segment (segment.ms): Kafka deletes "
+        "whole segments, so a record lives up to retention + segment",
+    )
+    processed_events_margin_s: int = Field(
+        86_400,
+        ge=0,
+        description="processed-event marks are kept this long beyond the topics' retention "
+        "and segment (a mark goes only once its event can no longer be redelivered)",
+    )
+    outbox_retention_s: int = Field(
+        7 * 86_400, ge=0, description="how long a relayed outbox row is kept"
+    )
+    retention_interval_s: float = Field(
+        3600.0,
+        gt=0,
+        description="period of the retention purge (Celery beat; a timer in the embedded mode)",
+    )
+    retention_batch_size: int = Field(
+        5000, ge=1, description="rows a retention purge deletes per statement and transaction"
+    )
     consumer_group_suffix: str = Field(
         "",
         description="appended to every consumer group name (e.g. '.blue', '.bench-1a2b'): "

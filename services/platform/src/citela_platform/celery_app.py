@@ -10,8 +10,10 @@ from citela_analytics import tasks as analytics_tasks
 from citela_common.settings import get_settings
 from citela_common.tasks import create_celery
 from citela_ingest import tasks as ingest_tasks
+from citela_platform import retention
 
 settings = get_settings()
 app = create_celery(settings, "citela")
 ingest_tasks.register(app, settings)
 analytics_tasks.register(app, settings)
+retention.register(app, settings)  # every service's purges, on beat

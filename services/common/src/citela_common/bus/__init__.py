@@ -26,6 +26,11 @@ def create_bus(settings: Settings) -> EventBus:
             client_id=settings.kafka_client_id,
             partitions=settings.kafka_partitions,
             max_poll_records=settings.bus_max_batch,
+            # The processed-event marks are kept for as long (citela_common.retention).
+            topic_configs={
+                "retention.ms": str(settings.topic_retention_s * 1000),
+                "segment.ms": str(settings.topic_segment_s * 1000),
+            },
         )
     return InProcessBus(partitions=settings.kafka_partitions)
 

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
-from kafka.admin import NewTopic
+from kafka.admin import ConfigResource, ConfigResourceType, NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 from kafka.structs import OffsetAndMetadata, TopicPartition
 
@@ -31,8 +31,11 @@ class KafkaBus(EventBus):
         partitions: int = 3,
         send_timeout_s: float = 30.0,
         max_poll_records: int = 500,
+        topic_configs: Mapping[str, str] | None = None,
     ) -> None:
         self.bootstrap = bootstrap
+        # Given to the topics we create, and set on those that exist (their retention).
+        self.topic_configs = dict(topic_configs or {})
         self.max_poll_records = max_poll_records
         self.client_id = client_id
         self.partitions = partitions
@@ -115,11 +118,19 @@ class KafkaBus(EventBus):
         try:
             existing = set(admin.list_topics())
             missing = sorted(wanted - existing)
+            configs = self.topic_configs or None
             if missing:
                 with contextlib.suppress(TopicAlreadyExistsError):  # raced another process
                     admin.create_topics(
-                        [NewTopic(t, self.partitions, 1) for t in missing], timeout_ms=15_000
+                        [NewTopic(t, self.partitions, 1, topic_configs=configs) for t in missing],
+                        timeout_ms=15_000,
                     )
+            present = sorted(wanted & existing)
+            if configs and present:
+                # Topics created before: the same retention, which the dedupe marks rely on.
+                admin.alter_configs(
+                    [ConfigResource(ConfigResourceType.TOPIC, t, configs=configs) for t in present]
+                )
             self._known_topics |= wanted
         finally:
             admin.close()
