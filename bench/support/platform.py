@@ -76,7 +76,7 @@ def run_command(port: int) -> list[str]:
 
 
 def celery_command(concurrency: int = 1) -> list[str]:
-    """The platform's Celery worker (``deploy/docker/worker.Dockerfile``), no beat."""
+    """The platform's Celery worker (every service's queue, all tasks in one process), no beat."""
     return [
         str(BIN / "celery"),
         "-A",

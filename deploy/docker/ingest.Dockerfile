@@ -1,16 +1,13 @@
 # syntax=docker/dockerfile:1.7
-# Citéla: the ingest service (open-data connectors), `citela serve ingest` on port 8000
+# Citéla: the ingest service (open-data harvests), `python -m citela_ingest` on port 8000.
+# The same image runs its Celery worker (`celery -A citela_ingest.worker worker`).
 #
 # Build from the repository root (docker compose does it):
 #   docker build -f deploy/docker/ingest.Dockerfile -t citela/ingest .
 #
-# What gets installed, and why it is the whole platform: the `citela` command and the
-# Celery app live in citela-platform, the composition root, and its service registry
-# imports all four service packages. An image that only held citela-ingest + citela-common
-# would have no entry point. So every image installs `--package citela-platform` (which
-# pulls citela-common and the four services) exactly as pinned in uv.lock, and the images
-# differ only by what they run. The third-party dependencies are the same for all of them,
-# so the layers are shared and the extra services cost a few hundred kilobytes of Python.
+# What gets installed: citela-ingest and citela-common, nothing of the other services, with
+# exactly the third-party versions uv.lock pins for them (uv sync --package citela-ingest).
+# tests/architecture/test_images.py checks that list.
 
 ARG PYTHON_IMAGE=python:3.11-slim
 ARG UV_IMAGE=ghcr.io/astral-sh/uv:0.9.30
@@ -37,12 +34,13 @@ COPY services/analytics/pyproject.toml services/analytics/pyproject.toml
 COPY services/platform/pyproject.toml services/platform/pyproject.toml
 COPY services/web/pyproject.toml services/web/pyproject.toml
 RUN --mount=type=cache,target=/root/.cache/uv \
-    uv sync --frozen --no-dev --no-install-workspace --package citela-platform
+    uv sync --frozen --no-dev --no-install-workspace --package citela-ingest
 
-# 2. the workspace packages, installed as regular wheels (not editable: no /src at run time)
-COPY services/ services/
+# 2. the service and common, installed as regular wheels (not editable: no /src at run time)
+COPY services/common/ services/common/
+COPY services/ingest/ services/ingest/
 RUN --mount=type=cache,target=/root/.cache/uv \
-    uv sync --frozen --no-dev --no-editable --package citela-platform
+    uv sync --frozen --no-dev --no-editable --package citela-ingest
 
 # --- run: the interpreter, the virtual environment, an unprivileged user ------------------
 FROM ${PYTHON_IMAGE} AS runtime
@@ -66,4 +64,4 @@ EXPOSE 8000
 # No curl in python:3.11-slim: the image's own Python asks the liveness endpoint.
 HEALTHCHECK --interval=10s --timeout=5s --start-period=20s --retries=5 \
     CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=3)"]
-CMD ["citela", "serve", "ingest", "--host", "0.0.0.0", "--port", "8000"]
+CMD ["python", "-m", "citela_ingest", "serve", "--host", "0.0.0.0", "--port", "8000"]

@@ -116,6 +116,7 @@ def stack(
     def on_own_queue(settings: Settings, name: str = "citela") -> Celery:
         app = create_celery(settings, name)
         app.conf.task_default_queue = queue
+        app.conf.task_routes = ()  # not the service's queue: this test's own
         return app
 
     monkeypatch.setattr(tasks, "create_celery", on_own_queue)
@@ -271,6 +272,7 @@ def test_feedback_posted_to_the_feedback_api_reaches_the_matrix(
     def on_own_queue(settings: Settings, name: str = "citela") -> Celery:
         app = create_celery(settings, name)
         app.conf.task_default_queue = queue
+        app.conf.task_routes = ()  # not the service's queue: this test's own
         return app
 
     monkeypatch.setattr(tasks, "create_celery", on_own_queue)

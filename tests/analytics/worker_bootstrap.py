@@ -40,6 +40,7 @@ def main() -> None:
     queue = os.environ.get("CITELA_TEST_QUEUE")
     if queue:  # a queue of its own: no stray task of another test run reaches it
         app.conf.task_default_queue = queue
+        app.conf.task_queues = None  # not the services' queues: only this one
     visibility = os.environ.get("CITELA_TEST_VISIBILITY_TIMEOUT")
     if visibility:
         app.conf.broker_transport_options = {"visibility_timeout": float(visibility)}

@@ -39,6 +39,11 @@ GRAFANA_DIR = ROOT / "deploy" / "grafana"
 
 CONTAINER_PORT = 8000  # what every service image listens on
 INFRA = ("kafka", "postgres", "redis")
+# The Celery worker of each service with tasks: from the service's own image, on its queue.
+SERVICE_WORKERS = {"ingest-worker": "ingest", "analytics-worker": "analytics"}
+# What runs from the platform's image (the composition root).
+PLATFORM_JOBS = ("platform-worker", "beat", "migrate")
+BACKGROUND = (*SERVICE_WORKERS, *PLATFORM_JOBS)
 SECRET = "a-test-secret-that-is-long-enough-0123456789"
 
 
@@ -329,7 +334,20 @@ def cli_commands() -> set[str]:
 def check_command(args: list[str], cli_commands: set[str], *, port: int | None = None) -> None:
     """The program and its arguments exist in the code base (and listen where expected)."""
     program = args[0]
-    if program == "citela":
+    if program == "python":
+        assert args[1] == "-m", f"{args}: python -m <module>"
+        package = args[2]
+        service = package.removeprefix("citela_")
+        assert service in SERVED, f"{args}: {package} is not a served service's package"
+        main = importlib.import_module(f"{package}.__main__")
+        assert callable(main.create_app), f"{package}.__main__ has no app factory"
+        assert args[3] == "serve", f"{args}: serve"
+        assert option(args, "--host") == "0.0.0.0", f"{args}: listen on all interfaces"
+        listens = option(args, "--port")
+        assert listens is not None, f"{args}: give the port explicitly"
+        if port is not None:
+            assert int(listens) == port, f"{args} listens on {listens}, not {port}"
+    elif program == "citela":
         scripts = tomllib.loads((ROOT / "services/platform/pyproject.toml").read_text())
         target = scripts["project"]["scripts"].get("citela")
         assert target, "`citela` is not a script of citela-platform"
@@ -368,7 +386,7 @@ def check_command(args: list[str], cli_commands: set[str], *, port: int | None =
 
 
 def test_compose_has_the_whole_platform(services: dict[str, Any]) -> None:
-    expected = {*INFRA, "prometheus", "grafana", "migrate", "worker", "beat", *SERVED}
+    expected = {*INFRA, "prometheus", "grafana", *BACKGROUND, *SERVED}
     assert expected <= set(services), f"missing: {sorted(expected - set(services))}"
 
 
@@ -377,14 +395,14 @@ def test_one_container_per_service_serving_it(services: dict[str, Any]) -> None:
         serving = [
             s
             for s, spec in services.items()
-            if argv(spec.get("command", []))[:3] == ["citela", "serve", name]
+            if argv(spec.get("command", []))[:4] == ["python", "-m", f"citela_{name}", "serve"]
         ]
-        assert serving == [name], f"`citela serve {name}` runs in {serving}, expected [{name!r}]"
+        assert serving == [name], f"citela_{name} serves in {serving}, expected [{name!r}]"
 
 
 def test_every_build_has_its_dockerfile(services: dict[str, Any]) -> None:
     built = {n: s["build"] for n, s in services.items() if "build" in s}
-    assert set(SERVED) | {"worker", "beat", "migrate"} <= set(built)
+    assert set(SERVED) | set(BACKGROUND) <= set(built)
     for name, build in built.items():
         context = ROOT / (build if isinstance(build, str) else build.get("context", "."))
         dockerfile = "Dockerfile" if isinstance(build, str) else build.get("dockerfile", "")
@@ -392,8 +410,10 @@ def test_every_build_has_its_dockerfile(services: dict[str, Any]) -> None:
         assert (context / dockerfile).is_file(), f"{name}: no Dockerfile {dockerfile}"
     for name in SERVED:
         assert built[name]["dockerfile"] == f"deploy/docker/{name}.Dockerfile"
-    for name in ("worker", "beat", "migrate"):
-        assert built[name]["dockerfile"] == "deploy/docker/worker.Dockerfile"
+    for name, service in SERVICE_WORKERS.items():
+        assert built[name]["dockerfile"] == f"deploy/docker/{service}.Dockerfile"
+    for name in PLATFORM_JOBS:
+        assert built[name]["dockerfile"] == "deploy/docker/platform.Dockerfile"
 
 
 def test_every_command_exists(services: dict[str, Any], cli_commands: set[str]) -> None:
@@ -404,11 +424,19 @@ def test_every_command_exists(services: dict[str, Any], cli_commands: set[str]) 
         published = [parse_port(p)[2] for p in spec.get("ports", [])]
         check_command(args, cli_commands, port=published[0] if published else None)
     assert argv(services["migrate"]["command"]) == ["citela", "migrate"]
-    assert argv(services["worker"]["command"])[:4] == [
+    for name, service in SERVICE_WORKERS.items():
+        assert argv(services[name]["command"])[:4] == [
+            "celery",
+            "-A",
+            f"citela_{service}.worker",
+            "worker",
+        ]
+    assert argv(services["platform-worker"]["command"])[:5] == [
         "celery",
         "-A",
         "citela_platform.celery_app",
         "worker",
+        "--queues=platform",
     ]
     assert argv(services["beat"]["command"])[:4] == [
         "celery",
@@ -479,7 +507,7 @@ def test_dependencies_exist_and_wait_for_the_right_state(
                 assert services[target].get("restart", "no") == "no", (
                     f"{target} must be a one-shot job for {name} to wait for its completion"
                 )
-    for name in (*SERVICES, "worker", "beat"):
+    for name in (*SERVICES, *SERVICE_WORKERS, "platform-worker", "beat"):
         depends = services[name]["depends_on"]
         assert depends["migrate"]["condition"] == "service_completed_successfully", name
         for infra in INFRA:
@@ -503,16 +531,32 @@ def test_citela_variables_are_settings_fields(
         for env in image.all("ENV"):
             names |= {m for m in re.findall(r"\b(CITELA_\w+)=", env)}
     assert names, "no CITELA_* variable at all"
-    fields = set(Settings.model_fields)
+    fields = {name for cls in settings_classes() for name in cls.model_fields}
     unknown = sorted(n for n in names if n.removeprefix("CITELA_").lower() not in fields)
-    assert not unknown, f"not fields of citela_common.settings.Settings: {unknown}"
+    assert not unknown, f"not fields of Settings nor of a service's own settings: {unknown}"
+
+
+def settings_classes() -> list[type[Settings]]:
+    """citela_common's Settings and each service's own (``citela_<service>/settings.py``)."""
+    found: list[type[Settings]] = [Settings]
+    for name in SERVED:
+        try:
+            module = importlib.import_module(f"citela_{name}.settings")
+        except ModuleNotFoundError:
+            continue
+        found += [
+            value
+            for value in vars(module).values()
+            if isinstance(value, type) and issubclass(value, Settings) and value is not Settings
+        ]
+    return found
 
 
 def test_service_environments_make_valid_distributed_settings(
     services: dict[str, Any],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    for name in (*SERVICES, "worker", "beat", "migrate"):
+    for name in (*SERVICES, *BACKGROUND):
         for key in [k for k in os.environ if k.startswith("CITELA_")]:
             monkeypatch.delenv(key)
         env = resolved_environment(services[name])
@@ -527,7 +571,7 @@ def test_service_environments_make_valid_distributed_settings(
 
 
 def test_the_secret_key_must_come_from_the_operator(services: dict[str, Any]) -> None:
-    for name in (*SERVICES, "worker", "beat", "migrate"):
+    for name in (*SERVICES, *BACKGROUND):
         value = environment(services[name]).get("CITELA_SECRET_KEY", "")
         assert re.fullmatch(r"\$\{CITELA_SECRET_KEY:\?[^}]+\}", value), (
             f"{name}: CITELA_SECRET_KEY must be ${{CITELA_SECRET_KEY:?...}}, not {value!r}"
@@ -537,7 +581,7 @@ def test_the_secret_key_must_come_from_the_operator(services: dict[str, Any]) ->
 
 
 def test_urls_point_at_compose_services(services: dict[str, Any]) -> None:
-    for name in (*SERVICES, "worker", "beat", "migrate"):
+    for name in (*SERVICES, *BACKGROUND):
         env = resolved_environment(services[name])
 
         db = make_url(env["CITELA_DATABASE_URL"])
@@ -639,11 +683,11 @@ def test_docker_compose_config_accepts_the_file(tmp_path: Path) -> None:
 
 
 def test_each_image_has_its_dockerfile(dockerfiles: dict[str, Dockerfile]) -> None:
-    expected = {f"{name}.Dockerfile" for name in SERVED} | {"worker.Dockerfile"}
+    expected = {f"{name}.Dockerfile" for name in SERVED} | {"platform.Dockerfile"}
     assert expected <= set(dockerfiles), f"missing: {sorted(expected - set(dockerfiles))}"
 
 
-@pytest.mark.parametrize("name", [*SERVED, "worker"])
+@pytest.mark.parametrize("name", [*SERVED, "platform"])
 def test_dockerfile_builds_from_the_lock_and_runs_unprivileged(
     name: str,
     dockerfiles: dict[str, Dockerfile],
@@ -659,7 +703,7 @@ def test_dockerfile_builds_from_the_lock_and_runs_unprivileged(
     for run in syncs:
         assert "--frozen" in run, f"not from the lock file: {run}"
         assert "--no-dev" in run, f"installs the dev group: {run}"
-        assert "--package citela-platform" in run, f"should install citela-platform: {run}"
+        assert f"--package citela-{name}" in run, f"should install citela-{name}: {run}"
     user = image.last("USER")
     assert user, "no USER: the image runs as root"
     assert user.split(":")[0] not in ("root", "0"), f"runs as {user!r}"
@@ -670,7 +714,8 @@ def test_dockerfile_builds_from_the_lock_and_runs_unprivileged(
     check_command(image.cmd, cli_commands, port=CONTAINER_PORT)
     assert not image.last("ENTRYPOINT"), "compose gives the full command; keep no ENTRYPOINT"
     if name in SERVED:
-        assert image.cmd == ["citela", "serve", name, "--host", "0.0.0.0", "--port", "8000"]
+        serve = ["serve", "--host", "0.0.0.0", "--port", "8000"]
+        assert image.cmd == ["python", "-m", f"citela_{name}", *serve]
         assert "8000" in (image.last("EXPOSE") or "").split()
         assert ":8000/healthz" in healthcheck
     else:
@@ -715,7 +760,7 @@ def ignored(relative: str, patterns: list[str]) -> bool:
     return result
 
 
-@pytest.mark.parametrize("name", [*SERVED, "worker"])
+@pytest.mark.parametrize("name", [*SERVED, "platform"])
 def test_dockerfile_copies_what_exists_and_is_not_ignored(
     name: str,
     dockerfiles: dict[str, Dockerfile],
@@ -738,7 +783,8 @@ def test_dockerfile_copies_what_exists_and_is_not_ignored(
         for member in sorted(ROOT.glob(pattern)):
             relative = (member / "pyproject.toml").relative_to(ROOT).as_posix()
             assert relative in copied, f"uv sync --frozen needs {relative}; it is not copied"
-    assert {"uv.lock", "pyproject.toml", "services"} <= copied
+    sources = {"services"} if name == "platform" else {"services/common", f"services/{name}"}
+    assert {"uv.lock", "pyproject.toml"} | sources <= copied
 
 
 def test_dockerignore_keeps_local_state_out() -> None:
@@ -765,13 +811,16 @@ def test_compose_commands_match_the_images(
     services: dict[str, Any],
     dockerfiles: dict[str, Dockerfile],
 ) -> None:
-    for name in (*SERVED, "worker"):
+    for name in (*SERVED, "platform-worker"):
         image = dockerfiles[Path(services[name]["build"]["dockerfile"]).name]
         assert argv(services[name]["command"]) == image.cmd, (
             f"{name}: compose runs {services[name]['command']}, its image runs {image.cmd}"
         )
     for name in ("beat", "migrate"):  # same image, not a worker: its health check would lie
         assert services[name].get("healthcheck", {}).get("disable") is True, name
+    for name, service in SERVICE_WORKERS.items():  # the service's image, not its API's check
+        check = healthcheck_text(services[name]["healthcheck"])
+        assert f"celery -A citela_{service}.worker inspect ping" in check, name
 
 
 # --------------------------------------------------------------------------------------

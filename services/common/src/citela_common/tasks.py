@@ -1,16 +1,34 @@
 """Celery configuration: Redis in the distributed mode, in-process execution when embedded.
 
 The same task functions run either way; only where they run changes.
+
+Queues: a task named ``citela.<service>.<task>`` goes to the queue ``<service>``, whoever sends
+it (an API, beat, a test), and each service's worker (``celery -A citela_<service>.worker
+worker``, from the service's own image) consumes its own queue only: a worker never receives a
+task it has not registered.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 from celery import Celery
+from kombu.entity import Queue
 
 from citela_common.settings import Settings
 
 
-def create_celery(settings: Settings, name: str = "citela") -> Celery:
+def service_queue(name: str, *_args: Any, **_kwargs: Any) -> dict[str, str] | None:
+    """Celery router: ``citela.<service>.<task>`` -> the queue ``<service>``."""
+    parts = name.split(".")
+    if len(parts) == 3 and parts[0] == "citela":
+        return {"queue": parts[1]}
+    return None
+
+
+def create_celery(settings: Settings, name: str = "citela", queues: Sequence[str] = ()) -> Celery:
+    """A Celery app; ``queues``: what its worker consumes (a service's worker: its own)."""
     app = Celery(name)
     app.conf.update(
         task_acks_late=True,
@@ -27,7 +45,10 @@ def create_celery(settings: Settings, name: str = "citela") -> Celery:
         # handed to a second worker while the first still runs it.
         broker_transport_options={"visibility_timeout": 2 * 3600},
         broker_connection_retry_on_startup=True,
+        task_routes=(service_queue,),
     )
+    if queues:
+        app.conf.task_queues = [Queue(queue) for queue in queues]  # type: ignore[no-untyped-call]
     if settings.redis_url:
         app.conf.broker_url = settings.redis_url
         app.conf.result_backend = settings.redis_url

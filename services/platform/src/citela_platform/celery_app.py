@@ -1,7 +1,8 @@
 """The Celery application of the platform: ``celery -A citela_platform.celery_app worker``.
 
 Each service registers its tasks (and beat entries) here; in the embedded mode the same tasks
-run in-process (``task_always_eager``).
+run in-process (``task_always_eager``). Deployed, each service runs its own worker instead
+(``celery -A citela_ingest.worker worker``, from its own image).
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from citela_ingest import tasks as ingest_tasks
 from citela_platform import retention
 
 settings = get_settings()
-app = create_celery(settings, "citela")
+# Every service with tasks, in one worker (development, tests): it consumes their queues.
+app = create_celery(settings, "citela", queues=("ingest", "analytics", "platform"))
 ingest_tasks.register(app, settings)
 analytics_tasks.register(app, settings)
 retention.register(app, settings)  # every service's purges, on beat

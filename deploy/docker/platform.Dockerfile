@@ -1,16 +1,14 @@
 # syntax=docker/dockerfile:1.7
-# Citéla: the Celery worker, Celery beat and the `citela migrate` one-shot job
+# Citéla: the platform, the composition root: Celery beat (every service's schedule, sent to
+# each service's queue), the worker of the platform's own queue (the retention purges of every
+# service's tables) and the `citela migrate` one-shot job.
 #
 # Build from the repository root (docker compose does it):
-#   docker build -f deploy/docker/worker.Dockerfile -t citela/worker .
+#   docker build -f deploy/docker/platform.Dockerfile -t citela/platform .
 #
-# What gets installed, and why it is the whole platform: the `citela` command and the
-# Celery app live in citela-platform, the composition root, and its service registry
-# imports all four service packages. An image that only held citela-<service> + citela-common
-# would have no entry point. So every image installs `--package citela-platform` (which
-# pulls citela-common and the four services) exactly as pinned in uv.lock, and the images
-# differ only by what they run. The third-party dependencies are the same for all of them,
-# so the layers are shared and the extra services cost a few hundred kilobytes of Python.
+# What gets installed: citela-platform, and so every service (its registry and its Celery app
+# import them all), as pinned in uv.lock. The services themselves run from their own images
+# (deploy/docker/<service>.Dockerfile), each holding only that service and citela-common.
 
 ARG PYTHON_IMAGE=python:3.11-slim
 ARG UV_IMAGE=ghcr.io/astral-sh/uv:0.9.30
@@ -60,9 +58,9 @@ ENV PATH="/app/.venv/bin:$PATH" \
 WORKDIR /app
 USER citela
 
-# The same image runs the Celery worker (default), Celery beat and the one-shot
-# `citela migrate` (docker-compose.yml overrides the command; beat and migrate disable
-# this health check, which asks the worker itself). It serves no port.
+# The same image runs the platform queue's Celery worker (default), Celery beat and the
+# one-shot `citela migrate` (docker-compose.yml overrides the command; beat and migrate
+# disable this health check, which asks the worker itself). It serves no port.
 HEALTHCHECK --interval=30s --timeout=20s --start-period=30s --retries=3 \
     CMD celery -A citela_platform.celery_app inspect ping -d "celery@$HOSTNAME" --timeout 10 > /dev/null || exit 1
-CMD ["celery", "-A", "citela_platform.celery_app", "worker", "--loglevel=INFO", "--concurrency=2"]
+CMD ["celery", "-A", "citela_platform.celery_app", "worker", "--queues=platform", "--loglevel=INFO", "--concurrency=1"]
