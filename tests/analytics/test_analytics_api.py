@@ -347,17 +347,19 @@ def test_the_synthesis_report(platform: Platform, backend: f.KeywordBackend) -> 
     status = platform.client.get(status_url, headers=platform.headers()).json()
     assert status["status"] == "done"
     assert status["period"]["from"] == "2026-01-01"
-    page = platform.client.get(status["html_url"], headers=platform.headers())
+    page = platform.client.get(status["content_url"], headers=platform.headers())
     assert page.status_code == 200
-    assert page.headers["content-type"].startswith("text/html")
-    html = page.text
-    assert '<html lang="fr">' in html
-    assert "<svg" in html
-    assert "Prio. 1" in html
-    assert "Accueil de la mairie" in html
-    assert "À traiter en priorité" in html
-    assert "temps d&#x27;attente" in html or "temps d'attente" in html
-    assert "@page" in html  # print stylesheet
+    content = page.json()
+    assert content["tenant"] == platform.tenant
+    assert content["matrix"]["period"]["from"] == "2026-01-01"
+    services = content["matrix"]["services"]
+    assert "Accueil de la mairie" in {p["label"] for p in services}
+    first = next(p for p in services if p["priority"] == 1)
+    assert first["quadrant"] == "act_first"
+    explained = {e["key"]: e["explanation"] for e in content["explained"]}
+    assert first["key"] in explained
+    phrases = {t["phrase"] for e in explained.values() for t in e["themes"]["negative"]}
+    assert "temps d'attente" in phrases
     missing = platform.client.get(platform.base + "/reports/0000", headers=platform.headers())
     assert missing.status_code == 404
 

@@ -1,17 +1,11 @@
-"""Explaining a gap: French themes, sentiment distribution, representative quotes, the report."""
+"""Explaining a gap: French themes, sentiment distribution, representative quotes."""
 
 from __future__ import annotations
 
-import re
-import xml.etree.ElementTree as ET
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
-from citela_analytics.domain import report
-from citela_analytics.domain.chart import matrix_svg
 from citela_analytics.domain.explain import Comment, distribution, explain
 from citela_analytics.domain.french import STOP_WORDS, tokens
-from citela_analytics.domain.matrix import EntryInfo, MatrixSettings, Scope, build_matrix
-from citela_analytics.domain.stats import Sums
 from citela_analytics.domain.themes import themes
 from citela_common.events.models import SentimentLabel
 
@@ -98,62 +92,3 @@ def test_explanation_of_a_cell() -> None:
     assert any("temps d'attente" in q.text.lower() for q in quotes)
     assert all(q.text in NEGATIVE or q.feedback_id == "dup" for q in quotes)
     assert distribution([]).share(SentimentLabel.NEGATIVE) is None
-
-
-def sample_matrix() -> tuple[object, object]:
-    cells: dict[str, Sums] = {}
-    shapes = {"a": (5, 1, 12), "b": (5, 5, 12), "c": (1, 1, 12), "d": (1, 5, 12), "e": (3, 3, 3)}
-    for key, (imp, sat, n) in shapes.items():
-        for i in range(n):
-            cells[key] = cells.get(key, Sums()) + Sums.of(max(1, imp - i % 2), min(5, sat + i % 2))
-    infos = {k: EntryInfo(f"Service {k.upper()} & <co>", "Culture") for k in shapes}
-    return build_matrix(cells, infos, MatrixSettings(min_answers=10)), cells
-
-
-def test_the_chart_is_well_formed_svg() -> None:
-    matrix, _ = sample_matrix()
-    svg = matrix_svg(matrix.services, matrix.crosshairs, title="Matrice")  # type: ignore[attr-defined]
-    root = ET.fromstring(svg)
-    assert root.tag == "{http://www.w3.org/2000/svg}svg"
-    texts = "".join(root.itertext())
-    for label in ("À traiter en priorité", "À maintenir", "Secondaire", "Surinvestissement"):
-        assert label in texts
-    circles = root.findall(".//{http://www.w3.org/2000/svg}circle")
-    assert len(circles) == 4  # the cell without enough answers is not drawn
-
-
-def test_the_report_is_french_and_printable() -> None:
-    matrix, _ = sample_matrix()
-    at = datetime(2026, 11, 28, 9, tzinfo=UTC)
-    first = matrix.priorities(Scope.SERVICE)[0]  # type: ignore[attr-defined]
-    ex = explain(
-        [
-            Comment(f"n{i}", t, at, SentimentLabel.NEGATIVE, -0.8, 0.9)
-            for i, t in enumerate(NEGATIVE)
-        ],
-        ELSEWHERE,
-    )
-    html = report.render(
-        report.ReportInput(
-            tenant="agglo-pau",
-            start=date(2026, 9, 1),
-            end=date(2026, 11, 1),
-            generated_at=at,
-            matrix=matrix,  # type: ignore[arg-type]
-            explanations={first.key: ex},
-        )
-    )
-    assert '<html lang="fr">' in html
-    assert "du 1er septembre 2026 au 1er novembre 2026" in html
-    assert "édition du 28 novembre 2026" in html
-    assert "Prio. 1" in html
-    assert "À traiter en priorité" in html
-    assert "&lt;co&gt;" in html
-    assert "<co>" not in html
-    assert "temps d&#x27;attente" in html  # the explanation of Prio. 1
-    assert re.search(r"\d,\d\d", html)  # French decimal commas
-    assert "pas encore le minimum de 10 réponses" in html
-    assert "@page" in html
-    assert "<svg" in html
-    svg = html[html.index("<svg") : html.index("</svg>") + 6]
-    ET.fromstring(svg)

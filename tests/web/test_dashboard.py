@@ -485,7 +485,21 @@ def test_report_request_reaches_the_printable_html(
     report = authority.client.get(link.group(1))
     assert report.status_code == 200
     assert report.headers["content-type"].startswith("text/html")
+    assert report.headers["content-disposition"].startswith("inline;")
     assert "CCAS de Lamorlaye" in report.text
+    # the dashboard's chart and table, fit to print, with its styles inline
+    assert '<html lang="fr">' in report.text
+    assert "@page" in report.text
+    assert 'class="matrix-chart"' in report.text
+    assert 'class="chart-point' in report.text  # every point a link, reached by keyboard
+    assert 'id="tableau-services"' in report.text  # the chart's table equivalent
+    assert 'id="tableau-domaines"' in report.text
+    words = text_of(report.text)
+    assert "Synthèse des avis des usagers" in words
+    assert "Prio. 1" in words
+    assert "À traiter en priorité" in words  # the analytics API's quadrant names
+    assert re.search(r"édition du \d+(er)? \w+ 20\d\d", words)
+    assert "Comprendre les écarts" in words
 
     wrong = authority.client.post(
         f"/tableau-de-bord/{authority.tenant}/exports/rapports",

@@ -15,7 +15,7 @@ from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request, Response
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -36,6 +36,7 @@ from citela_analytics.schemas import (
     PointOut,
     PrioritiesOut,
     RecomputeOut,
+    ReportContentOut,
     ReportIn,
     ReportOut,
     TenantSettingsIn,
@@ -420,18 +421,19 @@ def create_app(runtime: ServiceRuntime) -> FastAPI:
             finished_at=row.finished_at,
             error=row.error,
             status_url=base,
-            html_url=f"{base}/html" if row.status == reports.ReportStatus.DONE else None,
+            content_url=f"{base}/content" if row.status == reports.ReportStatus.DONE else None,
         )
 
     @router.post(
         "/reports",
         status_code=202,
         response_model=ReportOut,
-        summary="Ask for a synthesis report (HTML in French, fit to print)",
+        summary="Ask for a synthesis report",
         description="Answers 202 with the report's status URL (also in `Location`). Large "
         "tenants' reports are built by a Celery worker; small ones, and every report in the "
-        "embedded mode, are built before the answer. The report has the matrix chart (SVG), "
-        "the priorities, and the explanation of the first priorities.",
+        "embedded mode, are built before the answer. The report keeps the matrix, its priorities "
+        "and the explanation of the first priorities as they stood; the web portal renders it "
+        "as a printable French page.",
     )
     def create_report(
         request: Request,
@@ -481,28 +483,22 @@ def create_app(runtime: ServiceRuntime) -> FastAPI:
         return JSONResponse(out.model_dump(mode="json", by_alias=True))
 
     @router.get(
-        "/reports/{report_id}/html",
-        response_class=HTMLResponse,
-        summary="The report itself (HTML, French, printable)",
+        "/reports/{report_id}/content",
+        response_model=ReportContentOut,
+        summary="What the report says (JSON; the web portal renders it, fit to print)",
         responses={409: {"description": "not built yet", "content": {PROBLEM_JSON: {}}}},
     )
-    def get_report_html(tenant: Tenant, report_id: str) -> HTMLResponse:
+    def get_report_content(tenant: Tenant, report_id: str) -> JSONResponse:
         with reading(tenant) as session:
             row = find_report(session, tenant, report_id)
-            if row.status != reports.ReportStatus.DONE or row.html is None:
+            if row.status != reports.ReportStatus.DONE or row.content is None:
                 raise Problem(
                     409,
                     f"The report is {row.status}; poll its status URL.",
                     slug="report-not-ready",
                 )
-            html = row.html
-        return HTMLResponse(
-            html,
-            headers={
-                "Content-Disposition": f'inline; filename="synthese-{tenant}.html"',
-                "Cache-Control": "private, max-age=3600",
-            },
-        )
+            content = row.content
+        return JSONResponse(content, headers={"Cache-Control": "private, max-age=3600"})
 
     def settings_out(tenant: str, session: Session) -> TenantSettingsOut:
         row = session.get(TenantSettings, tenant)

@@ -151,4 +151,5 @@ class Report(TenantScoped, Base):
     requested_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     error: Mapped[str | None] = mapped_column(Text)
-    html: Mapped[str | None] = deferred(mapped_column(Text))
+    # What the report says (schemas.ReportContentOut as JSON); the web renders it.
+    content: Mapped[dict[str, Any] | None] = deferred(mapped_column(JSON))

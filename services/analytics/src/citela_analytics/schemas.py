@@ -374,7 +374,24 @@ class ReportOut(BaseModel):
     finished_at: datetime | None
     error: str | None
     status_url: str
-    html_url: str | None = Field(description="the printable report, once done")
+    content_url: str | None = Field(description="what the report says (JSON), once done")
+
+
+class ExplainedOut(BaseModel):
+    key: str = Field(description="catalogue entry id of the service")
+    explanation: ExplanationOut
+
+
+class ReportContentOut(BaseModel):
+    """What a synthesis report says, as it stood when it was built; the web portal renders it
+    as the printable French page, with the same chart and tables as the dashboard."""
+
+    tenant: str
+    generated_at: datetime
+    matrix: MatrixOut = Field(description="the matrix of the report's period and crosshairs")
+    explained: list[ExplainedOut] = Field(
+        description="the comments of the first services by priority, explained"
+    )
 
 
 class RecomputeOut(BaseModel):

@@ -1,4 +1,4 @@
-"""Putting the read side and the domain together: a matrix, an explanation, a report, a CSV.
+"""Putting the read side and the domain together: a matrix, an explanation, a CSV.
 
 Shared by the API, the report task and the snapshots; each function works in the caller's
 session (scoped to the tenant).
@@ -9,17 +9,13 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterable
-from datetime import datetime
 
 from sqlalchemy.orm import Session
 
 from citela_analytics import queries
-from citela_analytics.domain import report
 from citela_analytics.domain.explain import Explanation, explain
-from citela_analytics.domain.matrix import CrosshairMode, Matrix, MatrixSettings, Point, Scope
+from citela_analytics.domain.matrix import CrosshairMode, Matrix, MatrixSettings, Point
 from citela_analytics.queries import Period, RecentComments, Service
-
-REPORT_EXPLAINED = 10  # services explained in a report, by priority
 
 
 def settings_for(
@@ -63,31 +59,6 @@ def explain_service(
 
 def area_entries(matrix: Matrix, area: str) -> list[Point]:
     return [p for p in matrix.services if p.policy_area == area]
-
-
-def report_html(
-    session: Session,
-    tenant: str,
-    period: Period,
-    settings: MatrixSettings,
-    generated_at: datetime,
-) -> str:
-    matrix, known = queries.matrix(session, tenant, period, settings)
-    recent = queries.recent_comments(session, tenant, period)
-    explained = {
-        p.key: explain_service(session, tenant, period, p.key, known.get(p.key), recent)
-        for p in matrix.priorities(Scope.SERVICE)[:REPORT_EXPLAINED]
-    }
-    return report.render(
-        report.ReportInput(
-            tenant=tenant,
-            start=period.start,
-            end=period.end,
-            generated_at=generated_at,
-            matrix=matrix,
-            explanations=explained,
-        )
-    )
 
 
 CSV_COLUMNS = (

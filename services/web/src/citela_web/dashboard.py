@@ -4,7 +4,7 @@ pages, trends. Moderation, partner apps and exports are in dashboard_admin."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -12,7 +12,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from citela_common.auth import Permission
-from citela_web.context import CurrentVisitor
+from citela_web.context import CurrentVisitor, Web
 from citela_web.dashboard_common import (
     PREFIX,
     ROLE_FORBIDDEN,
@@ -20,19 +20,15 @@ from citela_web.dashboard_common import (
     Refused,
     Staff,
     area_href,
+    chart_point,
     crosshair_words,
+    ordered,
+    sentiment_bar,
     service_href,
     staff_of,
     staff_page,
 )
-from citela_web.matrix_chart import (
-    QUADRANT_HINTS,
-    QUADRANTS,
-    ChartPoint,
-    Estimate,
-    build_chart,
-    line_chart,
-)
+from citela_web.matrix_chart import build_chart, line_chart
 from citela_web.pages import render
 
 router = APIRouter(prefix=PREFIX, tags=["dashboard"])
@@ -40,60 +36,9 @@ router = APIRouter(prefix=PREFIX, tags=["dashboard"])
 EXPLAINED_PRIORITIES = 10  # the first priorities get their comments explained on the page
 
 
-def _estimate(raw: Mapping[str, Any] | None) -> Estimate:
-    raw = raw or {}
-    return Estimate(raw.get("mean"), raw.get("ci_low"), raw.get("ci_high"))
-
-
-def chart_point(tenant: str, raw: Mapping[str, Any]) -> ChartPoint:
-    key = str(raw["key"])
-    area = raw.get("scope") == "area"
-    return ChartPoint(
-        key=key,
-        label=str(raw.get("label") or key),
-        n=int(raw.get("n") or 0),
-        importance=_estimate(raw.get("importance")),
-        satisfaction=_estimate(raw.get("satisfaction")),
-        gap=_estimate(raw.get("gap")),
-        quadrant=raw.get("quadrant"),
-        quadrant_label=raw.get("quadrant_label"),
-        status=str(raw.get("status") or "clear"),
-        href=area_href(tenant, key) if area else service_href(tenant, key),
-        policy_area=raw.get("policy_area"),
-        priority=raw.get("priority"),
-    )
-
-
-def _ordered(points: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
-    """Priority order, then the cells without enough answers by label."""
-    return sorted(
-        points,
-        key=lambda p: (
-            p.get("priority") is None,
-            p.get("priority") or 0,
-            str(p.get("label") or "").lower(),
-        ),
-    )
-
-
-def sentiment_bar(sentiment: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """Negative / neutral / positive shares of the scored comments, for a small bar."""
-    labels = (("negative", "négatifs"), ("neutral", "neutres"), ("positive", "positifs"))
-    scored = sum(int(sentiment.get(k) or 0) for k, _ in labels)
-    return [
-        {
-            "key": key,
-            "label": label,
-            "count": int(sentiment.get(key) or 0),
-            "share": (int(sentiment.get(key) or 0) / scored) if scored else 0.0,
-        }
-        for key, label in labels
-    ]
-
-
 @router.get("/{tenant}/", response_class=HTMLResponse, response_model=None)
 @staff_page
-async def matrix(request: Request, tenant: str, current: CurrentVisitor) -> Response:
+async def matrix(request: Request, tenant: str, current: CurrentVisitor, ctx: Web) -> Response:
     staff = await staff_of(request, tenant, current)
     if not staff.analytics:
         if staff.moderation:  # a moderator's dashboard is the moderation queue
@@ -117,13 +62,14 @@ async def matrix(request: Request, tenant: str, current: CurrentVisitor) -> Resp
                 for s in data["services"]
                 if not filters.domaine or s.get("policy_area") == filters.domaine
             ]
-        points = _ordered(points)
+        points = ordered(points)
         cross = data["crosshairs"]
         if cross.get("importance") is not None and cross.get("satisfaction") is not None:
             chart = build_chart(
                 [chart_point(tenant, p) for p in points],
                 float(cross["importance"]),
                 float(cross["satisfaction"]),
+                names=await ctx.quadrants.labels(points),
                 zoom=True,
             )
     if filters.domaine and filters.domaine not in areas:
@@ -139,8 +85,6 @@ async def matrix(request: Request, tenant: str, current: CurrentVisitor) -> Resp
             chart=chart,
             areas=areas,
             crosshair_text=crosshair_words(data["crosshairs"]) if data else "",
-            quadrants=QUADRANTS,
-            quadrant_hints=QUADRANT_HINTS,
             settings=data["settings"] if data else None,
         ),
         status_code=422 if filters.errors else 200,
@@ -149,7 +93,7 @@ async def matrix(request: Request, tenant: str, current: CurrentVisitor) -> Resp
 
 @router.get("/{tenant}/priorites", response_class=HTMLResponse, response_model=None)
 @staff_page
-async def priorities(request: Request, tenant: str, current: CurrentVisitor) -> Response:
+async def priorities(request: Request, tenant: str, current: CurrentVisitor, ctx: Web) -> Response:
     staff = await staff_of(request, tenant, current, Permission.ANALYTICS_READ)
     filters = Filters.of(request.query_params)
     data: dict[str, Any] | None = None
@@ -180,6 +124,7 @@ async def priorities(request: Request, tenant: str, current: CurrentVisitor) -> 
             ],
             not_enough=[chart_point(tenant, p) for p in (data or {}).get("not_enough_answers", [])],
             crosshair_text=crosshair_words(data["crosshairs"]) if data else "",
+            quadrants=await ctx.quadrants.listed((data or {}).get("items", [])),
         ),
         status_code=422 if filters.errors else 200,
     )

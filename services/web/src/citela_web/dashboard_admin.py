@@ -12,8 +12,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from citela_common.auth import Permission
+from citela_web import synthesis
 from citela_web.api_client import ApiError
-from citela_web.context import CurrentVisitor, web
+from citela_web.context import CurrentVisitor, Web, web
 from citela_web.dashboard_common import PREFIX, Filters, Staff, staff_of, staff_page
 from citela_web.messages import problem_message
 from citela_web.pages import check_csrf, flash, redirect, render
@@ -418,23 +419,24 @@ async def report_status(
 )
 @staff_page
 async def report_html(
-    request: Request, tenant: str, report_id: str, current: CurrentVisitor
+    request: Request, tenant: str, report_id: str, current: CurrentVisitor, ctx: Web
 ) -> Response:
     staff = await staff_of(request, tenant, current, Permission.ANALYTICS_READ)
+    report_path = f"{staff.base}/exports/rapports/{quote(report_id, safe='')}"
     try:
-        upstream = await staff.raw(
-            "analytics", f"/v1/tenants/{tenant}/reports/{quote(report_id, safe='')}/html"
+        content = await staff.get(
+            "analytics", f"/v1/tenants/{tenant}/reports/{quote(report_id, safe='')}/content"
         )
     except ApiError as exc:
         if exc.status != 409:
             raise
         # Not built yet: back to its status page, which refreshes itself.
-        return redirect(f"{staff.base}/exports/rapports/{quote(report_id, safe='')}")
-    return HTMLResponse(
-        upstream.text,
-        headers={
-            "Content-Disposition": upstream.headers.get(
-                "content-disposition", f'inline; filename="synthese-{tenant}.html"'
-            )
-        },
+        return redirect(report_path)
+    quadrants = await ctx.quadrants.listed(content["matrix"]["services"])
+    page = render(
+        request,
+        "report/synthesis.html",
+        {"staff": staff, **synthesis.report_page(tenant, content, quadrants)},
     )
+    page.headers["Content-Disposition"] = f'inline; filename="synthese-{tenant}.html"'
+    return page

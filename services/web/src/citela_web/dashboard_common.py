@@ -4,7 +4,7 @@ the sub-navigation."""
 from __future__ import annotations
 
 import functools
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, ParamSpec
@@ -17,6 +17,7 @@ from citela_common.auth import Permission
 from citela_web.api_client import ApiError, Params
 from citela_web.context import web
 from citela_web.filters import french_date, french_number
+from citela_web.matrix_chart import ChartPoint, Estimate
 from citela_web.pages import render
 from citela_web.session import Visitor
 
@@ -237,6 +238,57 @@ class Filters:
         if self.au:
             return f"jusqu'au {french_date(self.au)}"
         return "depuis le début"
+
+
+def _estimate(raw: Mapping[str, Any] | None) -> Estimate:
+    raw = raw or {}
+    return Estimate(raw.get("mean"), raw.get("ci_low"), raw.get("ci_high"))
+
+
+def chart_point(tenant: str, raw: Mapping[str, Any]) -> ChartPoint:
+    key = str(raw["key"])
+    area = raw.get("scope") == "area"
+    return ChartPoint(
+        key=key,
+        label=str(raw.get("label") or key),
+        n=int(raw.get("n") or 0),
+        importance=_estimate(raw.get("importance")),
+        satisfaction=_estimate(raw.get("satisfaction")),
+        gap=_estimate(raw.get("gap")),
+        quadrant=raw.get("quadrant"),
+        quadrant_label=raw.get("quadrant_label"),
+        status=str(raw.get("status") or "clear"),
+        href=area_href(tenant, key) if area else service_href(tenant, key),
+        policy_area=raw.get("policy_area"),
+        priority=raw.get("priority"),
+    )
+
+
+def ordered(points: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """Priority order, then the cells without enough answers by label."""
+    return sorted(
+        points,
+        key=lambda p: (
+            p.get("priority") is None,
+            p.get("priority") or 0,
+            str(p.get("label") or "").lower(),
+        ),
+    )
+
+
+def sentiment_bar(sentiment: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Negative / neutral / positive shares of the scored comments, for a small bar."""
+    labels = (("negative", "négatifs"), ("neutral", "neutres"), ("positive", "positifs"))
+    scored = sum(int(sentiment.get(k) or 0) for k, _ in labels)
+    return [
+        {
+            "key": key,
+            "label": label,
+            "count": int(sentiment.get(key) or 0),
+            "share": (int(sentiment.get(key) or 0) / scored) if scored else 0.0,
+        }
+        for key, label in labels
+    ]
 
 
 def service_href(tenant: str, entry_id: str) -> str:

@@ -9,7 +9,7 @@ no template, no HTTP, so the geometry is unit-tested on its own.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from citela_web.filters import french_number
@@ -17,38 +17,20 @@ from citela_web.filters import french_number
 SCALE_MIN = 1.0
 SCALE_MAX = 5.0
 
-# The analytics API's quadrant codes and French names (it names a point's quadrant itself;
-# these name the four regions of the chart, whatever points fall in them).
-QUADRANTS: dict[str, str] = {
-    "act_first": "À traiter en priorité",
-    "keep_up": "À maintenir",
-    "secondary": "Secondaire",
-    "over_investment": "Surinvestissement possible",
-}
-QUADRANT_HINTS: dict[str, str] = {
-    "act_first": "importance forte, satisfaction faible",
-    "keep_up": "importance forte, satisfaction forte",
-    "secondary": "importance faible, satisfaction faible",
-    "over_investment": "importance faible, satisfaction forte",
-}
-STATUSES: dict[str, str] = {
-    "clear": "net",
-    "uncertain": "incertain",
-    "not_enough_answers": "pas assez de réponses",
+# Where each of the analytics API's quadrant codes is drawn: (high importance, high
+# satisfaction), i.e. its corner of the chart. Which point falls in which quadrant, and the
+# quadrants' names, are the API's: every point carries its code and label, and the regions are
+# named from `GET /v1/quadrants` (citela_web.quadrants).
+CORNERS: dict[str, tuple[bool, bool]] = {
+    "act_first": (True, False),
+    "keep_up": (True, True),
+    "secondary": (False, False),
+    "over_investment": (False, True),
 }
 
 
 def clamp(value: float, low: float = SCALE_MIN, high: float = SCALE_MAX) -> float:
     return max(low, min(high, value))
-
-
-def quadrant_of(importance: float, satisfaction: float, cross_i: float, cross_s: float) -> str:
-    """The analytics rule: at or above the crosshair is high."""
-    high_i = importance >= cross_i
-    high_s = satisfaction >= cross_s
-    if high_i:
-        return "keep_up" if high_s else "act_first"
-    return "over_investment" if high_s else "secondary"
 
 
 @dataclass(frozen=True)
@@ -151,7 +133,6 @@ class ChartPoint:
 class Region:
     quadrant: str
     name: str
-    hint: str
     x: float
     y: float
     width: float
@@ -229,7 +210,7 @@ def describe(p: ChartPoint) -> list[str]:
     if p.status == "not_enough_answers":
         lines.append("Pas assez de réponses pour conclure")
     else:
-        lines.append(p.quadrant_label or QUADRANTS.get(p.quadrant or "", ""))
+        lines.append(p.quadrant_label or "")
         if p.status == "uncertain":
             lines.append("Position incertaine (intervalle à cheval sur un axe)")
     return [line for line in lines if line]
@@ -249,16 +230,43 @@ def _signed(value: float | None) -> str:
 NAMES_MAX = 12
 
 
+def _region(
+    code: str,
+    high_importance: bool,
+    high_satisfaction: bool,
+    f: Frame,
+    cx: float,
+    cy: float,
+    names: Mapping[str, str],
+) -> Region:
+    """One quadrant's rectangle, its name in its outer corner."""
+    x, width = (cx, f.x_max - cx) if high_satisfaction else (f.x_min, cx - f.x_min)
+    y, height = (f.y_min, cy - f.y_min) if high_importance else (cy, f.y_max - cy)
+    return Region(
+        quadrant=code,
+        name=names.get(code, ""),
+        x=x,
+        y=y,
+        width=width,
+        height=height,
+        label_x=f.x_max - 8 if high_satisfaction else f.x_min + 8,
+        label_y=f.y_min + 18 if high_importance else f.y_max - 10,
+        anchor="end" if high_satisfaction else "start",
+    )
+
+
 def build_chart(
     points: Sequence[ChartPoint],
     cross_importance: float,
     cross_satisfaction: float,
     frame: Frame | None = None,
     *,
+    names: Mapping[str, str] | None = None,
     zoom: bool = False,
 ) -> Chart:
     """Place every point that has means; number them in the order given (the table's).
 
+    ``names``: the quadrants' names by code, as the analytics API gives them.
     ``zoom``: each axis shows only the part of the scale the means and the crosshair need."""
     f = frame or Frame()
     if zoom:
@@ -268,17 +276,7 @@ def build_chart(
         imp_low, imp_high = axis_range([*imps, cross_importance])
         f = replace(f, sat_low=sat_low, sat_high=sat_high, imp_low=imp_low, imp_high=imp_high)
     cx, cy = f.x(cross_satisfaction), f.y(cross_importance)
-    regions = [
-        Region("act_first", QUADRANTS["act_first"], QUADRANT_HINTS["act_first"],
-               f.x_min, f.y_min, cx - f.x_min, cy - f.y_min, f.x_min + 8, f.y_min + 18, "start"),
-        Region("keep_up", QUADRANTS["keep_up"], QUADRANT_HINTS["keep_up"],
-               cx, f.y_min, f.x_max - cx, cy - f.y_min, f.x_max - 8, f.y_min + 18, "end"),
-        Region("secondary", QUADRANTS["secondary"], QUADRANT_HINTS["secondary"],
-               f.x_min, cy, cx - f.x_min, f.y_max - cy, f.x_min + 8, f.y_max - 10, "start"),
-        Region("over_investment", QUADRANTS["over_investment"],
-               QUADRANT_HINTS["over_investment"], cx, cy, f.x_max - cx, f.y_max - cy,
-               f.x_max - 8, f.y_max - 10, "end"),
-    ]  # fmt: skip
+    regions = [_region(code, *corner, f, cx, cy, names or {}) for code, corner in CORNERS.items()]
     x_values = _tick_values(f.sat_low, f.sat_high)
     y_values = _tick_values(f.imp_low, f.imp_high)
     markers: list[Marker] = []

@@ -104,5 +104,8 @@ def create_templates(versions: dict[str, str]) -> Jinja2Templates:
     templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
     env = templates.env
     env.globals["static"] = lambda name: f"/static/{name}?v={versions.get(name, '0')}"
+    # A page meant to be saved (the synthesis report) carries its styles in itself.
+    styles = {name: (STATIC_DIR / name).read_text("utf-8") for name in versions}
+    env.globals["inline_static"] = styles.__getitem__
     filters.install(env)
     return templates

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -56,8 +56,24 @@ class QuadrantBook:
             self._until = time.monotonic() + self.ttl_s
         return self._known
 
-    async def labels(self) -> dict[str, str]:
-        return {q.code: q.label for q in await self.all()}
+    async def listed(self, points: Iterable[Mapping[str, Any]] = ()) -> list[Quadrant]:
+        """The quadrants, in the API's order (the order of the priorities). An analytics API
+        without `/v1/quadrants` (an older version, during a deployment) still names those its
+        ``points`` carry."""
+        try:
+            return await self.all()
+        except ApiError as exc:
+            if exc.status != 404:
+                raise
+        seen: dict[str, Quadrant] = {}
+        for p in points:
+            if p.get("quadrant") and p["quadrant"] not in seen:
+                seen[str(p["quadrant"])] = Quadrant(str(p["quadrant"]), str(p["quadrant_label"]))
+        return list(seen.values())
+
+    async def labels(self, points: Iterable[Mapping[str, Any]] = ()) -> dict[str, str]:
+        """The quadrants' names by code (see `listed`)."""
+        return {q.code: q.label for q in await self.listed(points)}
 
 
 def parse(raw: Any) -> list[Quadrant]:
