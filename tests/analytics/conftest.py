@@ -20,17 +20,14 @@ from sqlalchemy import func, select
 
 from citela_analytics import scoring, tasks
 from citela_analytics.models import CommentScore, ProcessedEvent
-from citela_analytics.service import CATALOGUE, FACTS, SCORES
+from citela_analytics.service import CATALOGUE, FACTS
 from citela_common.auth import Role
 from citela_common.events import CloudEvent
 from citela_common.events.models import (
-    ANALYTICS_TOPIC,
     CATALOGUE_TOPIC,
     FEEDBACK_TOPIC,
     CatalogueEntryRemoved,
     CatalogueEntryUpserted,
-    CommentScored,
-    SentimentLabel,
 )
 from citela_common.runtime import ServiceRuntime
 from citela_common.settings import Settings
@@ -72,24 +69,13 @@ class Platform:
 
     @staticmethod
     def topic_of(event: CloudEvent) -> str:
-        if ".catalogue." in event.type:
-            return CATALOGUE_TOPIC
-        if ".analytics." in event.type:
-            return ANALYTICS_TOPIC
-        return FEEDBACK_TOPIC
+        return CATALOGUE_TOPIC if ".catalogue." in event.type else FEEDBACK_TOPIC
 
     def send(self, *events: CloudEvent) -> None:
         """Publish envelopes as they are (a duplicate keeps its id) and wait for them."""
         self.runtime.bus.publish_many((self.topic_of(e), e) for e in events)
         for event in events:
-            group = (
-                CATALOGUE
-                if ".catalogue." in event.type
-                else SCORES
-                if event.type == CommentScored.event_type
-                else FACTS
-            )
-            self.wait_for(group, event.id)
+            self.wait_for(CATALOGUE if ".catalogue." in event.type else FACTS, event.id)
 
     def wait_for(self, group: str, event_id: str, timeout_s: float = 30) -> None:
         deadline = time.monotonic() + timeout_s
@@ -198,20 +184,9 @@ def warm_up(platform: Platform) -> None:
         i += 1
     waits: list[tuple[CloudEvent, str]] = []
     for marker in markers.values():
-        scored = CommentScored(
-            feedback_id="fb-warm-up",
-            revision=1,
-            label=SentimentLabel.NEUTRAL,
-            score=0.0,
-            confidence=1.0,
-            backend="warm-up",
-            model_version="0",
-            scored_at=f.NOW,
-        )
         waits += [
             (f.event(f.entry("warm-up", "Warm-up"), marker, "/citela/ingest"), CATALOGUE),
             (f.event(f.retracted("fb-warm-up", "warm-up"), marker), FACTS),
-            (f.event(scored, marker, "/citela/analytics"), SCORES),
         ]
     platform.runtime.bus.publish_many((platform.topic_of(e), e) for e, _ in waits)
     for event, group in waits:

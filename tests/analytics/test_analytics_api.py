@@ -15,8 +15,9 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
+from citela_analytics import jobs
 from citela_analytics.models import CommentScore, FeedbackFact, Outbox
 from citela_common.auth import Role
 from citela_common.events.models import CommentScored
@@ -429,6 +430,46 @@ def test_scores_are_published_once_per_revision_and_model(platform: Platform) ->
     assert detail["explanation"]["sentiment"]["negative"] == 4
 
 
+def test_a_score_is_written_once_by_the_scorer_and_reaches_the_views(platform: Platform) -> None:
+    """No self-echo: once its ``comment.scored`` events are relayed, analytics stores nothing
+    more; a second scoring run neither stores nor publishes again; the views show the score."""
+    platform.publish(f.entry("mairie", "Mairie de Pau", "Administration"))
+    fbs = [f.fid() for _ in range(3)]
+    platform.publish(*(f.submitted(fb, "mairie", 5, 2, "Temps d'attente trop long") for fb in fbs))
+    platform.wait_scores(3)
+    deadline = time.monotonic() + 30
+    while True:  # the relay publishes the events on the analytics topic
+        with platform.runtime.db.transaction() as s:
+            unsent = s.scalar(
+                select(func.count())
+                .select_from(Outbox)
+                .where(Outbox.tenant == platform.tenant, Outbox.sent_at.is_(None))
+            )
+        if not unsent:
+            break
+        assert time.monotonic() < deadline, f"{unsent} events never relayed"
+        time.sleep(0.05)
+    time.sleep(0.3)  # a consumer of its own topic would have had the time to write
+    assert jobs.score(platform.runtime, platform.tenant)["scored"] == 0
+    with platform.runtime.db.transaction() as s:
+        rows = s.execute(
+            select(CommentScore.feedback_id, CommentScore.revision).where(
+                CommentScore.tenant_id == platform.tenant
+            )
+        ).all()
+        published = s.scalar(
+            select(func.count())
+            .select_from(Outbox)
+            .where(Outbox.tenant == platform.tenant, Outbox.event_type == CommentScored.event_type)
+        )
+    assert sorted(rows) == sorted((fb, 1) for fb in fbs)
+    assert published == 3
+    detail = platform.get("/services/service-public:mairie")
+    assert detail["explanation"]["sentiment"]["negative"] == 3
+    matrix = platform.get("/matrix")
+    assert [p["n"] for p in matrix["services"]] == [3]
+
+
 def test_metrics_of_the_analytics_service(platform: Platform) -> None:
     platform.publish(f.entry("mairie", "Mairie de Pau", "Administration"))
     platform.publish(*(f.submitted(f.fid(), "mairie", 5, 2, "Trop d'attente") for _ in range(2)))
@@ -441,7 +482,7 @@ def test_metrics_of_the_analytics_service(platform: Platform) -> None:
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:  # the lag gauge is set after each poll
         text = platform.client.get("/analytics/metrics").text
-        if 'group="analytics-scores"' in text:
+        if 'group="analytics-catalogue"' in text:
             break
         time.sleep(0.2)
     assert 'citela_analytics_comments_scored_total{backend="test-keywords"}' in text
@@ -449,5 +490,6 @@ def test_metrics_of_the_analytics_service(platform: Platform) -> None:
     assert "citela_analytics_scoring_batch_duration_seconds_count" in text
     assert "citela_analytics_matrix_update_delay_seconds_count" in text
     assert "citela_analytics_recompute_duration_seconds_count" in text
-    for group in ("analytics-facts", "analytics-catalogue", "analytics-scores"):
+    for group in ("analytics-facts", "analytics-catalogue"):
         assert f'group="{group}"' in text, group
+    assert 'group="analytics-scores"' not in text  # the scorer's write is the only one

@@ -19,7 +19,7 @@ from kafka.admin import KafkaAdminClient
 from sqlalchemy import select
 
 from citela_analytics.models import FeedbackFact
-from citela_analytics.service import FACTS, SCORES, build_runtime
+from citela_analytics.service import CATALOGUE, FACTS, build_runtime
 from citela_common.bus import create_bus
 from citela_common.events.models import ANALYTICS_TOPIC, FEEDBACK_TOPIC
 from citela_common.runtime import ServiceRuntime
@@ -84,7 +84,9 @@ def test_services_with_different_suffixes_each_consume_the_same_event(
     plain_settings = Settings(_env_file=None, data_dir=tmp_path / "plain")
     plain = build_runtime(plain_settings, create_bus(plain_settings))
     assert (FACTS, [FEEDBACK_TOPIC]) in plain.consumer_groups()  # no suffix: the usual names
-    assert (SCORES, [ANALYTICS_TOPIC]) in plain.consumer_groups()
+    # Two groups: the scores are stored by the scorer, analytics does not consume its own topic.
+    assert [g for g, _ in plain.consumer_groups()] == [FACTS, CATALOGUE]
+    assert all(ANALYTICS_TOPIC not in topics for _, topics in plain.consumer_groups())
 
     tenant = f"agglo-pau-{run}"
     answer = f.event(

@@ -6,7 +6,7 @@ from prometheus_client import Counter, Histogram
 
 COMMENTS_SCORED = Counter(
     "citela_analytics_comments_scored_total",
-    "Comment scores stored (first delivery of each comment.scored event), by backend.",
+    "Comment scores stored by the scorer (each one once), by backend.",
     ["backend"],
 )
 SCORING_BATCH_SECONDS = Histogram(

@@ -2,14 +2,15 @@
 
 Pending: the current revision of a live feedback with a comment, and no score of the current
 backend and model version. A batch is scored outside any transaction (a model may be slow),
-then one transaction per batch stores each score and stages its ``comment.scored`` event;
-a score whose row already exists (another worker got there first, a task re-run after a
-crash) is neither stored again nor published again, so each feedback revision is scored once
-per backend and model version. A revision that changed while it was being scored is skipped:
-its new revision is pending in turn.
+then one transaction per batch stores each score and stages its ``comment.scored`` event. That
+insert is the only write of a score: the event is published for other services, analytics does
+not consume it back. A score whose row already exists (another worker got there first, a task
+re-run after a crash) is neither stored again nor published again, so each feedback revision is
+scored once per backend and model version. A revision that changed while it was being scored is
+skipped: its new revision is pending in turn.
 
-Rescoring after a model change is the same operation: every stored comment lacking a score
-of the new model version is pending.
+Rescoring after a model change is the same operation: every stored comment lacking a score of
+the new model version is pending.
 """
 
 from __future__ import annotations
@@ -23,7 +24,11 @@ from datetime import datetime
 from sqlalchemy import and_, exists, func, select
 from sqlalchemy.orm import Session
 
-from citela_analytics.metrics import SCORING_BATCH_SECONDS
+from citela_analytics.metrics import (
+    COMMENTS_SCORED,
+    SCORING_BATCH_SECONDS,
+    SCORING_DELAY_SECONDS,
+)
 from citela_analytics.models import CommentScore, FeedbackFact, Outbox
 from citela_analytics.projection import insert_score
 from citela_analytics.sentiment import Score, SentimentBackend
@@ -152,19 +157,29 @@ def _checked(score: Score) -> tuple[SentimentLabel, float, float]:
     return label, min(1.0, max(-1.0, float(score.score))), min(1.0, max(0.0, score.confidence))
 
 
+@dataclass
+class Stored:
+    """What one batch's transaction stored: how many, how many skipped, and when each stored
+    revision's feedback event was created (for the scoring delay)."""
+
+    stored: int = 0
+    skipped: int = 0
+    since: list[datetime] = field(default_factory=list)
+
+
 def store_batch(
     session: Session,
     backend: SentimentBackend,
     batch: list[Pending],
     scores: list[Score],
     scored_at: datetime,
-) -> tuple[int, int]:
-    """Store and stage the scores of one batch; (stored, skipped)."""
-    stored = skipped = 0
+) -> Stored:
+    """Store and stage the scores of one batch."""
+    out = Stored()
     for item, score in zip(batch, scores, strict=True):
         fact = session.get(FeedbackFact, (item.tenant, item.feedback_id))
         if fact is None or fact.retracted_at is not None or fact.revision != item.revision:
-            skipped += 1
+            out.skipped += 1
             continue
         label, value, confidence = _checked(score)
         data = CommentScored(
@@ -178,12 +193,23 @@ def store_batch(
             scored_at=scored_at,
         )
         if not insert_score(session, item.tenant, data):
-            skipped += 1  # already scored by this model version: never published twice
+            out.skipped += 1  # already scored by this model version: never published twice
             continue
         event = make_event(data, tenant=item.tenant, source=SOURCE, subject=item.feedback_id)
         add_event(session, Outbox, ANALYTICS_TOPIC, event)
-        stored += 1
-    return stored, skipped
+        out.stored += 1
+        if fact.event_time is not None:
+            out.since.append(fact.event_time)
+    return out
+
+
+def _observe(backend: str, stored: Stored) -> None:
+    """Metrics of a committed batch."""
+    COMMENTS_SCORED.labels(backend=backend).inc(stored.stored)
+    now = utcnow()
+    delay = SCORING_DELAY_SECONDS.labels(backend=backend)
+    for moment in stored.since:
+        delay.observe(max(0.0, (now - moment).total_seconds()))
 
 
 def score_pending(
@@ -211,15 +237,16 @@ def score_pending(
                 f"backend {backend.name} returned {len(scores)} scores for {len(batch)} texts"
             )
         with db.transaction() as session:
-            stored, skipped = store_batch(session, backend, batch, scores, utcnow())
+            done = store_batch(session, backend, batch, scores, utcnow())
+        _observe(backend.name, done)
         result.batches += 1
-        result.scored += stored
-        result.skipped += skipped
+        result.scored += done.stored
+        result.skipped += done.skipped
         result.tenants.update(p.tenant for p in batch)
         if on_batch is not None:
             on_batch(result)
         seen = {(p.tenant, p.feedback_id, p.revision) for p in batch}
-        if stored == 0 and seen == previous:
+        if done.stored == 0 and seen == previous:
             break  # no progress at all: leave it to the next run rather than spin
         previous = seen
     if result.scored:
