@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # A fresh clone with nothing beside it collects the whole test suite: the committed tree is
 # cloned into an empty temporary folder, installed from uv.lock, and `pytest --collect-only`
-# runs there. A fixture, import or path that reaches outside the repository (../shared/,
-# /work/...) fails here instead of on a newcomer's machine.
+# runs there. A fixture, import or path that reaches outside the repository (a sibling
+# folder, an absolute path of one machine) fails here instead of on a newcomer's machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
