@@ -28,7 +28,7 @@ from citela_common.events.models import (
     CATALOGUE_TOPIC,
     FEEDBACK_TOPIC,
 )
-from citela_common.outbox import first_deliveries
+from citela_common.outbox import idempotent_batch
 from citela_common.runtime import ConsumerSpec, ServiceRuntime
 from citela_common.settings import Settings
 
@@ -38,10 +38,7 @@ CATALOGUE = "analytics-catalogue"
 
 
 def facts_consumer(db: Database, cache: Cache, trigger: Callable[[str], None]) -> ConsumerSpec:
-    def handle(events: list[CloudEvent]) -> None:
-        with db.transaction() as session:
-            fresh = first_deliveries(session, ProcessedEvent, FACTS, events)
-            outcomes = facts.apply_batch(session, fresh)
+    def after(fresh: list[CloudEvent], outcomes: list[facts.Applied]) -> None:
         now = utcnow()
         changed: dict[str, None] = {}  # tenants, in order
         to_score: dict[str, None] = {}
@@ -56,18 +53,25 @@ def facts_consumer(db: Database, cache: Cache, trigger: Callable[[str], None]) -
         for tenant in to_score:
             trigger(tenant)
 
-    return ConsumerSpec.batched([FEEDBACK_TOPIC], FACTS, handle)
+    return ConsumerSpec.batched(
+        [FEEDBACK_TOPIC],
+        FACTS,
+        idempotent_batch(db, ProcessedEvent, FACTS, facts.apply_batch, then=after),
+    )
 
 
 def catalogue_consumer(db: Database, cache: Cache) -> ConsumerSpec:
-    def handle(events: list[CloudEvent]) -> None:
-        with db.transaction() as session:
-            fresh = first_deliveries(session, ProcessedEvent, CATALOGUE, events)
-            changed = projection.apply_catalogue_batch(session, fresh)
+    def bump(_events: list[CloudEvent], changed: list[str]) -> None:
         for tenant in changed:
             cache.bump(tenant)
 
-    return ConsumerSpec.batched([CATALOGUE_TOPIC], CATALOGUE, handle)
+    return ConsumerSpec.batched(
+        [CATALOGUE_TOPIC],
+        CATALOGUE,
+        idempotent_batch(
+            db, ProcessedEvent, CATALOGUE, projection.apply_catalogue_batch, then=bump
+        ),
+    )
 
 
 def build_runtime(settings: Settings, bus: EventBus) -> ServiceRuntime:
