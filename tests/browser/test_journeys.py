@@ -286,4 +286,11 @@ def test_every_other_page_is_accessible(
     ]:
         visits.visit(staff, f"{base}/{path}", name)
     assert re.search(r"\w", heading(staff)), "the exports page has no h1"
+    # The synthesis report: the dashboard's chart and tables, on a page fit to print.
+    staff.get_by_role("button", name="Préparer le rapport").click()
+    staff.wait_for_load_state("load")
+    staff.get_by_role("link", name="Ouvrir le rapport de synthèse").click()
+    visits.check(staff, "rapport-de-synthese")
+    if staff.locator("svg.matrix-chart a.chart-point").count() == 0:
+        visits.problems.append("the synthesis report's chart has no point to reach")
     visits.assert_clean()
