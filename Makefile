@@ -1,5 +1,5 @@
 # The two commands of README.md: `make demo` and `make test`.
-.PHONY: demo test lint format schemas bench infra-up infra-stop
+.PHONY: demo test lint format schemas bench infra-up infra-stop images
 
 demo:  ## install, put the demo in place and run the embedded platform on http://127.0.0.1:8000/
 	deploy/bootstrap.sh --no-dev
@@ -23,6 +23,9 @@ schemas:  ## refresh the published JSON Schemas of the events
 bench:  ## bus throughput: the platform's Kafka bus vs a bare kafka-python producer and consumer
 	deploy/infra.sh up
 	uv run python bench/bus_throughput.py
+
+images:  ## build each service's image (deploy/docker/), where a Docker engine runs
+	.ci/images.sh
 
 infra-up:
 	deploy/infra.sh up
