@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from citela_web.filters import french_signed
 from citela_web.matrix_chart import (
     ChartPoint,
     Estimate,
@@ -211,3 +212,10 @@ def test_names_are_drawn_for_a_dozen_points_and_numbers_only_beyond() -> None:
     assert build_chart(few, 3.5, 3.5, FRAME).show_names
     many = [*few, point("Treizième", 4.0, 2.0)]
     assert not build_chart(many, 3.5, 3.5, FRAME).show_names
+
+
+def test_differences_are_signed_with_a_minus_sign() -> None:
+    assert french_signed(2.84) == "+2,8"
+    assert french_signed(-0.43) == "\u22120,4"
+    assert french_signed(0.04) == "0,0"
+    assert french_signed(None) == "—"

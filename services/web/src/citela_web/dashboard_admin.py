@@ -436,7 +436,11 @@ async def report_html(
     page = render(
         request,
         "report/synthesis.html",
-        {"staff": staff, **synthesis.report_page(tenant, content, quadrants)},
+        {
+            "staff": staff,
+            "quadrant_rule": ctx.quadrants.rule,
+            **synthesis.report_page(tenant, content, quadrants),
+        },
     )
     page.headers["Content-Disposition"] = f'inline; filename="synthese-{tenant}.html"'
     return page

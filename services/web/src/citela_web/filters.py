@@ -47,6 +47,19 @@ def french_number(value: Any, digits: int = 1) -> str:
     return text.replace(",", "\u202f").replace(".", ",")
 
 
+def french_signed(value: Any, digits: int = 1) -> str:
+    """A difference with its sign: `+2,8`, `−0,4` (minus sign), `0,0`; `—` when unknown."""
+    if value is None or value == "":
+        return "—"
+    number = float(value)
+    text = french_number(abs(number), digits)
+    if round(number, digits) > 0:
+        return "+" + text
+    if round(number, digits) < 0:
+        return "\u2212" + text
+    return text
+
+
 def french_percent(value: Any, digits: int = 0) -> str:
     """A share in 0..1 -> `42 %`."""
     if value is None:
@@ -58,3 +71,4 @@ def install(env: Environment) -> None:
     env.filters["date_fr"] = french_date
     env.filters["number_fr"] = french_number
     env.filters["percent_fr"] = french_percent
+    env.filters["signed_fr"] = french_signed

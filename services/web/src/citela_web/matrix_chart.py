@@ -12,7 +12,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
-from citela_web.filters import french_number
+from citela_web.filters import french_number, french_signed
 
 SCALE_MIN = 1.0
 SCALE_MAX = 5.0
@@ -205,7 +205,7 @@ def describe(p: ChartPoint) -> list[str]:
         f"{p.n} {answers}",
         f"Importance {_fr(p.importance.mean)}{_interval(p.importance)}",
         f"Satisfaction {_fr(p.satisfaction.mean)}{_interval(p.satisfaction)}",
-        f"Écart {_signed(p.gap.mean)}",
+        f"Écart {french_signed(p.gap.mean)}",
     ]
     if p.status == "not_enough_answers":
         lines.append("Pas assez de réponses pour conclure")
@@ -214,17 +214,6 @@ def describe(p: ChartPoint) -> list[str]:
         if p.status == "uncertain":
             lines.append("Position incertaine (intervalle à cheval sur un axe)")
     return [line for line in lines if line]
-
-
-def _signed(value: float | None) -> str:
-    if value is None:
-        return "—"
-    text = _fr(abs(value))
-    if round(value, 1) > 0:
-        return "+" + text
-    if round(value, 1) < 0:
-        return "−" + text
-    return text
 
 
 NAMES_MAX = 12

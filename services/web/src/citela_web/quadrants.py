@@ -35,6 +35,7 @@ class QuadrantBook:
         self.api = api
         self.ttl_s = ttl_s
         self._known: list[Quadrant] = []
+        self.rule = ""  # how a point is placed, in French words (as the API last said)
         self._until = 0.0
         self._lock = asyncio.Lock()
 
@@ -53,6 +54,7 @@ class QuadrantBook:
                 log.warning("web.quadrants_stale", status=exc.status)
                 return self._known
             self._known = parse(raw)
+            self.rule = str(raw.get("rule") or "") if isinstance(raw, Mapping) else ""
             self._until = time.monotonic() + self.ttl_s
         return self._known
 
