@@ -11,23 +11,22 @@ from urllib.parse import quote, urlencode
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from citela_common.auth import Permission
-from citela_web.context import CurrentVisitor, Web
+from citela_web.context import Web
 from citela_web.dashboard_common import (
     PREFIX,
     ROLE_FORBIDDEN,
+    AnalyticsStaff,
     Filters,
-    Refused,
     Staff,
+    StaffMember,
     area_href,
     chart_point,
     crosshair_words,
     ordered,
     sentiment_bar,
     service_href,
-    staff_of,
-    staff_page,
 )
+from citela_web.errors import Refused
 from citela_web.matrix_chart import build_chart, line_chart
 from citela_web.pages import render
 
@@ -37,9 +36,7 @@ EXPLAINED_PRIORITIES = 10  # the first priorities get their comments explained o
 
 
 @router.get("/{tenant}/", response_class=HTMLResponse, response_model=None)
-@staff_page
-async def matrix(request: Request, tenant: str, current: CurrentVisitor, ctx: Web) -> Response:
-    staff = await staff_of(request, tenant, current)
+async def matrix(request: Request, tenant: str, staff: StaffMember, ctx: Web) -> Response:
     if not staff.analytics:
         if staff.moderation:  # a moderator's dashboard is the moderation queue
             return RedirectResponse(f"{staff.base}/moderation", status_code=303)
@@ -92,9 +89,7 @@ async def matrix(request: Request, tenant: str, current: CurrentVisitor, ctx: We
 
 
 @router.get("/{tenant}/priorites", response_class=HTMLResponse, response_model=None)
-@staff_page
-async def priorities(request: Request, tenant: str, current: CurrentVisitor, ctx: Web) -> Response:
-    staff = await staff_of(request, tenant, current, Permission.ANALYTICS_READ)
+async def priorities(request: Request, tenant: str, staff: AnalyticsStaff, ctx: Web) -> Response:
     filters = Filters.of(request.query_params)
     data: dict[str, Any] | None = None
     explained: list[dict[str, Any]] = []
@@ -139,18 +134,14 @@ async def _detail(staff: Staff, filters: Filters, point: Mapping[str, Any]) -> A
 
 
 @router.get("/{tenant}/services/{entry_id:path}", response_class=HTMLResponse, response_model=None)
-@staff_page
 async def service_page(
-    request: Request, tenant: str, entry_id: str, current: CurrentVisitor
+    request: Request, tenant: str, entry_id: str, staff: AnalyticsStaff
 ) -> Response:
-    staff = await staff_of(request, tenant, current, Permission.ANALYTICS_READ)
     return await _detail_page(request, staff, {"scope": "service", "key": entry_id})
 
 
 @router.get("/{tenant}/domaines/{area:path}", response_class=HTMLResponse, response_model=None)
-@staff_page
-async def area_page(request: Request, tenant: str, area: str, current: CurrentVisitor) -> Response:
-    staff = await staff_of(request, tenant, current, Permission.ANALYTICS_READ)
+async def area_page(request: Request, tenant: str, area: str, staff: AnalyticsStaff) -> Response:
     return await _detail_page(request, staff, {"scope": "area", "key": area})
 
 
@@ -192,9 +183,7 @@ def _first_last(values: list[float | None]) -> tuple[float | None, float | None]
 
 
 @router.get("/{tenant}/tendances", response_class=HTMLResponse, response_model=None)
-@staff_page
-async def trends(request: Request, tenant: str, current: CurrentVisitor) -> Response:
-    staff = await staff_of(request, tenant, current, Permission.ANALYTICS_READ)
+async def trends(request: Request, tenant: str, staff: AnalyticsStaff) -> Response:
     query = request.query_params
     niveau = query.get("niveau", "domaines")
     scope = "service" if niveau == "services" else "area"

@@ -11,11 +11,17 @@ from urllib.parse import quote, urlencode
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
-from citela_common.auth import Permission
 from citela_web import synthesis
 from citela_web.api_client import ApiError
-from citela_web.context import CurrentVisitor, Web, web
-from citela_web.dashboard_common import PREFIX, Filters, Staff, staff_of, staff_page
+from citela_web.context import Web, web
+from citela_web.dashboard_common import (
+    PREFIX,
+    AnalyticsStaff,
+    Filters,
+    Moderator,
+    Staff,
+    TenantAdmin,
+)
 from citela_web.messages import problem_message
 from citela_web.pages import check_csrf, flash, redirect, render
 
@@ -56,9 +62,7 @@ async def _entry_labels(staff: Staff, entry_ids: set[str]) -> dict[str, str]:
 
 
 @router.get("/{tenant}/moderation", response_class=HTMLResponse, response_model=None)
-@staff_page
-async def moderation(request: Request, tenant: str, current: CurrentVisitor) -> Response:
-    staff = await staff_of(request, tenant, current, Permission.FEEDBACK_MODERATE)
+async def moderation(request: Request, tenant: str, staff: Moderator) -> Response:
     status = request.query_params.get("statut", "pending")
     status = status if status in QUEUE_STATUSES else "pending"
     cursor = request.query_params.get("curseur", "")[:500] or None
@@ -119,11 +123,9 @@ def decision_message(action: str, results: list[Mapping[str, Any]]) -> tuple[str
 
 
 @router.post("/{tenant}/moderation", response_class=HTMLResponse, response_model=None)
-@staff_page
-async def moderate(request: Request, tenant: str, current: CurrentVisitor) -> Response:
-    staff = await staff_of(request, tenant, current, Permission.FEEDBACK_MODERATE)
+async def moderate(request: Request, tenant: str, staff: Moderator) -> Response:
     form = await request.form()
-    check_csrf(request, current, form)
+    check_csrf(request, staff.visitor, form)
     status = str(form.get("statut") or "pending")
     back = f"{staff.base}/moderation" + ("?statut=hidden" if status == "hidden" else "")
     action = str(form.get("action") or "")
@@ -196,9 +198,7 @@ async def _partners_page(
 
 
 @router.get("/{tenant}/partenaires", response_class=HTMLResponse, response_model=None)
-@staff_page
-async def partners(request: Request, tenant: str, current: CurrentVisitor) -> Response:
-    staff = await staff_of(request, tenant, current, Permission.TENANT_ADMIN)
+async def partners(request: Request, tenant: str, staff: TenantAdmin) -> Response:
     return await _partners_page(request, staff)
 
 
@@ -210,11 +210,9 @@ def _field_errors(exc: ApiError) -> dict[str, str]:
 
 
 @router.post("/{tenant}/partenaires/applications", response_class=HTMLResponse, response_model=None)
-@staff_page
-async def create_app(request: Request, tenant: str, current: CurrentVisitor) -> Response:
-    staff = await staff_of(request, tenant, current, Permission.TENANT_ADMIN)
+async def create_app(request: Request, tenant: str, staff: TenantAdmin) -> Response:
     form = await request.form()
-    check_csrf(request, current, form)
+    check_csrf(request, staff.visitor, form)
     typed = {
         k: str(form.get(k) or "").strip()
         for k in ("name", "contact_email", "rate_limit_per_minute")
@@ -255,13 +253,9 @@ async def create_app(request: Request, tenant: str, current: CurrentVisitor) -> 
     response_class=HTMLResponse,
     response_model=None,
 )
-@staff_page
-async def create_key(
-    request: Request, tenant: str, app_id: str, current: CurrentVisitor
-) -> Response:
-    staff = await staff_of(request, tenant, current, Permission.TENANT_ADMIN)
+async def create_key(request: Request, tenant: str, app_id: str, staff: TenantAdmin) -> Response:
     form = await request.form()
-    check_csrf(request, current, form)
+    check_csrf(request, staff.visitor, form)
     label = str(form.get("label") or "").strip()
     scopes = [str(s) for s in form.getlist("scopes") if str(s) in SCOPES]
     typed = {"label": label, "scopes": scopes}
@@ -303,13 +297,11 @@ async def create_key(
     response_class=HTMLResponse,
     response_model=None,
 )
-@staff_page
 async def revoke_key(
-    request: Request, tenant: str, app_id: str, key_id: str, current: CurrentVisitor
+    request: Request, tenant: str, app_id: str, key_id: str, staff: TenantAdmin
 ) -> Response:
-    staff = await staff_of(request, tenant, current, Permission.TENANT_ADMIN)
     form = await request.form()
-    check_csrf(request, current, form)
+    check_csrf(request, staff.visitor, form)
     await staff.call(
         "DELETE",
         "feedback",
@@ -343,16 +335,12 @@ def _exports_page(
 
 
 @router.get("/{tenant}/exports", response_class=HTMLResponse, response_model=None)
-@staff_page
-async def exports(request: Request, tenant: str, current: CurrentVisitor) -> Response:
-    staff = await staff_of(request, tenant, current, Permission.ANALYTICS_READ)
+async def exports(request: Request, tenant: str, staff: AnalyticsStaff) -> Response:
     return _exports_page(request, staff)
 
 
 @router.get("/{tenant}/exports/matrice.csv", response_model=None)
-@staff_page
-async def export_csv(request: Request, tenant: str, current: CurrentVisitor) -> Response:
-    staff = await staff_of(request, tenant, current, Permission.ANALYTICS_READ)
+async def export_csv(request: Request, tenant: str, staff: AnalyticsStaff) -> Response:
     filters = Filters.of(request.query_params)
     if filters.errors:
         return _exports_page(request, staff, csv_filters=filters, status_code=422)
@@ -372,11 +360,9 @@ async def export_csv(request: Request, tenant: str, current: CurrentVisitor) -> 
 
 
 @router.post("/{tenant}/exports/rapports", response_class=HTMLResponse, response_model=None)
-@staff_page
-async def request_report(request: Request, tenant: str, current: CurrentVisitor) -> Response:
-    staff = await staff_of(request, tenant, current, Permission.ANALYTICS_READ)
+async def request_report(request: Request, tenant: str, staff: AnalyticsStaff) -> Response:
     form = await request.form()
-    check_csrf(request, current, form)
+    check_csrf(request, staff.visitor, form)
     filters = Filters.of({k: str(form.get(k) or "") for k in ("du", "au", "axes")})
     if filters.errors:
         return _exports_page(request, staff, report_filters=filters, status_code=422)
@@ -393,11 +379,9 @@ async def request_report(request: Request, tenant: str, current: CurrentVisitor)
 @router.get(
     "/{tenant}/exports/rapports/{report_id}", response_class=HTMLResponse, response_model=None
 )
-@staff_page
 async def report_status(
-    request: Request, tenant: str, report_id: str, current: CurrentVisitor
+    request: Request, tenant: str, report_id: str, staff: AnalyticsStaff
 ) -> Response:
-    staff = await staff_of(request, tenant, current, Permission.ANALYTICS_READ)
     report = await staff.get(
         "analytics", f"/v1/tenants/{tenant}/reports/{quote(report_id, safe='')}"
     )
@@ -417,11 +401,9 @@ async def report_status(
     response_class=HTMLResponse,
     response_model=None,
 )
-@staff_page
 async def report_html(
-    request: Request, tenant: str, report_id: str, current: CurrentVisitor, ctx: Web
+    request: Request, tenant: str, report_id: str, staff: AnalyticsStaff, ctx: Web
 ) -> Response:
-    staff = await staff_of(request, tenant, current, Permission.ANALYTICS_READ)
     report_path = f"{staff.base}/exports/rapports/{quote(report_id, safe='')}"
     try:
         content = await staff.get(

@@ -1,24 +1,22 @@
-"""What every dashboard page shares: access rules, API calls with the staff token, filters,
-the sub-navigation."""
+"""What every dashboard page shares: access rules (the staff dependencies), API calls with the
+staff token, filters, the sub-navigation."""
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any, ParamSpec
+from typing import Annotated, Any
 from urllib.parse import quote, urlencode
 
-from fastapi import Request
-from fastapi.responses import Response
+from fastapi import Depends, Request
 
 from citela_common.auth import Permission
 from citela_web.api_client import ApiError, Params
-from citela_web.context import web
+from citela_web.context import CurrentVisitor, web
+from citela_web.errors import Refused
 from citela_web.filters import french_date, french_number
 from citela_web.matrix_chart import ChartPoint, Estimate
-from citela_web.pages import render
 from citela_web.session import Visitor
 
 PREFIX = "/tableau-de-bord"
@@ -29,34 +27,6 @@ ROLE_FORBIDDEN = (
 )
 CROSSHAIR_MODES = {"moyennes": "grand_means", "milieu": "midpoint"}
 LEVELS = ("services", "domaines")
-
-
-class Refused(Exception):
-    """The visitor may not see this page: answered with the French 403 page."""
-
-    def __init__(self, message: str = FORBIDDEN) -> None:
-        super().__init__(message)
-        self.message = message
-
-
-P = ParamSpec("P")
-
-
-def staff_page(fn: Callable[P, Awaitable[Response]]) -> Callable[P, Awaitable[Response]]:
-    """Turns a refusal (ours, or an API's 403) into the dashboard's French 403 page."""
-
-    @functools.wraps(fn)
-    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> Response:
-        try:
-            return await fn(*args, **kwargs)
-        except Refused as exc:
-            request = kwargs.get("request")
-            assert isinstance(request, Request)
-            return render(
-                request, "error.html", {"status": 403, "message": exc.message}, status_code=403
-            )
-
-    return wrapper
 
 
 @dataclass
@@ -108,7 +78,7 @@ class Staff:
             )
         except ApiError as exc:
             if exc.status == 403:
-                raise Refused() from exc
+                raise Refused(FORBIDDEN) from exc
             raise
         return response.json() if response.content else None
 
@@ -118,7 +88,7 @@ class Staff:
             return await api.request("GET", service, path, token=self.token, params=params)
         except ApiError as exc:
             if exc.status == 403:
-                raise Refused() from exc
+                raise Refused(FORBIDDEN) from exc
             raise
 
     def nav(self, current: str) -> list[dict[str, Any]]:
@@ -161,6 +131,21 @@ async def staff_of(
             raise
         staff.tenant_name = tenant
     return staff
+
+
+def _staff_with(need: Permission | None) -> Callable[..., Awaitable[Staff]]:
+    async def dependency(request: Request, tenant: str, current: CurrentVisitor) -> Staff:
+        return await staff_of(request, tenant, current, need)
+
+    return dependency
+
+
+# The signed-in staff member of the tenant in the path, with the role a page needs (a refusal
+# is the French 403 page, see errors.py; no session, the sign-in page).
+StaffMember = Annotated[Staff, Depends(_staff_with(None))]
+AnalyticsStaff = Annotated[Staff, Depends(_staff_with(Permission.ANALYTICS_READ))]
+Moderator = Annotated[Staff, Depends(_staff_with(Permission.FEEDBACK_MODERATE))]
+TenantAdmin = Annotated[Staff, Depends(_staff_with(Permission.TENANT_ADMIN))]
 
 
 # --- filters ---------------------------------------------------------------------------------

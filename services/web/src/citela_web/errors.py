@@ -17,6 +17,15 @@ from citela_web.pages import redirect, render
 
 log = get_logger(__name__)
 
+
+class Refused(Exception):
+    """The visitor may not see this page (their roles, or an API's 403): the French 403 page."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
 HTTP_MESSAGES = {404: "Cette page n'existe pas.", 405: "Cette action n'est pas possible ici."}
 
 
@@ -59,7 +68,14 @@ async def on_invalid(request: Request, exc: Exception) -> Response:
     )
 
 
+async def on_refused(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, Refused)
+    await visitor(request)
+    return render(request, "error.html", {"status": 403, "message": exc.message}, status_code=403)
+
+
 def install(app: FastAPI) -> None:
     app.add_exception_handler(ApiError, on_api_error)
+    app.add_exception_handler(Refused, on_refused)
     app.add_exception_handler(RequestValidationError, on_invalid)
     app.add_exception_handler(StarletteHTTPException, on_http_error)
