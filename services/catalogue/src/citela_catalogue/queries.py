@@ -603,15 +603,16 @@ def _pg_nearest(
     return raw_page_json(items, encode_cursor(["pos", start + limit]) if more else None)
 
 
-def events_between(
+def events_page(
     session: Session,
     territory: str | None,
     start: date,
     end: date,
     cursor: str | None,
     limit: int,
-) -> tuple[list[tuple[Entry, date]], str | None]:
-    """Events with at least one date in [start, end], by their next date in the window."""
+) -> bytes:
+    """The JSON body of one page of ``GET /events`` (``Page[EntryOut]``): events with at least
+    one date in [start, end], by their next date in the window."""
     stmt = _base(session, EntryFilter(territory=territory, kind="event")).where(
         Entry.first_date <= end, Entry.last_date >= start
     )
@@ -627,8 +628,11 @@ def events_between(
     found.sort(key=lambda pair: (pair[1], pair[0].title_sort, pair[0].id))
     position = int(decode_cursor(cursor, 2)[1]) if cursor else 0
     page = found[position : position + limit + 1]
-    more = len(page) > limit
-    return page[:limit], encode_cursor(["pos", position + limit]) if more else None
+    next_cursor = encode_cursor(["pos", position + limit]) if len(page) > limit else None
+    items = [EntryOut.of(e, next_date=d).model_dump(mode="json") for e, d in page[:limit]]
+    return json.dumps(
+        {"items": items, "next_cursor": next_cursor}, ensure_ascii=False, separators=(",", ":")
+    ).encode()
 
 
 def search_territories(session: Session, q: str, limit: int) -> list[TerritoryRow]:

@@ -8,10 +8,11 @@ no French stemmer, so text is folded and stemmed here (Snowball, the algorithm P
 from __future__ import annotations
 
 import re
-import unicodedata
 from functools import lru_cache
 
 import snowballstemmer
+
+from citela_common.text import fold_accents
 
 _WORD = re.compile(r"[0-9a-zœæ]+")
 # Elisions: l'accueil -> accueil, d'ouverture -> ouverture.
@@ -94,8 +95,7 @@ def _stemmer() -> snowballstemmer.stemmer:
 
 def fold(text: str) -> str:
     """Lower case without accents: "Médiathèque" -> "mediatheque"."""
-    decomposed = unicodedata.normalize("NFKD", text.lower())
-    return "".join(c for c in decomposed if not unicodedata.combining(c))
+    return fold_accents(text.lower())
 
 
 def terms(text: str) -> list[str]:

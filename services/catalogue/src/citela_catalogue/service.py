@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from citela_catalogue import api
+from citela_catalogue.context import CatalogueContext, read_sessions
 from citela_catalogue.models import SCHEMA, Outbox, ProcessedEvent
 from citela_catalogue.projection import apply_batch
 from citela_common.bus import EventBus
@@ -32,10 +33,10 @@ def projection_handler(db: Database, cache: Cache) -> ConsumerSpec:
     )
 
 
-def build_runtime(settings: Settings, bus: EventBus) -> ServiceRuntime:
+def build_runtime(settings: Settings, bus: EventBus) -> ServiceRuntime[CatalogueContext]:
     db = Database(settings.resolved_database_url, SCHEMA)
     cache = create_cache(settings.redis_url, "citela:catalogue")
-    runtime = ServiceRuntime(
+    return ServiceRuntime(
         name=NAME,
         package="citela_catalogue",
         settings=settings,
@@ -43,9 +44,7 @@ def build_runtime(settings: Settings, bus: EventBus) -> ServiceRuntime:
         bus=bus,
         outbox_model=Outbox,
         app_factory=api.create_app,
-        context=cache,
+        context=CatalogueContext(cache=cache, reading=read_sessions(db)),
         consumers=[projection_handler(db, cache)],
         topics=[CATALOGUE_TOPIC],
-        extras={"cache": cache},
     )
-    return runtime
