@@ -13,10 +13,11 @@ from celery.schedules import crontab
 from sqlalchemy import func, select
 
 from citela_common.db import Database
-from citela_common.settings import HarvestSchedule, Settings
+from citela_common.settings import Settings
 from citela_common.tasks import create_celery
 from citela_ingest import tasks as ingest_tasks
 from citela_ingest.models import Outbox
+from citela_ingest.settings import HarvestSchedule, IngestSettings
 
 OISE = (
     Path(__file__).resolve().parents[1]
@@ -28,7 +29,7 @@ OISE = (
 
 
 def test_beat_schedules_each_source_and_tenant() -> None:
-    settings = Settings(
+    settings = IngestSettings(
         ingest_schedule=[
             HarvestSchedule(
                 source="territories", tenant="agglo-pau", territory="200067254", cron="30 2 * * 1"

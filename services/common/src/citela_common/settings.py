@@ -12,7 +12,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TypeVar
 
-from pydantic import BaseModel, Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -22,16 +22,6 @@ class Mode(StrEnum):
 
 
 DEV_SECRET = "citela-dev-secret-change-me"  # noqa: S105 - refused outside development below
-
-
-class HarvestSchedule(BaseModel):
-    """One scheduled harvest (Celery beat), e.g. every night for a tenant's territory."""
-
-    source: str
-    tenant: str
-    territory: str
-    file: str | None = Field(None, description="read this path instead of the source's API")
-    cron: str = Field("0 3 * * *", description="minute hour day-of-month month day-of-week")
 
 
 class Settings(BaseSettings):
@@ -104,18 +94,6 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_json: bool = True
     secret_key: SecretStr = SecretStr(DEV_SECRET)
-    geo_api_url: str = Field("https://geo.api.gouv.fr", description="API Découpage administratif")
-    service_public_api_url: str = Field(
-        "https://api-lannuaire.service-public.gouv.fr/api/explore/v2.1",
-        description="Annuaire de l'administration (Opendatasoft Explore v2.1)",
-    )
-    datagouv_api_url: str = Field("https://www.data.gouv.fr/api/1", description="udata API v1")
-    ingest_grace_days: float = Field(
-        3.0, ge=0, description="days a record may be missing upstream before it is archived"
-    )
-    ingest_schedule: list[HarvestSchedule] = Field(
-        default_factory=list, description="JSON list of HarvestSchedule (distributed mode)"
-    )
 
     # --- auth (citela_common.auth) ---------------------------------------------------------
     access_token_ttl_s: int = Field(

@@ -10,15 +10,14 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
-from sqlalchemy import select
 
 from citela_common.bus import create_bus
 from citela_common.settings import Mode, get_settings
 from citela_common.tenancy import scope_to_tenant
+from citela_ingest import reads
 from citela_ingest.harvester import RunStatus, RunSummary
-from citela_ingest.models import HarvestItem, PolicyAreaOverride
 from citela_ingest.policy_areas import parse_policy_area
-from citela_ingest.runs import SOURCES, Endpoints, RunRefused, run_harvest
+from citela_ingest.runs import SOURCES, RunRefused, run_harvest, set_policy_area
 from citela_ingest.service import build_runtime
 
 console = Console(stderr=True)
@@ -71,10 +70,12 @@ def ingest(
                 path=file,
                 dry_run=dry_run,
                 max_items=max_items,
-                grace_period=timedelta(
-                    days=settings.ingest_grace_days if grace_days is None else grace_days
+                grace_period=(
+                    runtime.context.grace_period
+                    if grace_days is None
+                    else timedelta(days=grace_days)
                 ),
-                endpoints=Endpoints.from_settings(settings),
+                endpoints=runtime.context.endpoints,
                 progress=progress,
             )
         except RunRefused as exc:
@@ -121,17 +122,16 @@ def ingest_invalid(
 ) -> None:
     """List the records a run put aside, with their reason."""
     runtime = build_runtime(get_settings(), create_bus(get_settings()))
-    with runtime.db.transaction() as session:
+    with runtime.db.read() as session:
         scope_to_tenant(session, tenant)
-        items = session.scalars(
-            select(HarvestItem)
-            .where(HarvestItem.run_id == run_id, HarvestItem.status == "invalid")
-            .order_by(HarvestItem.id)
-            .limit(limit)
-        ).all()
-        table = Table("remote id", "raison")
-        for item in items:
-            table.add_row(item.remote_id or "—", item.reason or "")
+        try:
+            page = reads.items_page(session, run_id, "invalid", None, limit)
+        except reads.UnknownRun:
+            console.print(f"[red]Inconnue :[/red] aucune collecte {run_id} pour {tenant}")
+            raise typer.Exit(2) from None
+    table = Table("remote id", "raison")
+    for item in page.items:
+        table.add_row(item.remote_id or "—", item.reason or "")
     console.print(table)
 
 
@@ -144,15 +144,7 @@ def policy_area(
     label = parse_policy_area(area).value
     runtime = build_runtime(get_settings(), create_bus(get_settings()))
     runtime.migrate()
-    with runtime.db.transaction() as session:
-        scope_to_tenant(session, tenant)
-        row = session.get(PolicyAreaOverride, (tenant, source_type))
-        if row is None:
-            session.add(
-                PolicyAreaOverride(tenant_id=tenant, source_type=source_type, policy_area=label)
-            )
-        else:
-            row.policy_area = label
+    set_policy_area(runtime.db, tenant, source_type, label)
     console.print(f"{tenant} : {source_type} → {label}")
 
 

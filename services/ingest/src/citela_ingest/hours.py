@@ -25,13 +25,13 @@ Errors are ``HoursError`` (a ``ValueError``) with an English reason; sources tur
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
 from citela_common.events.models import OpeningSlot
+from citela_common.text import fold_accents
 
 __all__ = [
     "WEEKDAYS_FR",
@@ -68,8 +68,7 @@ class WeeklyHours:
 
 
 def _fold(value: str) -> str:
-    decomposed = unicodedata.normalize("NFKD", value)
-    return "".join(c for c in decomposed if not unicodedata.combining(c)).strip().lower()
+    return fold_accents(value).strip().lower()
 
 
 def weekday_from_name(name: object) -> int:

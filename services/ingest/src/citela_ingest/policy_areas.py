@@ -44,10 +44,11 @@ an override to ``None`` removes the default (the entries of that type get no are
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Iterable, Mapping
 from enum import StrEnum
 from types import MappingProxyType
+
+from citela_common.text import fold_accents
 
 __all__ = [
     "DATAGOUV_KEYWORDS",
@@ -385,8 +386,7 @@ DEFAULT_POLICY_AREAS: Mapping[str, PolicyArea] = MappingProxyType(
 
 
 def _fold(value: str) -> str:
-    decomposed = unicodedata.normalize("NFKD", value)
-    return "".join(c for c in decomposed if not unicodedata.combining(c)).strip().lower()
+    return fold_accents(value).strip().lower()
 
 
 _AREAS_BY_KEY: dict[str, PolicyArea] = {}

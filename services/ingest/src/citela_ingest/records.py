@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any, ClassVar, Protocol
 
 from citela_common.events.models import CatalogueEntryUpserted, TerritoryUpserted
+from citela_ingest.policy_areas import policy_area_for
 
 # What a source produces for one record: catalogue entries (version 0: the harvester numbers
 # them) or territories. One record may give several (e.g. a commune and its arrondissements).
@@ -122,3 +123,43 @@ class Source:
     def for_mapping(self) -> Source:
         """What a worker process needs to map records (pickled): this source by default."""
         return self
+
+    def licence_of(self, record: RawRecord) -> str | None:
+        """The licence of a record's data: the source's, unless the record names its own."""
+        return self.licence
+
+    def provenance(
+        self, record: RawRecord, ctx: HarvestContext, *, updated: datetime | None
+    ) -> dict[str, Any]:
+        """Where an output comes from (``Provenance``'s fields: validated with the output, in
+        one pass in pydantic's core)."""
+        return {
+            "source": self.name,
+            "remote_id": record.remote_id,
+            "remote_updated_at": updated,
+            "licence": self.licence_of(record),
+            "download_url": ctx.download_url,
+            "downloaded_at": ctx.downloaded_at,
+        }
+
+    def entry(
+        self,
+        record: RawRecord,
+        ctx: HarvestContext,
+        *,
+        source_type: str | None,
+        updated: datetime | None,
+        **fields: Any,
+    ) -> CatalogueEntryUpserted:
+        """The catalogue entry of ``record``: its id, the area of its source type in the
+        tenant's table, its provenance and date, and ``fields`` (kind, title…). Version 0: the
+        harvester numbers it."""
+        return CatalogueEntryUpserted(
+            entry_id=f"{self.name}:{record.remote_id}",
+            version=0,
+            source_type=source_type,
+            policy_area=policy_area_for(source_type, ctx.policy_areas),
+            provenance=self.provenance(record, ctx, updated=updated),
+            updated_at=updated or ctx.downloaded_at,
+            **fields,
+        )

@@ -15,13 +15,13 @@ from sqlalchemy import select
 
 from citela_common.db import Database, utcnow
 from citela_common.events.models import TerritoryUpserted
-from citela_common.settings import Settings
 from citela_common.tenancy import scope_to_tenant
 from citela_ingest.harvester import Harvester, RunSummary
 from citela_ingest.http import HttpFetcher
 from citela_ingest.models import PolicyAreaOverride, TerritoryRow
 from citela_ingest.policy_areas import policy_area_table
 from citela_ingest.records import Fetcher, HarvestContext, Source, Territory
+from citela_ingest.settings import IngestSettings
 from citela_ingest.sources.datagouv import DEFAULT_DATAGOUV_API, DatagouvSource
 from citela_ingest.sources.datatourisme import DatatourismeSource
 from citela_ingest.sources.service_public import DEFAULT_API_BASE, ServicePublicSource
@@ -50,7 +50,7 @@ class Endpoints:
         }.get(source)
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> Endpoints:
+    def from_settings(cls, settings: IngestSettings) -> Endpoints:
         return cls(settings.geo_api_url, settings.service_public_api_url, settings.datagouv_api_url)
 
 
@@ -80,6 +80,19 @@ def policy_areas(db: Database, tenant: str) -> dict[str, str]:
             o.source_type: o.policy_area for o in session.scalars(select(PolicyAreaOverride))
         }
     return policy_area_table(overrides, allow_custom=True)
+
+
+def set_policy_area(db: Database, tenant: str, source_type: str, area: str) -> None:
+    """The tenant's policy area for a source type, in place of the documented one."""
+    with db.transaction() as session:
+        scope_to_tenant(session, tenant)
+        row = session.get(PolicyAreaOverride, (tenant, source_type))
+        if row is None:
+            session.add(
+                PolicyAreaOverride(tenant_id=tenant, source_type=source_type, policy_area=area)
+            )
+        else:
+            row.policy_area = area
 
 
 def make_source(

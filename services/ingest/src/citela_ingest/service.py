@@ -1,4 +1,4 @@
-"""Assembly of the ingest service: database, bus, outbox relay, consumers, HTTP app."""
+"""Assembly of the ingest service: database, bus, outbox relay, HTTP app."""
 
 from __future__ import annotations
 
@@ -6,14 +6,16 @@ from citela_common.bus import EventBus
 from citela_common.db import Database
 from citela_common.events.models import CATALOGUE_TOPIC
 from citela_common.runtime import ServiceRuntime
-from citela_common.settings import Settings
+from citela_common.settings import Settings, settings_for
 from citela_ingest import api
+from citela_ingest.context import IngestContext
 from citela_ingest.models import SCHEMA, Outbox
+from citela_ingest.settings import IngestSettings
 
 NAME = "ingest"
 
 
-def build_runtime(settings: Settings, bus: EventBus) -> ServiceRuntime:
+def build_runtime(settings: Settings, bus: EventBus) -> ServiceRuntime[IngestContext]:
     return ServiceRuntime(
         name=NAME,
         package="citela_ingest",
@@ -22,6 +24,6 @@ def build_runtime(settings: Settings, bus: EventBus) -> ServiceRuntime:
         bus=bus,
         outbox_model=Outbox,
         app_factory=api.create_app,
-        context=None,
+        context=IngestContext(settings_for(settings, IngestSettings)),
         topics=[CATALOGUE_TOPIC],
     )

@@ -2,25 +2,25 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from celery import Celery
-from celery.schedules import crontab
 
 from citela_common.bus import create_bus
 from citela_common.runtime import ServiceRuntime
-from citela_common.settings import HarvestSchedule, Mode, Settings, get_settings
-from citela_ingest.runs import Endpoints, run_harvest
+from citela_common.settings import Mode, Settings, get_settings, settings_for
+from citela_ingest.context import IngestContext
+from citela_ingest.runs import run_harvest
 from citela_ingest.service import build_runtime
+from citela_ingest.settings import HarvestSchedule, IngestSettings
 
 HARVEST_TASK = "citela.ingest.harvest"
 
 
 @lru_cache(maxsize=1)
-def _runtime() -> ServiceRuntime:
+def _runtime() -> ServiceRuntime[IngestContext]:
     settings = get_settings()
     runtime = build_runtime(settings, create_bus(settings))
     runtime.migrate()
@@ -36,8 +36,8 @@ def harvest(source: str, tenant: str, territory: str, file: str | None = None) -
         tenant=tenant,
         territory_code=territory,
         path=Path(file) if file else None,
-        grace_period=timedelta(days=runtime.settings.ingest_grace_days),
-        endpoints=Endpoints.from_settings(runtime.settings),
+        grace_period=runtime.context.grace_period,
+        endpoints=runtime.context.endpoints,
         on_commit=runtime.relay.wake,
     )
     if runtime.settings.mode is Mode.DISTRIBUTED:
@@ -50,21 +50,15 @@ def harvest(source: str, tenant: str, territory: str, file: str | None = None) -
 
 
 def schedule_entry(item: HarvestSchedule) -> dict[str, Any]:
-    minute, hour, day_of_month, month, day_of_week = item.cron.split()
     return {
         "task": HARVEST_TASK,
-        "schedule": crontab(
-            minute=minute,
-            hour=hour,
-            day_of_month=day_of_month,
-            month_of_year=month,
-            day_of_week=day_of_week,
-        ),
+        "schedule": item.schedule(),
         "args": (item.source, item.tenant, item.territory, item.file),
     }
 
 
 def register(app: Celery, settings: Settings) -> None:
+    """The harvest task, and a beat entry per scheduled harvest of ``settings``."""
     app.task(
         name=HARVEST_TASK,
         acks_late=True,
@@ -72,10 +66,8 @@ def register(app: Celery, settings: Settings) -> None:
         retry_backoff=True,
         max_retries=3,
     )(harvest)
+    schedule = settings_for(settings, IngestSettings).ingest_schedule
     app.conf.beat_schedule = {
         **(app.conf.beat_schedule or {}),
-        **{
-            f"harvest:{i.source}:{i.tenant}:{i.territory}": schedule_entry(i)
-            for i in settings.ingest_schedule
-        },
+        **{f"harvest:{i.source}:{i.tenant}:{i.territory}": schedule_entry(i) for i in schedule},
     }

@@ -40,7 +40,7 @@ from citela_feedback import accounts, tenants
 from citela_feedback.context import FeedbackContext
 from citela_feedback.domain.rules import TenantRules
 from citela_feedback.models import Account, Tenant
-from citela_ingest.runs import Endpoints, run_harvest
+from citela_ingest.runs import run_harvest
 from citela_platform.embedded import create_embedded_app
 
 DEMO_TENANT = "aire-cantilienne"
@@ -646,7 +646,7 @@ class _Seeder:
             territory_code=territory,
             path=path,
             grace_period=GRACE,
-            endpoints=Endpoints.from_settings(ingest.settings),
+            endpoints=ingest.context.endpoints,
             on_commit=ingest.relay.wake,
         )
         if result.status.value == "failed":

@@ -11,20 +11,30 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
 from citela_common.events.models import Contact, GeoPoint
-from citela_ingest.records import InvalidRecord, Territory
+from citela_ingest.records import (
+    BrokenRecord,
+    Fetcher,
+    InvalidRecord,
+    RawRecord,
+    Source,
+    Territory,
+)
 
 __all__ = [
     "FRANCE_AREAS",
+    "ApiPage",
     "ContactKind",
+    "FileOrApiSource",
     "France",
     "JsonFileError",
     "as_list",
     "clean_text",
     "contact",
     "departement_of",
+    "fetch_page",
     "france_area",
     "is_commune_code",
     "is_departement_code",
@@ -32,6 +42,7 @@ __all__ = [
     "load_json_bytes",
     "load_json_file",
     "normalise_phone",
+    "once_each",
     "parse_iso_datetime",
     "parse_point",
     "territory_parents",
@@ -369,3 +380,56 @@ def json_files(folder: Path) -> Iterator[Path]:
 def raw_text(value: Any) -> str:
     """The JSON text of a record, as kept with RawRecord / BrokenRecord."""
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
+
+
+# --- listing -------------------------------------------------------------------------------
+
+
+def once_each(records: Iterable[RawRecord | BrokenRecord]) -> Iterator[RawRecord | BrokenRecord]:
+    """Each record at its first listing: several queries or answers may list the same one (a
+    commune of an EPCI and of its département); broken records all pass."""
+    seen: set[str] = set()
+    for record in records:
+        if isinstance(record, RawRecord):
+            if record.remote_id in seen:
+                continue
+            seen.add(record.remote_id)
+        yield record
+
+
+class FileOrApiSource(Source):
+    """A source read either from a file or from its API through a fetcher, never both."""
+
+    def __init__(self, *, path: Path | None = None, fetcher: Fetcher | None = None) -> None:
+        if (path is None) == (fetcher is None):
+            raise ValueError("give either a file path or a fetcher")
+        self.path = path
+        self.fetcher = fetcher
+
+    @classmethod
+    def from_file(cls, path: Path | str) -> Self:
+        return cls(path=Path(path))
+
+
+@dataclass(frozen=True)
+class ApiPage:
+    """One page of an API listing: the whole answer and its list of items."""
+
+    document: dict[str, Any]
+    items: list[Any]
+
+
+def fetch_page(
+    fetcher: Fetcher, url: str, params: dict[str, str | int] | None, *, items: str, where: str
+) -> ApiPage | BrokenRecord | None:
+    """The page at ``url``, its records under the key ``items``. None for 304 Not Modified; a
+    BrokenRecord when the answer holds no such list (the rest of the listing is unread)."""
+    page = fetcher.get_json(url, params)
+    if page is None:
+        return None
+    found = page.get(items) if isinstance(page, dict) else None
+    if not isinstance(found, list):
+        return BrokenRecord(
+            reason=f"{where} has no {items} list", raw=raw_text(page)[:2000], incomplete=True
+        )
+    return ApiPage(page, found)

@@ -40,8 +40,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
-from citela_common.events.models import CatalogueEntryUpserted, Contact, EntryKind, Provenance
-from citela_ingest.policy_areas import datagouv_keyword, policy_area_for
+from citela_common.events.models import Contact, EntryKind
+from citela_ingest.policy_areas import datagouv_keyword
 from citela_ingest.records import (
     BrokenRecord,
     Fetcher,
@@ -50,17 +50,19 @@ from citela_ingest.records import (
     Output,
     RawRecord,
     SkipRecord,
-    Source,
     Territory,
 )
 from citela_ingest.sources.common import (
+    FileOrApiSource,
     JsonFileError,
     clean_text,
     contact,
+    fetch_page,
     is_commune_code,
     is_departement_code,
     is_siren,
     load_json_file,
+    once_each,
     parse_iso_datetime,
     raw_text,
     unique,
@@ -120,7 +122,7 @@ def geozones_for(
     return zones
 
 
-class DatagouvSource(Source):
+class DatagouvSource(FileOrApiSource):
     """Datasets of data.gouv.fr, from the API (by geozone / organisation) or from a file."""
 
     name: ClassVar[str] = "datagouv"
@@ -136,18 +138,11 @@ class DatagouvSource(Source):
         page_size: int = 100,
         max_pages: int = 1000,
     ) -> None:
-        if (path is None) == (fetcher is None):
-            raise ValueError("give either a file path or a fetcher")
-        self.path = path
-        self.fetcher = fetcher
+        super().__init__(path=path, fetcher=fetcher)
         self.datasets_url = f"{base_url.rstrip('/')}/datasets/"
         self.queries = list(queries)
         self.page_size = page_size
         self.max_pages = max_pages
-
-    @classmethod
-    def from_file(cls, path: Path | str) -> DatagouvSource:
-        return cls(path=Path(path))
 
     @classmethod
     def from_api(
@@ -173,13 +168,7 @@ class DatagouvSource(Source):
     # --- listing ---------------------------------------------------------------------------
 
     def list_records(self) -> Iterator[RawRecord | BrokenRecord]:
-        seen: set[str] = set()
-        for record in self._list_file() if self.path is not None else self._list_api():
-            if isinstance(record, RawRecord):
-                if record.remote_id in seen:
-                    continue
-                seen.add(record.remote_id)
-            yield record
+        return once_each(self._list_file() if self.path is not None else self._list_api())
 
     def _list_file(self) -> Iterator[RawRecord | BrokenRecord]:
         assert self.path is not None
@@ -211,21 +200,22 @@ class DatagouvSource(Source):
             for page_number in range(1, self.max_pages + 1):
                 if url is None:
                     break
-                page = self.fetcher.get_json(url, params)
+                page = fetch_page(
+                    self.fetcher,
+                    url,
+                    params,
+                    items="data",
+                    where=f"page {page_number} of {dict(query)}",
+                )
                 if page is None:  # 304 Not Modified
                     break
-                data = page.get("data") if isinstance(page, dict) else None
-                if not isinstance(data, list):
-                    yield BrokenRecord(
-                        reason=f"page {page_number} of {dict(query)} has no data list",
-                        raw=raw_text(page)[:2000],
-                        incomplete=True,
-                    )
+                if isinstance(page, BrokenRecord):
+                    yield page
                     break
-                for position, item in enumerate(data):
+                for position, item in enumerate(page.items):
                     yield _record(item, where=f"page {page_number} item #{position + 1}")
-                next_page = page.get("next_page")
-                if not isinstance(next_page, str) or not next_page or not data:
+                next_page = page.document.get("next_page")
+                if not isinstance(next_page, str) or not next_page or not page.items:
                     break
                 if next_page in visited:
                     yield BrokenRecord(reason=f"next_page loops back to {next_page}")
@@ -282,32 +272,28 @@ class DatagouvSource(Source):
         description = plain_text(item.get("description")) or plain_text(
             item.get("description_short")
         )
-        licence_id = clean_text(item.get("license"))
         return [
-            CatalogueEntryUpserted(
-                entry_id=f"{self.name}:{record.remote_id}",
-                version=0,
+            self.entry(
+                record,
+                ctx,
+                source_type=source_type,
+                updated=updated,
                 kind=EntryKind.DATASET,
                 title=title,
                 description=description,
-                source_type=source_type,
-                policy_area=policy_area_for(source_type, ctx.policy_areas),
                 commune_codes=communes,
                 epci_codes=epcis,
                 departement_codes=departements,
                 contacts=_contacts(item),
                 url=clean_text(item.get("page")),
-                provenance=Provenance(
-                    source=self.name,
-                    remote_id=record.remote_id,
-                    remote_updated_at=updated,
-                    licence=LICENCE_TITLES.get(licence_id, licence_id) if licence_id else None,
-                    download_url=ctx.download_url,
-                    downloaded_at=ctx.downloaded_at,
-                ),
-                updated_at=updated or ctx.downloaded_at,
             )
         ]
+
+    def licence_of(self, record: RawRecord) -> str | None:
+        """The dataset's own licence (``license`` id, by its title when known), or none."""
+        item = record.payload
+        licence_id = clean_text(item.get("license")) if isinstance(item, dict) else None
+        return LICENCE_TITLES.get(licence_id, licence_id) if licence_id else None
 
 
 def _record(item: Any, *, where: str) -> RawRecord | BrokenRecord:

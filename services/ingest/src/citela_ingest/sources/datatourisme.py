@@ -48,16 +48,14 @@ from zoneinfo import ZoneInfo
 
 from citela_common.events.models import (
     Address,
-    CatalogueEntryUpserted,
     Contact,
     DateRange,
     EntryKind,
     GeoPoint,
     OpeningSlot,
-    Provenance,
 )
 from citela_ingest.hours import HoursError, parse_time, sort_slots
-from citela_ingest.policy_areas import datatourisme_class, policy_area_for
+from citela_ingest.policy_areas import datatourisme_class
 from citela_ingest.records import (
     BrokenRecord,
     HarvestContext,
@@ -285,14 +283,14 @@ class DatatourismeSource(Source):
         except HoursError as exc:
             raise InvalidRecord(f"malformed opening hours: {exc}") from None
         return [
-            CatalogueEntryUpserted(
-                entry_id=f"{self.name}:{record.remote_id}",
-                version=0,
+            self.entry(
+                record,
+                ctx,
+                source_type=source_type,
+                updated=updated,
                 kind=kind,
                 title=title,
                 description=description,
-                source_type=source_type,
-                policy_area=policy_area_for(source_type, ctx.policy_areas),
                 commune_codes=commune_codes,
                 epci_codes=epci_codes,
                 departement_codes=departement_codes,
@@ -302,15 +300,6 @@ class DatatourismeSource(Source):
                 opening_hours=opening_hours,
                 dates=dates,
                 url=homepage,
-                provenance=Provenance(
-                    source=self.name,
-                    remote_id=record.remote_id,
-                    remote_updated_at=updated,
-                    licence=self.licence,
-                    download_url=ctx.download_url,
-                    downloaded_at=ctx.downloaded_at,
-                ),
-                updated_at=updated or ctx.downloaded_at,
             )
         ]
 

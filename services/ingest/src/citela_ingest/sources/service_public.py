@@ -57,12 +57,11 @@ from zoneinfo import ZoneInfo
 import ijson
 
 from citela_common.events.models import (
-    CatalogueEntryUpserted,
     EntryKind,
     GeoPoint,
 )
 from citela_ingest.hours import HoursError, parse_plages_ouverture
-from citela_ingest.policy_areas import SERVICE_PUBLIC_TYPES, policy_area_for
+from citela_ingest.policy_areas import SERVICE_PUBLIC_TYPES
 from citela_ingest.records import (
     BrokenRecord,
     Fetcher,
@@ -71,14 +70,16 @@ from citela_ingest.records import (
     Output,
     RawRecord,
     SkipRecord,
-    Source,
 )
 from citela_ingest.sources.common import (
     ContactKind,
+    FileOrApiSource,
     as_list,
     clean_text,
+    fetch_page,
     is_commune_code,
     normalise_phone,
+    once_each,
     parse_point,
     raw_text,
     territory_parents,
@@ -138,8 +139,9 @@ def commune_where(codes: Sequence[str]) -> str:
     return " or ".join(f'code_insee_commune="{code}"' for code in codes)
 
 
-class ServicePublicSource(Source):
-    """Local public offices from the Annuaire de l'administration (API page(s) or export file)."""
+class ServicePublicSource(FileOrApiSource):
+    """Local public offices from the Annuaire de l'administration: API pages, or a file (an
+    export ``{"service": [...]}``, an API page, a JSON array or a ``.jsonl`` file)."""
 
     name: ClassVar[str] = "service-public"
     licence: ClassVar[str] = "Licence Ouverte v2.0 (Etalab) — Service-Public.gouv.fr / DILA"
@@ -156,21 +158,13 @@ class ServicePublicSource(Source):
         page_size: int = API_PAGE_LIMIT,
         order_by: str | None = "id",
     ) -> None:
-        if (path is None) == (fetcher is None):
-            raise ValueError("give either a file path or a fetcher")
+        super().__init__(path=path, fetcher=fetcher)
         if not 1 <= page_size <= API_PAGE_LIMIT:
             raise ValueError(f"page_size must be 1…{API_PAGE_LIMIT}, not {page_size}")
-        self.path = path
-        self.fetcher = fetcher
         self.records_url = f"{base_url.rstrip('/')}/catalog/datasets/{dataset}/records"
         self.wheres = list(wheres) or [None]
         self.page_size = page_size
         self.order_by = order_by
-
-    @classmethod
-    def from_file(cls, path: Path | str) -> ServicePublicSource:
-        """An export (``{"service": [...]}``), an API page, a JSON array or a ``.jsonl`` file."""
-        return cls(path=Path(path))
 
     @classmethod
     def from_api(
@@ -202,16 +196,8 @@ class ServicePublicSource(Source):
 
     def list_records(self) -> Iterator[RawRecord | BrokenRecord]:
         if self.path is not None:
-            yield from self._list_file(self.path)
-        else:
-            seen: set[str] = set()
-            for where in self.wheres:
-                for record in self._list_api(where):
-                    if isinstance(record, RawRecord):
-                        if record.remote_id in seen:
-                            continue
-                        seen.add(record.remote_id)
-                    yield record
+            return self._list_file(self.path)
+        return once_each(record for where in self.wheres for record in self._list_api(where))
 
     def _list_api(self, where: str | None) -> Iterator[RawRecord | BrokenRecord]:
         assert self.fetcher is not None
@@ -231,20 +217,21 @@ class ServicePublicSource(Source):
                 params["where"] = where
             if self.order_by:
                 params["order_by"] = self.order_by
-            page = self.fetcher.get_json(self.records_url, params)
+            page = fetch_page(
+                self.fetcher,
+                self.records_url,
+                params,
+                items="results",
+                where=f"API page at offset {offset}",
+            )
             if page is None:  # 304 Not Modified
                 return
-            results = page.get("results") if isinstance(page, dict) else None
-            if not isinstance(results, list):
-                yield BrokenRecord(
-                    reason=f"API page at offset {offset} has no results list",
-                    raw=raw_text(page)[:2000],
-                    incomplete=True,
-                )
+            if isinstance(page, BrokenRecord):
+                yield page
                 return
-            total = page.get("total_count")
-            if not isinstance(total, int):
-                total = offset + len(results)
+            results = page.items
+            count = page.document.get("total_count")
+            total = count if isinstance(count, int) else offset + len(results)
             for item in results:
                 yield _record(item, where=f"API page at offset {offset}")
             offset += len(results)
@@ -334,14 +321,14 @@ class ServicePublicSource(Source):
             *(f"Horaires : {note}" for note in unique(n for n in notes if n)),
         ]
         return [
-            CatalogueEntryUpserted(
-                entry_id=f"{self.name}:{record.remote_id}",
-                version=0,
+            self.entry(
+                record,
+                ctx,
+                source_type=source_type,
+                updated=updated,
                 kind=EntryKind.SERVICE,
                 title=title,
                 description="\n\n".join(p for p in description_parts if p),
-                source_type=source_type,
-                policy_area=policy_area_for(source_type, ctx.policy_areas),
                 commune_codes=commune_codes,
                 epci_codes=epci_codes,
                 departement_codes=departement_codes,
@@ -350,16 +337,6 @@ class ServicePublicSource(Source):
                 contacts=_contacts(item),
                 opening_hours=hours.slots,
                 url=clean_text(item.get("url_service_public")),
-                # nested values as dicts: validated with the entry, in one pass in Rust
-                provenance={
-                    "source": self.name,
-                    "remote_id": record.remote_id,
-                    "remote_updated_at": updated,
-                    "licence": self.licence,
-                    "download_url": ctx.download_url,
-                    "downloaded_at": ctx.downloaded_at,
-                },
-                updated_at=updated or ctx.downloaded_at,
             )
         ]
 

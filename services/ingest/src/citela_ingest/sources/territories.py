@@ -41,7 +41,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
-from citela_common.events.models import GeoPoint, Provenance, TerritoryLevel, TerritoryUpserted
+from citela_common.events.models import GeoPoint, TerritoryLevel, TerritoryUpserted
 from citela_ingest.records import (
     BrokenRecord,
     Fetcher,
@@ -61,6 +61,7 @@ from citela_ingest.sources.common import (
     is_siren,
     json_files,
     load_json_file,
+    once_each,
     raw_text,
 )
 
@@ -238,13 +239,7 @@ class TerritoriesSource(Source):
     def list_records(self) -> Iterator[RawRecord | BrokenRecord]:
         """Every item once: the same territory in two answers (a commune of an EPCI and of its
         département) is listed at its first appearance."""
-        seen: set[str] = set()
-        for record in self._list():
-            if isinstance(record, RawRecord):
-                if record.remote_id in seen:
-                    continue
-                seen.add(record.remote_id)
-            yield record
+        return once_each(self._list())
 
     def _list(self) -> Iterator[RawRecord | BrokenRecord]:
         for path in self.paths:
@@ -314,16 +309,12 @@ class TerritoriesSource(Source):
             )
         if not name:
             raise InvalidRecord(f"territory {code or '?'} has no name (nom)")
-        provenance = Provenance(
-            source=self.name,
-            remote_id=record.remote_id,
-            remote_updated_at=record.remote_updated_at,
-            licence=self.licence,
-            download_url=ctx.download_url,
-            downloaded_at=ctx.downloaded_at,
-        )
-        common: dict[str, Any] = {"code": code, "name": name, "version": 0}
-        common["provenance"] = provenance
+        common: dict[str, Any] = {
+            "code": code,
+            "name": name,
+            "version": 0,
+            "provenance": self.provenance(record, ctx, updated=record.remote_updated_at),
+        }
         if level == TerritoryLevel.REGION:
             if not re.fullmatch(r"\d{2,3}", code):
                 raise InvalidRecord(f"région code {code!r} is not 2 or 3 digits")
