@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from celery import Celery
-from kombu.entity import Queue
+from kombu.entity import Exchange, Queue
 
 from citela_common.settings import Settings
 
@@ -48,7 +48,11 @@ def create_celery(settings: Settings, name: str = "citela", queues: Sequence[str
         task_routes=(service_queue,),
     )
     if queues:
-        app.conf.task_queues = [Queue(queue) for queue in queues]  # type: ignore[no-untyped-call]
+        # As a sender declares a queue it routes to: its own direct exchange and routing key.
+        app.conf.task_queues = [
+            Queue(queue, Exchange(queue), routing_key=queue)  # type: ignore[no-untyped-call]
+            for queue in queues
+        ]
     if settings.redis_url:
         app.conf.broker_url = settings.redis_url
         app.conf.result_backend = settings.redis_url
