@@ -13,7 +13,7 @@ import gc
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -41,6 +41,7 @@ from citela_ingest.mapping import (
     MappedRecord,
     Mapper,
     Prepared,
+    chunks,
     content_hash,
     default_map_workers,
     legacy_content_hash,
@@ -395,7 +396,7 @@ class Harvester:
             ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-writer") as writer,
         ):
             pending: Future[None] | None = None
-            for mapped in _batches(mapper.map(records), self.batch_size):
+            for mapped in chunks(mapper.map(records), self.batch_size):
                 if pending is not None:
                     pending.result()  # the writer's error, if any, ends the run here
                     self._committed(summary, progress)
@@ -584,17 +585,6 @@ class Harvester:
             data.topic,
             make_event(data, tenant=tenant, source=EVENT_SOURCE, subject=subject),
         )
-
-
-def _batches(items: Iterable[MappedRecord], size: int) -> Iterator[list[MappedRecord]]:
-    batch: list[MappedRecord] = []
-    for item in items:
-        batch.append(item)
-        if len(batch) >= size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
 
 
 @contextmanager

@@ -36,7 +36,7 @@ from datetime import datetime
 from enum import StrEnum
 from multiprocessing.connection import Connection
 from queue import SimpleQueue
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 from citela_common.events.envelope import CloudEvent
 from citela_common.events.models import EVENT_MODELS, CatalogueEntryUpserted, TerritoryUpserted
@@ -50,6 +50,7 @@ from citela_ingest.records import (
     Source,
 )
 
+T = TypeVar("T")
 _worker_log_level: str | None = None  # set in a worker process: logging configured on first use
 
 
@@ -453,7 +454,7 @@ class Mapper:
     def map(self, records: Iterable[Record]) -> Iterator[MappedRecord]:
         pending: deque[_Chunk] = deque()
         listed = 0
-        for records_chunk in _chunks(records, self.chunk_size):
+        for records_chunk in chunks(records, self.chunk_size):
             listed += len(records_chunk)
             if self._pool is None and self.workers and listed > self.parallel_after:
                 self._start()
@@ -541,10 +542,11 @@ def _done(mapped: Future[list[Mapped]] | list[Mapped]) -> bool:
     return isinstance(mapped, list) or mapped.done()
 
 
-def _chunks(records: Iterable[Record], size: int) -> Iterator[list[Record]]:
-    chunk: list[Record] = []
-    for record in records:
-        chunk.append(record)
+def chunks(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    """``items`` in lists of ``size`` (the last one shorter), read as they come."""
+    chunk: list[T] = []
+    for item in items:
+        chunk.append(item)
         if len(chunk) >= size:
             yield chunk
             chunk = []
