@@ -212,7 +212,7 @@ def seed_analytics(runtime: ServiceRuntime, tenant: str, facts: int, entries: in
 
 
 def admin_account(runtime: ServiceRuntime, tenant: str) -> None:
-    ctx: FeedbackContext = runtime.extras["feedback"]
+    ctx: FeedbackContext = runtime.context
     with runtime.db.transaction() as session:
         scope_to_tenant(session, tenant)
         tenants.create(

@@ -26,6 +26,7 @@ from citela_analytics.models import CommentScore, Outbox
 from citela_common.events.models import CommentScored
 from citela_common.settings import Settings
 from citela_common.tasks import create_celery
+from citela_feedback.settings import FeedbackSettings
 from citela_platform.embedded import create_embedded_app
 from tests.analytics import factories as f
 from tests.analytics.conftest import Platform, warm_up
@@ -288,7 +289,7 @@ def test_feedback_posted_to_the_feedback_api_reaches_the_matrix(
     }
     workers = Workers(env, tmp_path / "batches.txt")
     with smtp_server() as (inbox, port):
-        settings = Settings(
+        settings = FeedbackSettings(
             data_dir=tmp_path / "var",
             database_url=pg_url,
             kafka_bootstrap=kafka_bootstrap,
@@ -296,7 +297,6 @@ def test_feedback_posted_to_the_feedback_api_reaches_the_matrix(
             kafka_client_id=f"test-e2e-{queue}",
             smtp_host="127.0.0.1",
             smtp_port=port,
-            feedback_public_url="http://testserver/feedback",
             password_hash_time_cost=1,
             password_hash_memory_kib=1024,
             password_hash_parallelism=1,

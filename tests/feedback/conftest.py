@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from citela_common.settings import Settings
+from citela_feedback.settings import FeedbackSettings
 from citela_platform.embedded import create_embedded_app
 from tests.catalogue import factories as cf
 from tests.feedback.support import FeedbackPlatform, Inbox, smtp_server
@@ -28,12 +28,11 @@ def smtp() -> Iterator[tuple[Inbox, int]]:
         yield server
 
 
-def feedback_settings(tmp_path: Path, smtp_port: int, **extra: object) -> Settings:
-    return Settings(
+def feedback_settings(tmp_path: Path, smtp_port: int, **extra: object) -> FeedbackSettings:
+    return FeedbackSettings(
         data_dir=tmp_path / "var",
         smtp_host="127.0.0.1",
         smtp_port=smtp_port,
-        feedback_public_url="http://testserver/feedback",
         # cheap hashes in tests; production keeps the RFC 9106 defaults
         password_hash_time_cost=1,
         password_hash_memory_kib=1024,

@@ -22,11 +22,11 @@ from sqlalchemy import select
 from citela_common.bus import InProcessBus
 from citela_common.events import CloudEvent, from_binary
 from citela_common.events.models import CATALOGUE_TOPIC, FEEDBACK_TOPIC
-from citela_common.settings import Settings
 from citela_feedback import accounts
 from citela_feedback.context import FeedbackContext
 from citela_feedback.models import ProcessedEvent
 from citela_feedback.readmodel import CONSUMER
+from citela_feedback.settings import FeedbackSettings
 from tests.catalogue import factories as cf
 
 PASSWORD = "un mot de passe solide"
@@ -180,14 +180,16 @@ class Published:
 class FeedbackPlatform:
     """The embedded app (one of two modes) with a fresh tenant and helpers to act in it."""
 
-    def __init__(self, client: TestClient, settings: Settings, inbox: Inbox, mode: str) -> None:
+    def __init__(
+        self, client: TestClient, settings: FeedbackSettings, inbox: Inbox, mode: str
+    ) -> None:
         self.client = client
         self.settings = settings
         self.inbox = inbox
         self.mode = mode
         app: Any = client.app
         self.runtime = app.state.runtimes["feedback"]
-        self.ctx: FeedbackContext = self.runtime.extras["feedback"]
+        self.ctx: FeedbackContext = self.runtime.context
         self.tenant = f"t-{uuid.uuid4().hex[:10]}"
         self.operator = self._operator()
         self.published = Published(self)

@@ -34,7 +34,7 @@ def fuzz_schema(tmp_path_factory: pytest.TempPathFactory, smtp: tuple[Inbox, int
     tmp: Path = tmp_path_factory.mktemp("fuzz")
     runtime = build_runtime(feedback_settings(tmp, smtp[1]), InProcessBus())
     runtime.migrate()
-    ctx = runtime.extras["feedback"]
+    ctx = runtime.context
     with runtime.db.transaction() as session:
         tenants.create(
             session,

@@ -225,7 +225,7 @@ class Authority:
         self.settings = settings
         app: Any = client.app
         self.feedback_runtime = app.state.runtimes["feedback"]
-        self.ctx: FeedbackContext = self.feedback_runtime.extras["feedback"]
+        self.ctx: FeedbackContext = self.feedback_runtime.context
         self.tenant = code or f"cc-cantilienne-{uuid.uuid4().hex[:6]}"
         self.operator = self.tokens(self.account("operateur", operator=True))
 

@@ -33,7 +33,7 @@ from citela_common.events.models import (
     TerritoryLevel,
     TerritoryUpserted,
 )
-from citela_common.settings import Settings
+from citela_feedback.settings import FeedbackSettings
 from citela_ingest.runs import run_harvest
 from citela_platform.embedded import create_embedded_app
 from citela_web.session import CSRF_COOKIE
@@ -125,7 +125,7 @@ def library(opening_weekdays: list[int]) -> CatalogueEntryUpserted:
 class Portal:
     """The platform, its two authorities of the Aire Cantilienne, and a browser-like client."""
 
-    def __init__(self, client: TestClient, settings: Settings, inbox: Inbox) -> None:
+    def __init__(self, client: TestClient, settings: FeedbackSettings, inbox: Inbox) -> None:
         self.client = client
         self.settings = settings
         self.inbox = inbox
@@ -309,7 +309,7 @@ class Portal:
 @contextmanager
 def portal_platform(tmp_path: Path) -> Iterator[Portal]:
     with smtp_server() as (inbox, port):
-        settings = Settings(
+        settings = FeedbackSettings(
             data_dir=tmp_path / "var",
             smtp_host="127.0.0.1",
             smtp_port=port,

@@ -12,7 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from citela_common.auth import TokenService, TokenType
-from citela_common.settings import Settings
+from citela_feedback.settings import FeedbackSettings
 from citela_platform.embedded import create_embedded_app
 from citela_web.api_client import Api, ApiError
 from citela_web.filters import french_date, french_number, french_percent
@@ -24,7 +24,7 @@ from tests.feedback.support import FeedbackPlatform, smtp_server
 @pytest.fixture
 def platform(tmp_path: Path) -> Iterator[FeedbackPlatform]:
     with smtp_server() as (inbox, port):
-        settings = Settings(
+        settings = FeedbackSettings(
             data_dir=tmp_path / "var",
             smtp_host="127.0.0.1",
             smtp_port=port,

@@ -1,8 +1,10 @@
-"""People's accounts: registration, email confirmation, sign-in, tokens, export and erasure."""
+"""People's accounts: registration, email confirmation, sign-in, tokens, roles in tenants,
+export and erasure."""
 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -10,10 +12,10 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from citela_common.auth import InvalidToken, Role, TokenType
+from citela_common.auth import InvalidToken, Role, TokenType, UserPrincipal
 from citela_common.db import utcnow
 from citela_common.web import Problem, field_error
-from citela_feedback import events
+from citela_feedback import events, tenants
 from citela_feedback.context import FeedbackContext
 from citela_feedback.domain.moderation import ModerationStatus
 from citela_feedback.ids import new_id
@@ -32,9 +34,12 @@ from citela_feedback.schemas import (
     AccountOut,
     ExportedFeedback,
     ExportOut,
+    FeedbackOut,
     RevisionOut,
+    StaffOut,
     TokenOut,
 )
+from citela_feedback.views import Reader, feedback_out
 
 ANONYMOUS = "anonymous"
 
@@ -48,6 +53,46 @@ def roles_of(session: Session, account_id: str) -> dict[str, set[Role]]:
     for row in session.scalars(select(StaffRole).where(StaffRole.account_id == account_id)):
         roles[row.tenant_id].add(Role(row.role))
     return dict(roles)
+
+
+def assign_staff(session: Session, tenant: str, email: str, roles: Iterable[Role]) -> StaffOut:
+    """Give the account registered under ``email`` these roles in the tenant (replacing its
+    roles there); 422 when no account uses the address."""
+    account = session.scalar(select(Account).where(Account.email == normalise_email(email)))
+    if account is None:
+        raise Problem(
+            422,
+            "No account uses this email address; the person must register first.",
+            slug="validation",
+            errors=[field_error("body.email", "no account with this address", "unknown")],
+        )
+    wanted = sorted(set(roles))
+    tenants.set_roles(session, tenant, account, wanted)
+    return StaffOut(account_id=account.id, email=account.email, roles=wanted)
+
+
+def signed_in(session: Session, principal: UserPrincipal) -> Account:
+    """The account of a signed-in person (401 once it is deleted)."""
+    account = session.get(Account, principal.account_id)
+    if account is None:
+        raise Problem(401, "This account no longer exists.", slug="unauthenticated")
+    return account
+
+
+def unconfirmed(session: Session, email: str) -> Account | None:
+    """The account under ``email`` while its address is not confirmed yet."""
+    account = session.scalar(select(Account).where(Account.email == normalise_email(email)))
+    return account if account is not None and account.email_confirmed_at is None else None
+
+
+def current_feedback(session: Session, account_id: str) -> list[FeedbackOut]:
+    """The person's current feedback in every tenant, newest first, with their own text."""
+    rows = session.scalars(
+        select(Feedback)
+        .where(Feedback.account_id == account_id, Feedback.retracted_at.is_(None))
+        .order_by(Feedback.created_at.desc(), Feedback.id)
+    ).all()
+    return [feedback_out(f, Reader.AUTHOR) for f in rows]
 
 
 def account_out(session: Session, account: Account) -> AccountOut:

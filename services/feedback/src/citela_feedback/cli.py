@@ -27,7 +27,7 @@ console = Console(stderr=True)
 out = Console()
 
 
-def _runtime() -> ServiceRuntime:
+def _runtime() -> ServiceRuntime[FeedbackContext]:
     settings = get_settings()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     runtime = build_runtime(settings, create_bus(settings))
@@ -106,7 +106,7 @@ def staff_add(
     if not operator and not (tenant and role):
         raise _fail("give --tenant and at least one --role, or --operator")
     runtime = _runtime()
-    ctx: FeedbackContext = runtime.extras["feedback"]
+    ctx = runtime.context
     with runtime.db.transaction() as session:
         account = session.scalar(
             select(Account).where(Account.email == accounts.normalise_email(email))

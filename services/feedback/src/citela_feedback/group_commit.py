@@ -20,7 +20,7 @@ from starlette.concurrency import run_in_threadpool
 
 from citela_common.web import Problem
 from citela_feedback.metrics import GROUP_COMMIT_SIZE
-from citela_feedback.submitting import Answer, Pending
+from citela_feedback.pending import Answer, Pending
 
 RunGroup = Callable[[str, Sequence[Pending]], list[Answer | Problem]]
 # Checks of a whole group before its transactions (the rate limit: one round trip): each

@@ -30,7 +30,7 @@ from citela_feedback.domain.rules import TenantRules, Violation
 from citela_feedback.domain.screening import screen
 from citela_feedback.ids import new_id
 from citela_feedback.models import Feedback, FeedbackRevision, Outbox
-from citela_feedback.schemas import Outcome
+from citela_feedback.schemas import FeedbackIn, Outcome
 
 FEEDBACKS = cast(Table, Feedback.__table__)
 REVISIONS = cast(Table, FeedbackRevision.__table__)
@@ -64,6 +64,14 @@ class Submission:
     importance: int
     comment: str | None
     collected_at: datetime | None = None  # partner apps: when the answer was given, if earlier
+
+    @classmethod
+    def of(cls, item: FeedbackIn) -> Submission:
+        """What a POSTed feedback (alone or a batch's item) submits: the one place that reads
+        the body's fields into the intake."""
+        return cls(
+            item.entry_id, item.satisfaction, item.importance, item.comment, item.collected_at
+        )
 
 
 # A partner's clock may run a little ahead of ours; a year back is as far as an offline answer

@@ -10,7 +10,7 @@ from email.utils import make_msgid
 from typing import Protocol
 
 from citela_common.logging import get_logger
-from citela_common.settings import Settings
+from citela_feedback.settings import FeedbackSettings
 
 log = get_logger(__name__)
 
@@ -28,7 +28,7 @@ class Mailer(Protocol):
 
 
 class SmtpMailer:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: FeedbackSettings) -> None:
         assert settings.smtp_host
         self.host = settings.smtp_host
         self.port = settings.smtp_port
@@ -62,7 +62,7 @@ class LogMailer:
         log.info("mail.logged", to=mail.to, subject=mail.subject, text=mail.text)
 
 
-def create_mailer(settings: Settings) -> Mailer:
+def create_mailer(settings: FeedbackSettings) -> Mailer:
     return SmtpMailer(settings) if settings.smtp_host else LogMailer()
 
 

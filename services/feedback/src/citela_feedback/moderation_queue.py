@@ -8,12 +8,26 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from citela_feedback import events
+from citela_common.web.pagination import Page
+from citela_feedback import events, queries
 from citela_feedback.domain.moderation import ModerationAction, ModerationStatus, after
 from citela_feedback.intake import retract
 from citela_feedback.metrics import MODERATION_ACTIONS, RETRACTED
 from citela_feedback.models import Feedback
-from citela_feedback.schemas import ModerationItemOut
+from citela_feedback.schemas import FeedbackOut, ModerationItemOut
+from citela_feedback.views import Reader, feedback_out
+
+
+def page(
+    session: Session, status: ModerationStatus, cursor: str | None, limit: int
+) -> Page[FeedbackOut]:
+    """Comments in ``status`` (pending: waiting for a moderator), oldest first."""
+    rows, next_cursor = queries.page(
+        session, queries.FeedbackFilter(comment_status=status), cursor, limit, newest_first=False
+    )
+    return Page[FeedbackOut](
+        items=[feedback_out(fb, Reader.MODERATOR) for fb in rows], next_cursor=next_cursor
+    )
 
 
 def decide(

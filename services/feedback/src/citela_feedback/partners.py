@@ -11,15 +11,19 @@ from citela_common.auth import (
     PARTNER_SCOPES,
     PartnerPrincipal,
     Permission,
+    Principal,
+    UserPrincipal,
+    forbidden,
     generate_api_key,
     same_hash,
 )
 from citela_common.db import Database, utcnow
-from citela_common.settings import Settings
 from citela_common.tenancy import scope_to_tenant
+from citela_common.web import Problem, field_error
 from citela_feedback.ids import new_id
-from citela_feedback.models import ApiKey, PartnerApp
+from citela_feedback.models import ApiKey, PartnerApp, Tenant
 from citela_feedback.schemas import ApiKeyCreatedOut, ApiKeyOut, PartnerAppOut
+from citela_feedback.settings import FeedbackSettings
 
 
 def app_out(app: PartnerApp) -> PartnerAppOut:
@@ -64,6 +68,79 @@ def create_app(
     session.add(app)
     session.flush()
     return app
+
+
+def get_app(session: Session, app_id: str) -> PartnerApp:
+    """A partner app of the session's tenant (404 otherwise)."""
+    app = session.scalar(select(PartnerApp).where(PartnerApp.id == app_id))
+    if app is None:
+        raise Problem(404, f"No partner app {app_id!r} in this tenant.", slug="unknown-app")
+    return app
+
+
+def apps(session: Session) -> list[PartnerAppOut]:
+    rows = session.scalars(select(PartnerApp).order_by(PartnerApp.created_at, PartnerApp.id))
+    return [app_out(a) for a in rows]
+
+
+def keys(session: Session, app_id: str) -> list[ApiKeyOut]:
+    """The app's keys (never the keys themselves), oldest first."""
+    app = get_app(session, app_id)
+    rows = session.scalars(
+        select(ApiKey).where(ApiKey.app_id == app.id).order_by(ApiKey.created_at, ApiKey.id)
+    )
+    return [key_out(k) for k in rows]
+
+
+def key_tenants(principal: Principal, tenant: str, wanted: Iterable[str] | None) -> list[str]:
+    """The tenants a new key of ``tenant``'s app will act for (default: ``tenant``): each one
+    only where ``principal`` is an admin, or a platform operator (403 otherwise)."""
+    codes = sorted(set(wanted or [tenant]))
+    operator = isinstance(principal, UserPrincipal) and principal.operator
+    refused = [t for t in codes if not operator and not principal.can(t, Permission.TENANT_ADMIN)]
+    if refused:
+        raise forbidden(f"Only an admin of {', '.join(refused)} may give a key access there.")
+    return codes
+
+
+def issue_key(
+    db: Database,
+    session: Session,
+    tenant: str,
+    app_id: str,
+    *,
+    scopes: Iterable[str],
+    tenants: list[str],
+    label: str | None,
+) -> ApiKeyCreatedOut:
+    """A new key of an app of ``tenant`` (``session`` scoped to it) for ``tenants`` (checked
+    by ``key_tenants``), each of which must exist (422)."""
+    app = get_app(session, app_id)
+    missing = [t for t in tenants if t != tenant and not _tenant_exists(db, t)]
+    if missing:
+        raise Problem(
+            422,
+            f"Unknown tenants: {', '.join(missing)}.",
+            slug="validation",
+            errors=[field_error("body.tenants", "unknown tenant code", "unknown")],
+        )
+    return create_key(session, app, scopes=scopes, tenants=tenants, label=label)
+
+
+def _tenant_exists(db: Database, code: str) -> bool:
+    with db.transaction() as session:  # another tenant's scope: a transaction of its own
+        scope_to_tenant(session, code)
+        return session.get(Tenant, code) is not None
+
+
+def revoke_key(session: Session, app_id: str, key_id: str) -> None:
+    """Revoke an app's key at once (already revoked: nothing changes)."""
+    app = get_app(session, app_id)
+    key = session.scalar(select(ApiKey).where(ApiKey.id == key_id, ApiKey.app_id == app.id))
+    if key is None:
+        raise Problem(404, f"No key {key_id!r} for this app.", slug="unknown-key")
+    if key.revoked_at is None:
+        key.revoked_at = utcnow()
 
 
 def create_key(
@@ -121,7 +198,7 @@ def principal_of(
 class KeyResolver:
     """Finds the partner behind an API key, in a transaction of its own."""
 
-    def __init__(self, db: Database, settings: Settings) -> None:
+    def __init__(self, db: Database, settings: FeedbackSettings) -> None:
         self.db = db
         self.default_limit = settings.partner_rate_limit_per_minute
 

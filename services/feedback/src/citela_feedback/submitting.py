@@ -19,12 +19,11 @@ from functools import partial
 from typing import Any, cast
 
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
 from sqlalchemy import Connection, Table, and_, bindparam, literal, select, tuple_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from citela_common.auth import Principal, UserPrincipal, unauthenticated
+from citela_common.auth import Principal, unauthenticated
 from citela_common.db import utcnow
 from citela_common.tenancy import scope_to_tenant
 from citela_common.web import Problem
@@ -33,8 +32,9 @@ from citela_feedback.context import FeedbackContext
 from citela_feedback.domain.rules import Violation
 from citela_feedback.generations import PARTNERS, tenant_scope
 from citela_feedback.intake import FEEDBACK_COLUMNS, FEEDBACKS, ConcurrentChange, Intake
-from citela_feedback.lookups import CachedPartner, Lookups, TenantInfo
+from citela_feedback.lookups import Lookups, TenantInfo
 from citela_feedback.models import CacheGeneration, IdempotencyRecord
+from citela_feedback.pending import Answer, Caller, Pending, Work, principal_key
 
 ATTEMPTS = 3  # a unit of work lost to a concurrent duplicate is replayed, then sees it
 
@@ -141,14 +141,6 @@ def _stored(row: Mapping[Any, Any]) -> idempotency.Stored | None:
 
 
 @dataclass(frozen=True)
-class Caller:
-    """Who posts: the principal, and for a partner the cached key it was found by."""
-
-    principal: Principal
-    partner: CachedPartner | None = None
-
-
-@dataclass(frozen=True)
 class GroupHead:
     partners_generation: int
     tenant_generation: int
@@ -168,12 +160,6 @@ def read_group_head(conn: Connection, tenant: str, keys: Sequence[tuple[str, str
     return GroupHead(int(first["g_partners"] or 0), int(first["g_tenant"] or 0), stored)
 
 
-def principal_key(principal: Principal) -> str:
-    if isinstance(principal, UserPrincipal):
-        return f"account:{principal.account_id}"
-    return f"app:{principal.app_id}"
-
-
 def _verdict(
     lookups: Lookups, session: Session, tenant: TenantInfo, generation: int, entry_id: str
 ) -> Violation | None:
@@ -182,31 +168,6 @@ def _verdict(
 
 class _KeyTaken(Exception):
     """A concurrent request with the same Idempotency-Key committed first."""
-
-
-Work = Callable[[Intake, datetime], tuple[int, BaseModel]]
-Answer = tuple[JSONResponse, BaseModel | None]
-
-
-@dataclass(frozen=True)
-class Pending:
-    """One request's unit of intake, as ``run`` and ``run_group`` take it."""
-
-    tenant: str
-    caller: Caller
-    key: str | None
-    fingerprint: str
-    authorize: Callable[[Principal], None]
-    confirm: Callable[[Session, Principal], None]
-    work: Work
-    current_key: str | None = None
-
-    @property
-    def claim_id(self) -> tuple[str, str, str] | None:
-        """What two requests of one group may not share: the same key of the same caller."""
-        if self.key is None:
-            return None
-        return (self.tenant, principal_key(self.caller.principal), self.key)
 
 
 def _replayed(replay: idempotency.Replay) -> JSONResponse:

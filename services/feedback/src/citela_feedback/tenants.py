@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from citela_common.auth import Role
-from citela_common.db import utcnow
+from citela_common.db import Database, utcnow
 from citela_common.tenancy import scope_to_tenant
 from citela_common.web import Problem, field_error
 from citela_feedback.domain.rules import TenantRules
 from citela_feedback.models import Account, StaffRole, Tenant
-from citela_feedback.schemas import StaffOut, TenantOut, TenantPublicOut
+from citela_feedback.schemas import StaffOut, TenantOut, TenantPatch, TenantPublicOut
 
 # Path segments of /v1/tenants/… that are not tenants (GET /v1/tenants/public).
 RESERVED_CODES = frozenset({"public"})
@@ -30,6 +31,13 @@ def get(session: Session, code: str) -> Tenant:
     if tenant is None:
         raise unknown_tenant(code)
     return tenant
+
+
+@contextmanager
+def scoped(db: Database, code: str) -> Iterator[tuple[Session, Tenant]]:
+    """One unit of work scoped to a tenant that exists (404 otherwise)."""
+    with db.transaction() as session:
+        yield session, get(session, code)
 
 
 def create(
@@ -70,6 +78,20 @@ def create(
     return tenant
 
 
+def update(tenant: Tenant, patch: TenantPatch) -> Tenant:
+    """Apply an admin's change: the fields given replace the tenant's, the rules given are
+    merged into its rules (and checked as a whole)."""
+    if patch.name is not None:
+        tenant.name = patch.name
+    if patch.territory_codes is not None:
+        tenant.territory_codes = sorted(set(patch.territory_codes))
+    if patch.rules is not None:
+        merged = {**tenant.rules, **patch.rules.model_dump(exclude_none=True, mode="json")}
+        tenant.rules = TenantRules.model_validate(merged).model_dump(mode="json")
+    tenant.updated_at = utcnow()
+    return tenant
+
+
 def out(tenant: Tenant) -> TenantOut:
     return TenantOut(
         code=tenant.tenant_id,
@@ -101,6 +123,15 @@ def set_roles(session: Session, tenant: str, account: Account, roles: Iterable[R
         for r in sorted(set(roles))
     )
     session.flush()
+
+
+def remove_staff(session: Session, account_id: str) -> None:
+    """Remove every role of an account in the tenant (404 when it has none)."""
+    rows = session.scalars(select(StaffRole).where(StaffRole.account_id == account_id)).all()
+    if not rows:
+        raise Problem(404, "This account has no role in the tenant.", slug="unknown-staff")
+    for row in rows:
+        session.delete(row)
 
 
 def staff(session: Session) -> list[StaffOut]:

@@ -659,7 +659,7 @@ class _Seeder:
 
     def tenant_and_accounts(self) -> None:
         feedback = self.runtimes["feedback"]
-        ctx: FeedbackContext = feedback.extras["feedback"]
+        ctx: FeedbackContext = feedback.context
         with feedback.db.transaction() as session:
             scope_to_tenant(session, DEMO_TENANT)
             if session.get(Tenant, DEMO_TENANT) is None:

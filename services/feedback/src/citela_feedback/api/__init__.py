@@ -7,7 +7,7 @@ from fastapi import FastAPI
 from citela_common.runtime import ServiceRuntime
 from citela_common.web import create_service_app
 from citela_feedback.api import accounts, feedback, moderation, tenants
-from citela_feedback.api.deps import Deps, problems
+from citela_feedback.api.deps import problems
 from citela_feedback.context import FeedbackContext
 from citela_feedback.domain.scales import IMPORTANCE_DOC, SATISFACTION_DOC
 
@@ -33,17 +33,16 @@ masked in everything the service shares; only the author reads their original te
 """
 
 
-def create_app(runtime: ServiceRuntime) -> FastAPI:
-    ctx: FeedbackContext = runtime.extras["feedback"]
+def create_app(runtime: ServiceRuntime[FeedbackContext]) -> FastAPI:
+    """The feedback API; its routes reach ``runtime.context`` through ``deps.Context``."""
     app = create_service_app(
         "feedback", title=TITLE, description=DESCRIPTION, checks=runtime.readiness_checks()
     )
-    deps = Deps(ctx)
     # Any body can be malformed (400) or invalid (422); any call authenticated by an API key
     # can be rate limited (429).
     # The intake first: routes are matched in order, and partners' posts are most requests.
-    app.include_router(feedback.router(deps), responses=problems(400, 401, 403, 404, 422, 429))
-    app.include_router(accounts.router(deps), responses=problems(400, 422, 429))
+    app.include_router(feedback.router, responses=problems(400, 401, 403, 404, 422, 429))
+    app.include_router(accounts.router, responses=problems(400, 422, 429))
     for module in (tenants, moderation):
-        app.include_router(module.router(deps), responses=problems(400, 401, 403, 404, 422, 429))
+        app.include_router(module.router, responses=problems(400, 401, 403, 404, 422, 429))
     return app

@@ -1,37 +1,153 @@
-"""Dependencies and helpers the feedback routers share."""
+"""What the feedback routers share: the service's context, who calls (``Annotated``
+aliases), and the OpenAPI description of their problems."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import Request
+from fastapi import Depends, Header, Path, Request
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from citela_common.auth import (
     ApiKeyCredentials,
-    Authenticator,
     BearerCredentials,
-    PartnerPrincipal,
+    Permission,
+    Principal,
+    UserPrincipal,
     api_key_prefix,
+    forbidden,
     hash_api_key,
     unauthenticated,
 )
-from citela_common.web import Problem
+from citela_common.runtime import ServiceRuntime
 from citela_common.web.problems import PROBLEM_JSON
-from citela_feedback import tenants
 from citela_feedback.context import FeedbackContext
-from citela_feedback.metrics import RATE_LIMITED
-from citela_feedback.models import Tenant
-from citela_feedback.partners import KeyResolver
-from citela_feedback.ratelimit import Decision
+from citela_feedback.pending import Caller
 from citela_feedback.schemas import FieldError
-from citela_feedback.submitting import Caller
 
-TENANT_PATH = r"^[a-z0-9][a-z0-9-]{1,62}$"
+
+async def context(request: Request) -> FeedbackContext:
+    """The service's context, from the runtime the app was built for (on the event loop:
+    the intake's hot path makes no thread-pool hop for it)."""
+    runtime: ServiceRuntime[FeedbackContext] = request.app.state.runtime
+    return runtime.context
+
+
+Context = Annotated[FeedbackContext, Depends(context)]
+
+
+def optional_principal(
+    request: Request,
+    ctx: Context,
+    bearer: BearerCredentials = None,
+    api_key: ApiKeyCredentials = None,
+) -> Principal | None:
+    """Whoever the credentials name (None without any; 401 when refused), once per request.
+    A partner's key counts against its quota here (``quotas``)."""
+    cached: Principal | None = getattr(request.state, "principal", None)
+    if cached is not None:
+        return cached
+    principal = ctx.auth.authenticate(request, bearer.credentials if bearer else None, api_key)
+    request.state.principal = principal
+    return principal
+
+
+def principal(found: Annotated[Principal | None, Depends(optional_principal)]) -> Principal:
+    if found is None:
+        raise unauthenticated()
+    return found
+
+
+AnyPrincipal = Annotated[Principal, Depends(principal)]
+
+
+def citizen(found: AnyPrincipal) -> UserPrincipal:
+    if not isinstance(found, UserPrincipal):
+        raise forbidden("This endpoint is for people signed in, not for partner apps.")
+    return found
+
+
+CurrentUser = Annotated[UserPrincipal, Depends(citizen)]
+
+
+def operator(user: CurrentUser) -> UserPrincipal:
+    if not user.operator:
+        raise forbidden("Only a platform operator may do this.")
+    return user
+
+
+Operator = Annotated[UserPrincipal, Depends(operator)]
+
+
+def _on_path_tenant(request: Request, found: Principal, permission: Permission) -> Principal:
+    tenant = str(request.path_params.get("tenant", ""))
+    if not found.can(tenant, permission):
+        raise forbidden(f"`{permission.value}` on tenant {tenant!r} is required.")
+    return found
+
+
+def feedback_reader(request: Request, found: AnyPrincipal) -> Principal:
+    """``feedback:read`` on the path's tenant."""
+    return _on_path_tenant(request, found, Permission.FEEDBACK_READ)
+
+
+def moderator(request: Request, found: AnyPrincipal) -> Principal:
+    """``feedback:moderate`` on the path's tenant."""
+    return _on_path_tenant(request, found, Permission.FEEDBACK_MODERATE)
+
+
+def admin(request: Request, found: AnyPrincipal) -> Principal:
+    """Admin of the path's tenant, or a platform operator."""
+    if isinstance(found, UserPrincipal) and found.operator:
+        return found
+    return _on_path_tenant(request, found, Permission.TENANT_ADMIN)
+
+
+FeedbackReader = Annotated[Principal, Depends(feedback_reader)]
+Moderator = Annotated[Principal, Depends(moderator)]
+Admin = Annotated[Principal, Depends(admin)]
+
+
+async def caller(
+    request: Request,
+    ctx: Context,
+    bearer: BearerCredentials = None,
+    api_key: ApiKeyCredentials = None,
+) -> Caller:
+    """The caller of the intake routes, found without a thread-pool hop: an access token is
+    checked in memory, a partner key read from this process's cache (from the database on
+    a miss, and checked again in the request's transaction). Partners are counted against
+    their quota by the submission (``quotas``), in its own thread."""
+    if bearer:
+        found = ctx.auth.authenticate(request, bearer.credentials, None)
+        if found is not None:
+            return Caller(found)
+    if api_key:
+        prefix = api_key_prefix(api_key)
+        if prefix:
+            lookups = ctx.lookups
+            key_hash = hash_api_key(api_key)
+            cached = lookups.cached_partner(prefix, key_hash)
+            if cached is None:
+                cached = await run_in_threadpool(lookups.load_partner, prefix, key_hash)
+            if cached is not None:
+                return Caller(cached.principal, cached)
+        raise unauthenticated("The API key is unknown or revoked.")
+    raise unauthenticated()
+
+
+IntakeCaller = Annotated[Caller, Depends(caller)]
+
+IdPath = Annotated[str, Path(min_length=1, max_length=32)]
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        description="a unique key per intended submission: a retry with the same key and body "
+        "returns the first response instead of submitting again (kept 24 h)",
+    ),
+]
 
 
 class ProblemOut(BaseModel):
@@ -70,82 +186,3 @@ def problems(*codes: int) -> dict[int | str, dict[str, Any]]:
         }
         for code in codes
     }
-
-
-class Deps:
-    def __init__(self, ctx: FeedbackContext) -> None:
-        self.ctx = ctx
-        self.auth = Authenticator(
-            ctx.tokens, KeyResolver(ctx.db, ctx.settings), on_partner=self._rate_limit
-        )
-        self.optional = self.auth.optional()
-        self.principal = self.auth.required()
-        self.user = self.auth.user()
-        self.operator = self.auth.operator()
-
-    async def caller(
-        self, request: Request, bearer: BearerCredentials = None, api_key: ApiKeyCredentials = None
-    ) -> Caller:
-        """The caller of the intake routes, found without a thread-pool hop: an access token is
-        checked in memory, a partner key read from this process's cache (from the database on
-        a miss, and checked again in the request's transaction). Partners are rate limited by
-        the route (``limit``), in its own thread."""
-        if bearer:
-            principal = self.auth.authenticate(request, bearer.credentials, None)
-            if principal is not None:
-                return Caller(principal)
-        if api_key:
-            prefix = api_key_prefix(api_key)
-            if prefix:
-                lookups = self.ctx.lookups
-                key_hash = hash_api_key(api_key)
-                cached = lookups.cached_partner(prefix, key_hash)
-                if cached is None:
-                    cached = await run_in_threadpool(lookups.load_partner, prefix, key_hash)
-                if cached is not None:
-                    return Caller(cached.principal, cached)
-            raise unauthenticated("The API key is unknown or revoked.")
-        raise unauthenticated()
-
-    def limit(self, principal: object) -> None:
-        """Rate-limit a partner (429); people are not limited here."""
-        if isinstance(principal, PartnerPrincipal):
-            self._rate_limit(None, principal)
-
-    def limit_many(self, principals: Sequence[object]) -> list[Problem | None]:
-        """``limit`` for many requests at once (one round trip): each one's 429, or None."""
-        partners = [(i, p) for i, p in enumerate(principals) if isinstance(p, PartnerPrincipal)]
-        refusals: list[Problem | None] = [None] * len(principals)
-        decisions = self.ctx.limiter.hit_many(
-            [(f"key:{p.key_id}", p.rate_limit_per_minute) for _i, p in partners]
-        )
-        for (i, _p), decision in zip(partners, decisions, strict=True):
-            if not decision.allowed:
-                refusals[i] = _limited(decision)
-        return refusals
-
-    def _rate_limit(self, request: Request | None, partner: PartnerPrincipal) -> None:
-        decision = self.ctx.limiter.hit(f"key:{partner.key_id}", partner.rate_limit_per_minute)
-        if not decision.allowed:
-            raise _limited(decision)
-
-    @contextmanager
-    def tenant_session(self, code: str) -> Iterator[tuple[Session, Tenant]]:
-        """One unit of work scoped to a tenant that exists (404 otherwise)."""
-        with self.ctx.db.transaction() as session:
-            yield session, tenants.get(session, code)
-
-
-def _limited(decision: Decision) -> Problem:
-    RATE_LIMITED.labels(scope="api_key").inc()
-    return Problem(
-        429,
-        f"This API key is limited to {decision.limit} requests per minute.",
-        slug="rate-limited",
-        headers={
-            "Retry-After": str(decision.retry_after_s),
-            "RateLimit-Limit": str(decision.limit),
-            "RateLimit-Remaining": "0",
-        },
-        retry_after_s=decision.retry_after_s,
-    )

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import re
 import string
-import unicodedata
 from dataclasses import dataclass
 from enum import StrEnum
+
+from citela_common.text import fold_accents
 
 
 class FlagReason(StrEnum):
@@ -168,9 +169,6 @@ _URL = re.compile(r"(?:https?://|www\.)\S+|\b[\w-]+\.(?:com|net|org|biz|info|xyz
 _URL_HINT = re.compile(r"https?://|www\.|\.(?:com|net|org|biz|info|xyz|ru|io)\b", re.I)
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 _LEET_BYTES = bytes.maketrans(b"01345@$", b"oieasas")
-_NON_ASCII = re.compile(r"[^\x00-\x7f]")
-# The combining marks NFKD leaves in French (and most Latin) text.
-_LATIN_MARKS = re.compile("[\u0300-\u036f]")
 # Only letters make words (below), so only runs of letters need shortening.
 _STRETCH = re.compile(r"([a-z])\1+")
 _WORDS = re.compile(r"[a-z]+")
@@ -180,20 +178,13 @@ _REPEATED_CHAR = re.compile(r"(.)\1\1\1\1\1\1\1")
 _ASCII_LETTERS = string.ascii_letters.encode()
 
 
-def _unless_mark(match: re.Match[str]) -> str:
-    char = match.group(0)
-    return "" if unicodedata.combining(char) else char
-
-
 def _squeeze(match: re.Match[str]) -> str:
     return match.group(1)
 
 
 def fold(text: str) -> str:
     """Lowercase without accents, leetspeak undone, doubled letters single (« connnard »)."""
-    plain = _LATIN_MARKS.sub("", unicodedata.normalize("NFKD", text.lower())).replace("’", "'")
-    if not plain.isascii():  # « », œ, °...: only other combining marks go
-        plain = _NON_ASCII.sub(_unless_mark, plain)
+    plain = fold_accents(text.lower()).replace("’", "'")
     # Leetspeak undone on the bytes (UTF-8 keeps ASCII bytes for ASCII characters only).
     raw = plain.encode("utf-8", "surrogatepass").translate(_LEET_BYTES)
     return _STRETCH.sub(_squeeze, raw.decode("utf-8", "surrogatepass"))
