@@ -106,6 +106,17 @@ def test_entries_of_a_commune_and_of_its_epci(platform: Platform) -> None:
     assert r.json()["type"].endswith("/unknown-territory")
 
 
+def test_an_unknown_entry_or_territory_is_a_404_problem(platform: Platform) -> None:
+    base = f"/catalogue/v1/tenants/{platform.tenant}"
+    entry = platform.client.get(f"{base}/entries/service-public:nowhere")
+    assert entry.status_code == 404
+    assert entry.json()["type"].endswith("/unknown-entry")
+    territory = platform.client.get(f"{base}/territories/99999")
+    assert territory.status_code == 404
+    assert territory.json()["type"].endswith("/unknown-territory")
+    assert platform.client.get("/catalogue/v1/tenants/Not_A_Tenant/entries").status_code == 422
+
+
 def test_a_territory_listing_follows_a_change_of_the_territories(platform: Platform) -> None:
     platform.publish(
         f.entry("mairie-lons", "Mairie de Lons", "64348"),
