@@ -56,6 +56,7 @@ from citela_analytics.domain.periods import local_day
 from citela_analytics.models import CatalogueEntry, CommentScore, FeedbackFact
 from citela_analytics.sentiment import Score, SentimentBackend
 from citela_analytics.service import FACTS
+from citela_analytics.settings import AnalyticsSettings
 from citela_common.auth import Role
 from citela_common.events import make_event
 from citela_common.events.models import Channel, FeedbackSubmitted
@@ -150,7 +151,7 @@ def seed_analytics(runtime: ServiceRuntime, tenant: str, facts: int, entries: in
             ],
         )
     # Scored by the service's own backend (as its scoring job would), once per opinion.
-    backend: SentimentBackend = runtime.extras["backend"].get()
+    backend: SentimentBackend = runtime.context.backend.get()
     scored: dict[str, Score] = {}
     rows: list[dict[str, Any]] = []
     scores: list[dict[str, Any]] = []
@@ -302,7 +303,11 @@ def main() -> None:
         # No bus: the new feedback is applied by the consumer's handler, in this process; the
         # scoring of its comment is left for later (it would invalidate the cache once more).
         settings = settings_for(
-            args, database_url=url, kafka=False, analytics_scoring_delay_s=3600.0
+            args,
+            database_url=url,
+            kafka=False,
+            cls=AnalyticsSettings,
+            analytics_scoring_delay_s=3600.0,
         )
         app = create_embedded_app(settings, background=False)
         base = stack.enter_context(live_server(app))

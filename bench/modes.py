@@ -79,13 +79,15 @@ def settings_for(
     kafka: bool = True,
     redis: bool = True,
     client_id: str = "bench",
+    cls: type[Settings] = Settings,
     **extra: Any,
 ) -> Settings:
     """The settings of ``args.mode``, whatever the environment says.
 
     distributed: ``database_url`` (from ``fresh_database``), Kafka and Redis as given on the
     command line (``kafka``/``redis`` False leaves one out: a read-only benchmark needs no
-    bus). embedded: SQLite in a fresh directory, nothing else.
+    bus). embedded: SQLite in a fresh directory, nothing else. ``cls``: a service's own
+    settings class, when ``extra`` sets one of its fields.
     """
     values: dict[str, Any] = {
         "data_dir": Path(mkdtemp(prefix="citela-bench-")) / "var",
@@ -102,7 +104,7 @@ def settings_for(
         values["kafka_bootstrap"] = args.kafka if kafka else None
         values["redis_url"] = args.redis_url if redis else None
         values["kafka_client_id"] = client_id
-    return Settings(_env_file=None, **values)
+    return cls(_env_file=None, **values)
 
 
 def describe(settings: Settings) -> str:

@@ -18,7 +18,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from citela_analytics import scoring, tasks
+from citela_analytics import gateway, scoring
 from citela_analytics.models import CommentScore, ProcessedEvent
 from citela_analytics.service import CATALOGUE, FACTS
 from citela_common.auth import Role
@@ -150,7 +150,7 @@ def platform(
         )
 
         def run_here(
-            self: tasks.TaskGateway, name: str, *args: Any, countdown: float | None = None
+            self: gateway.TaskGateway, name: str, *args: Any, countdown: float | None = None
         ) -> Any:
             # as a worker would: after the countdown, in another thread
             timer = threading.Timer(countdown or 0, self.app.tasks[name].apply, (), {"args": args})
@@ -158,7 +158,7 @@ def platform(
             timer.start()
             return timer
 
-        monkeypatch.setattr(tasks.TaskGateway, "send", run_here)
+        monkeypatch.setattr(gateway.TaskGateway, "send", run_here)
     with TestClient(create_embedded_app(settings)) as client:
         platform = Platform(client, tenant, settings, request.param)
         if request.param == "distributed":

@@ -470,6 +470,36 @@ def test_a_score_is_written_once_by_the_scorer_and_reaches_the_views(platform: P
     assert [p["n"] for p in matrix["services"]] == [3]
 
 
+def test_the_quadrants_are_public_and_name_every_point(platform: Platform) -> None:
+    """One place for the rule and its French names: GET /v1/quadrants (no token), and the
+    points' code and label are the same words."""
+    r = platform.client.get("/analytics/v1/quadrants")
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert [q["code"] for q in body["items"]] == [
+        "act_first",
+        "keep_up",
+        "secondary",
+        "over_investment",
+    ]
+    names = {q["code"]: q["label"] for q in body["items"]}
+    assert names["act_first"] == "À traiter en priorité"
+    assert all(q["action"] and q["description"] for q in body["items"])
+    assert "supérieure ou égale" in body["rule"]
+    platform.publish(f.entry("mairie", "Mairie de Pau", "Administration"))
+    platform.publish(f.entry("piscine", "Piscine", "Sport"))
+    platform.publish(
+        *(f.submitted(f.fid(), "mairie", 5, 2, None) for _ in range(10)),
+        *(f.submitted(f.fid(), "piscine", 2, 5, None) for _ in range(10)),
+    )
+    points = platform.get("/matrix")["services"]
+    assert {p["quadrant"] for p in points} == {"act_first", "over_investment"}
+    for p in points:
+        assert p["quadrant_label"] == names[p["quadrant"]]
+    spec = platform.client.get("/analytics/openapi.json").json()
+    assert "/v1/quadrants" in spec["paths"]
+
+
 def test_metrics_of_the_analytics_service(platform: Platform) -> None:
     platform.publish(f.entry("mairie", "Mairie de Pau", "Administration"))
     platform.publish(*(f.submitted(f.fid(), "mairie", 5, 2, "Trop d'attente") for _ in range(2)))

@@ -21,8 +21,9 @@ from celery import Celery
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from citela_analytics import scoring, tasks
+from citela_analytics import gateway, scoring
 from citela_analytics.models import CommentScore, Outbox
+from citela_analytics.settings import AnalyticsSettings
 from citela_common.events.models import CommentScored
 from citela_common.settings import Settings
 from citela_common.tasks import create_celery
@@ -120,8 +121,8 @@ def stack(
         app.conf.task_routes = ()  # not the service's queue: this test's own
         return app
 
-    monkeypatch.setattr(tasks, "create_celery", on_own_queue)
-    settings = Settings(
+    monkeypatch.setattr(gateway, "create_celery", on_own_queue)
+    settings = AnalyticsSettings(
         data_dir=tmp_path / "var",
         database_url=pg_url,
         kafka_bootstrap=kafka_bootstrap,
@@ -193,11 +194,11 @@ def test_scores_survive_killed_workers_and_reports_are_built_by_a_worker(
     assert platform.get("/matrix") == before
 
     # 2. Many comments, one scoring task (no trigger), workers killed while it scores.
-    monkeypatch.setattr(tasks.ScoringTrigger, "__call__", lambda self, tenant: None)
+    monkeypatch.setattr(gateway.ScoringTrigger, "__call__", lambda self, tenant: None)
     platform.publish(*(f.submitted(f.fid(), "mairie", 4, 3, COMMENTS[i % 4]) for i in range(40)))
     assert pending(platform) == 40
     seen = len(workers.batches())
-    client.send_task(tasks.SCORE_TASK, args=(platform.tenant,))
+    client.send_task(gateway.SCORE_TASK, args=(platform.tenant,))
 
     until(lambda: len(workers.batches()) >= seen + 2, 60, "two batches to start")
     child, _size = workers.batches()[-1]
@@ -275,7 +276,7 @@ def test_feedback_posted_to_the_feedback_api_reaches_the_matrix(
         app.conf.task_routes = ()  # not the service's queue: this test's own
         return app
 
-    monkeypatch.setattr(tasks, "create_celery", on_own_queue)
+    monkeypatch.setattr(gateway, "create_celery", on_own_queue)
     env = {
         **os.environ,
         "PYTHONPATH": str(ROOT),

@@ -16,11 +16,12 @@ from citela_analytics import scoring
 from citela_analytics.models import CommentScore, Outbox
 from citela_analytics.sentiment import Score
 from citela_analytics.service import facts_consumer
+from citela_analytics.settings import AnalyticsSettings
 from citela_common.cache import MemoryCache
 from citela_common.db import Database
 from citela_common.events.models import CommentScored
 from citela_common.migrations import upgrade
-from citela_common.settings import Settings, get_settings
+from citela_common.settings import get_settings
 from citela_platform.cli import app as citela
 from tests.analytics import factories as f
 
@@ -201,7 +202,7 @@ def test_citela_analytics_rescore(
 
 def test_the_task_uses_the_configured_backend(db: Database) -> None:
     """No stand-in: the backend ``sentiment.factory.create_backend`` gives by default."""
-    backend = scoring.load_backend(Settings())
+    backend = scoring.load_backend(AnalyticsSettings())
     assert backend.name
     assert backend.model_version
     tenant = "t-default-backend"

@@ -6,7 +6,7 @@ import threading
 import time
 from typing import Any, cast
 
-from citela_analytics.tasks import SCORE_TASK, ScoringTrigger, TaskGateway
+from citela_analytics.gateway import SCORE_TASK, ScoringTrigger, TaskGateway
 
 
 class RecordingGateway:

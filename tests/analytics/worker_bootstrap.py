@@ -17,7 +17,7 @@ import time
 
 from citela_analytics import scoring
 from citela_analytics.sentiment import Score, SentimentBackend
-from citela_common.settings import Settings
+from citela_analytics.settings import AnalyticsSettings
 from tests.analytics.factories import KeywordBackend
 
 
@@ -29,7 +29,7 @@ class SlowBackend(KeywordBackend):
         return super().score(texts)
 
 
-def load_backend(settings: Settings) -> SentimentBackend:
+def load_backend(settings: AnalyticsSettings) -> SentimentBackend:
     return SlowBackend(os.environ.get("CITELA_TEST_MODEL_VERSION", "1"))
 
 

@@ -18,6 +18,7 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
+from citela_analytics.settings import AnalyticsSettings
 from citela_common.auth import Role
 from citela_common.events import make_event
 from citela_common.events.models import (
@@ -207,7 +208,7 @@ def entry(service: Service) -> CatalogueEntryUpserted:
 
 
 def web_settings(data_dir: Any) -> Settings:
-    return Settings(
+    return AnalyticsSettings(
         data_dir=data_dir,
         analytics_scoring_delay_s=0.05,
         # cheap hashes in tests; production keeps the RFC 9106 defaults

@@ -18,13 +18,13 @@ from citela_analytics.sentiment.transformers_backend import (
     default_label_map,
     parse_label_map,
 )
-from citela_common.settings import Settings
+from citela_analytics.settings import AnalyticsSettings
 
 N, U, P = SentimentLabel.NEGATIVE, SentimentLabel.NEUTRAL, SentimentLabel.POSITIVE
 
 
-def settings(**kw: Any) -> Settings:
-    return Settings(_env_file=None, **kw)
+def settings(**kw: Any) -> AnalyticsSettings:
+    return AnalyticsSettings(_env_file=None, **kw)
 
 
 def test_the_default_is_the_built_in_french_scorer() -> None:

@@ -23,7 +23,7 @@ from citela_analytics.sentiment.transformers_backend import (
     SentimentBackendError,
     TransformersBackend,
 )
-from citela_common.settings import Settings
+from citela_analytics.settings import AnalyticsSettings
 
 if importlib.util.find_spec("transformers") is None or importlib.util.find_spec("torch") is None:
     # Never a skip: `make test` installs the extra, and a missing backend is a failure to see.
@@ -308,7 +308,7 @@ def test_devices(tiny: Path) -> None:
 
 
 def test_the_factory_builds_it_from_the_settings(tiny: Path) -> None:
-    settings = Settings(
+    settings = AnalyticsSettings(
         _env_file=None,
         sentiment_model=str(tiny),
         sentiment_label_map=STAR_MAP,

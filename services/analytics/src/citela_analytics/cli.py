@@ -9,7 +9,8 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from citela_analytics import jobs, scoring
-from citela_analytics.scoring import BackendHolder, ScoringResult
+from citela_analytics.context import AnalyticsContext
+from citela_analytics.scoring import ScoringResult
 from citela_analytics.service import build_runtime
 from citela_common.bus import create_bus
 from citela_common.runtime import ServiceRuntime
@@ -26,7 +27,7 @@ TenantOption = Annotated[
 ]
 
 
-def _runtime() -> ServiceRuntime:
+def _runtime() -> ServiceRuntime[AnalyticsContext]:
     settings = get_settings()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     runtime = build_runtime(settings, create_bus(settings))
@@ -54,8 +55,7 @@ def rescore(
     backend and model version: running it twice scores nothing the second time.
     """
     runtime = _runtime()
-    holder: BackendHolder = runtime.extras["backend"]
-    backend = holder.get()
+    backend = runtime.context.backend.get()
     with runtime.db.transaction() as session:
         stale = scoring.count_stale(session, backend.name, backend.model_version, tenant)
         waiting = scoring.count_pending(session, backend.name, backend.model_version, tenant)
@@ -82,7 +82,7 @@ def rescore(
             runtime.db,
             backend,
             tenant=tenant,
-            batch_size=batch_size or runtime.settings.analytics_scoring_batch_size,
+            batch_size=batch_size or runtime.context.settings.analytics_scoring_batch_size,
             on_batch=progress,
         )
     if runtime.settings.mode is Mode.DISTRIBUTED:

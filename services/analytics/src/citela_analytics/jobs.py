@@ -11,11 +11,10 @@ from datetime import date
 from typing import Any
 
 from citela_analytics import cells, reports, scoring, snapshots
+from citela_analytics.context import AnalyticsContext
 from citela_analytics.domain.periods import last_complete_week, local_day
 from citela_analytics.metrics import RECOMPUTE_DRIFT, RECOMPUTE_SECONDS
-from citela_analytics.scoring import BackendHolder
 from citela_common.bus.base import PublishError
-from citela_common.cache import Cache
 from citela_common.db import utcnow
 from citela_common.logging import get_logger
 from citela_common.runtime import ServiceRuntime
@@ -23,13 +22,10 @@ from citela_common.tenancy import scope_to_tenant
 
 log = get_logger(__name__)
 
-
-def _cache(runtime: ServiceRuntime) -> Cache | None:
-    cache: Cache | None = runtime.extras.get("cache")
-    return cache
+Runtime = ServiceRuntime[AnalyticsContext]
 
 
-def publish_soon(runtime: ServiceRuntime) -> None:
+def publish_soon(runtime: Runtime) -> None:
     """Publish what a job staged in the outbox now, rather than at the relay's next poll."""
     try:
         runtime.relay.relay_once()
@@ -38,31 +34,29 @@ def publish_soon(runtime: ServiceRuntime) -> None:
     runtime.relay.wake()
 
 
-def _tenants(runtime: ServiceRuntime, tenant: str | None) -> list[str]:
+def _tenants(runtime: Runtime, tenant: str | None) -> list[str]:
     if tenant is not None:
         return [tenant]
     with runtime.db.transaction() as session:
         return cells.tenants(session)
 
 
-def score(runtime: ServiceRuntime, tenant: str | None = None) -> dict[str, Any]:
+def score(runtime: Runtime, tenant: str | None = None) -> dict[str, Any]:
     """Score every pending comment (of one tenant, or of all) with the configured backend."""
-    holder: BackendHolder = runtime.extras["backend"]
+    ctx = runtime.context
     result = scoring.score_pending(
         runtime.db,
-        holder.get(),
+        ctx.backend.get(),
         tenant=tenant,
-        batch_size=runtime.settings.analytics_scoring_batch_size,
+        batch_size=ctx.settings.analytics_scoring_batch_size,
         on_batch=lambda _r: publish_soon(runtime),
     )
-    cache = _cache(runtime)
-    if cache is not None:
-        for t in result.tenants:
-            cache.bump(t)
+    for t in result.tenants:
+        ctx.cache.bump(t)
     return result.as_dict()
 
 
-def recompute(runtime: ServiceRuntime, tenant: str | None = None) -> list[dict[str, Any]]:
+def recompute(runtime: Runtime, tenant: str | None = None) -> list[dict[str, Any]]:
     """Rebuild the matrix sums exactly from the facts; report the drift (0 expected)."""
     out = []
     for t in _tenants(runtime, tenant):
@@ -75,9 +69,7 @@ def recompute(runtime: ServiceRuntime, tenant: str | None = None) -> list[dict[s
         if done.drifted:
             RECOMPUTE_DRIFT.inc(done.drifted)
             log.warning("analytics.matrix_drift", tenant=t, cells=done.drifted)
-            cache = _cache(runtime)
-            if cache is not None:
-                cache.bump(t)
+            runtime.context.cache.bump(t)
         out.append(
             {
                 "tenant": t,
@@ -91,7 +83,7 @@ def recompute(runtime: ServiceRuntime, tenant: str | None = None) -> list[dict[s
 
 
 def snapshot(
-    runtime: ServiceRuntime, tenant: str | None = None, week: str | None = None
+    runtime: Runtime, tenant: str | None = None, week: str | None = None
 ) -> list[dict[str, Any]]:
     """Take the snapshot of ``week`` (ISO date of any day of it; default: last full week)."""
     day = date.fromisoformat(week) if week else last_complete_week(local_day(utcnow()))
@@ -99,13 +91,11 @@ def snapshot(
     for t in _tenants(runtime, tenant):
         with runtime.db.transaction() as session:
             scope_to_tenant(session, t)
-            row = snapshots.take(
-                session, t, day, runtime.settings.analytics_min_answers, backfilled=False
-            )
+            row = snapshots.take(session, t, day, runtime.context.min_answers, backfilled=False)
             out.append({"tenant": t, "week_start": row.week_start.isoformat()})
     return out
 
 
-def build_report(runtime: ServiceRuntime, tenant: str, report_id: str) -> dict[str, Any]:
-    status = reports.build(runtime.db, tenant, report_id, runtime.settings.analytics_min_answers)
+def build_report(runtime: Runtime, tenant: str, report_id: str) -> dict[str, Any]:
+    status = reports.build(runtime.db, tenant, report_id, runtime.context.min_answers)
     return {"tenant": tenant, "report": report_id, "status": status.value}

@@ -10,6 +10,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from citela_analytics.domain.explain import Comment, Explanation
 from citela_analytics.domain.matrix import (
     QUADRANT_LABELS_FR,
+    QUADRANT_ORDER,
+    QUADRANT_RULE_FR,
+    QUADRANTS_FR,
     STATUS_LABELS_FR,
     CrosshairMode,
     Crosshairs,
@@ -403,3 +406,27 @@ class RecomputeOut(BaseModel):
         "recomputation from the facts (0 expected)"
     )
     duration_s: float
+
+
+class QuadrantOut(BaseModel):
+    code: Quadrant = Field(description="the quadrant's code, as each point's `quadrant`")
+    label: str = Field(description="its name in French, as each point's `quadrant_label`")
+    action: str = Field(description="what it asks of the authority, in French")
+    description: str = Field(description="where it lies (importance, satisfaction), in French")
+
+
+class QuadrantsOut(BaseModel):
+    """The quadrants of the matrix, in priority order, and the rule that places a point."""
+
+    rule: str = Field(description="the rule, in French words")
+    items: list[QuadrantOut]
+
+    @classmethod
+    def of_domain(cls) -> QuadrantsOut:
+        return cls(
+            rule=QUADRANT_RULE_FR,
+            items=[
+                QuadrantOut(code=q, label=t.label, action=t.action, description=t.description)
+                for q, t in sorted(QUADRANTS_FR.items(), key=lambda qt: QUADRANT_ORDER[qt[0]])
+            ],
+        )

@@ -32,27 +32,26 @@ from citela_analytics.metrics import (
 from citela_analytics.models import CommentScore, FeedbackFact, Outbox
 from citela_analytics.projection import insert_score
 from citela_analytics.sentiment import Score, SentimentBackend
+from citela_analytics.sentiment.factory import create_backend
+from citela_analytics.settings import AnalyticsSettings
 from citela_common.db import Database, utcnow
 from citela_common.events.models import ANALYTICS_TOPIC, CommentScored, SentimentLabel, make_event
 from citela_common.logging import get_logger
 from citela_common.outbox import add_event
-from citela_common.settings import Settings
 
 log = get_logger(__name__)
 SOURCE = "/citela/analytics"
 
 
-def load_backend(settings: Settings) -> SentimentBackend:
+def load_backend(settings: AnalyticsSettings) -> SentimentBackend:
     """The backend the configuration names (``sentiment.factory.create_backend``)."""
-    from citela_analytics.sentiment.factory import create_backend
-
     return create_backend(settings)
 
 
 class BackendHolder:
     """One backend per process, created on first use (a model loads once)."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: AnalyticsSettings) -> None:
         self.settings = settings
         self._backend: SentimentBackend | None = None
         self._lock = threading.Lock()

@@ -13,13 +13,18 @@ requested, once per tenant and batch, after the commit.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import lru_cache
 
-from citela_analytics import api, facts, projection
+from citela_analytics import api, facts, projection, tasks
+from citela_analytics.context import AnalyticsContext
+from citela_analytics.gateway import ScoringTrigger, TaskGateway
 from citela_analytics.metrics import MATRIX_UPDATE_SECONDS
 from citela_analytics.models import SCHEMA, Outbox, ProcessedEvent
+from citela_analytics.reads import SharedReads
 from citela_analytics.scoring import BackendHolder
-from citela_analytics.tasks import ScoringTrigger, TaskGateway
-from citela_common.bus import EventBus
+from citela_analytics.settings import AnalyticsSettings
+from citela_common.auth import Authenticator, TokenService
+from citela_common.bus import EventBus, create_bus
 from citela_common.cache import Cache, create_cache
 from citela_common.db import Database, utcnow
 from citela_common.events.envelope import CloudEvent
@@ -30,7 +35,7 @@ from citela_common.events.models import (
 )
 from citela_common.outbox import idempotent_batch
 from citela_common.runtime import ConsumerSpec, ServiceRuntime
-from citela_common.settings import Settings
+from citela_common.settings import Settings, get_settings, settings_for
 
 NAME = "analytics"
 FACTS = "analytics-facts"
@@ -74,37 +79,51 @@ def catalogue_consumer(db: Database, cache: Cache) -> ConsumerSpec:
     )
 
 
-def build_runtime(settings: Settings, bus: EventBus) -> ServiceRuntime:
-    db = Database(settings.resolved_database_url, SCHEMA)
-    cache = create_cache(settings.redis_url, "citela:analytics")
-    runtime: ServiceRuntime | None = None
+def build_runtime(settings: Settings, bus: EventBus) -> ServiceRuntime[AnalyticsContext]:
+    own = settings_for(settings, AnalyticsSettings)
+    db = Database(own.resolved_database_url, SCHEMA)
+    cache = create_cache(own.redis_url, "citela:analytics")
+    runtime: ServiceRuntime[AnalyticsContext] | None = None
 
-    def current() -> ServiceRuntime:
+    def current() -> ServiceRuntime[AnalyticsContext]:
         assert runtime is not None
         return runtime
 
-    gateway = TaskGateway(settings, current)
-    trigger = ScoringTrigger(gateway, settings.analytics_scoring_delay_s)
+    gateway = TaskGateway(own, lambda app: tasks.register(app, own, current))
+    trigger = ScoringTrigger(gateway, own.analytics_scoring_delay_s)
+    context = AnalyticsContext(
+        settings=own,
+        cache=cache,
+        backend=BackendHolder(own),
+        tasks=gateway,
+        scoring_trigger=trigger,
+        auth=Authenticator(TokenService(own)),
+        reads=SharedReads(own.analytics_min_answers),
+    )
     runtime = ServiceRuntime(
         name=NAME,
         package="citela_analytics",
-        settings=settings,
+        settings=own,
         db=db,
         bus=bus,
         outbox_model=Outbox,
         app_factory=api.create_app,
-        context=None,
+        context=context,
         consumers=[
             facts_consumer(db, cache, trigger),
             catalogue_consumer(db, cache),
         ],
         topics=[ANALYTICS_TOPIC],
-        extras={
-            "cache": cache,
-            "backend": BackendHolder(settings),
-            "tasks": gateway,
-            "scoring_trigger": trigger,
-        },
         on_stop=[trigger.close],
     )
+    return runtime
+
+
+@lru_cache(maxsize=1)
+def worker_runtime() -> ServiceRuntime[AnalyticsContext]:
+    """The analytics runtime of a Celery worker process (no consumers, no HTTP): what its
+    tasks run against (``tasks.register``)."""
+    settings = get_settings()
+    runtime = build_runtime(settings, create_bus(settings))
+    runtime.migrate()
     return runtime

@@ -7,6 +7,7 @@ Its image runs it beside the API: the worker consumes the ``analytics`` queue on
 from __future__ import annotations
 
 from citela_analytics import tasks
+from citela_analytics.service import worker_runtime
 from citela_common.settings import get_settings
 from citela_common.tasks import create_celery
 
@@ -14,4 +15,4 @@ QUEUE = "analytics"
 
 settings = get_settings()
 app = create_celery(settings, "citela-analytics", queues=(QUEUE,))
-tasks.register(app, settings)
+tasks.register(app, settings, worker_runtime)

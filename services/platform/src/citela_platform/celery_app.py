@@ -8,6 +8,7 @@ run in-process (``task_always_eager``). Deployed, each service runs its own work
 from __future__ import annotations
 
 from citela_analytics import tasks as analytics_tasks
+from citela_analytics.service import worker_runtime as analytics_runtime
 from citela_common.settings import get_settings
 from citela_common.tasks import create_celery
 from citela_ingest import tasks as ingest_tasks
@@ -17,5 +18,5 @@ settings = get_settings()
 # Every service with tasks, in one worker (development, tests): it consumes their queues.
 app = create_celery(settings, "citela", queues=("ingest", "analytics", "platform"))
 ingest_tasks.register(app, settings)
-analytics_tasks.register(app, settings)
+analytics_tasks.register(app, settings, analytics_runtime)
 retention.register(app, settings)  # every service's purges, on beat

@@ -53,12 +53,55 @@ QUADRANT_ORDER: dict[Quadrant, int] = {
     Quadrant.OVER_INVESTMENT: 3,
 }
 
-QUADRANT_LABELS_FR: dict[Quadrant, str] = {
-    Quadrant.ACT_FIRST: "À traiter en priorité",
-    Quadrant.KEEP_UP: "À maintenir",
-    Quadrant.SECONDARY: "Secondaire",
-    Quadrant.OVER_INVESTMENT: "Surinvestissement possible",
+
+@dataclass(frozen=True)
+class QuadrantText:
+    """What officials read of a quadrant (French): its name, what to do, where it lies."""
+
+    label: str
+    action: str
+    description: str
+
+
+# The one place of the quadrants' French names: the API serves them (GET /v1/quadrants, and
+# every point's quadrant_label), the web and the reports render them.
+QUADRANTS_FR: dict[Quadrant, QuadrantText] = {
+    Quadrant.ACT_FIRST: QuadrantText(
+        "À traiter en priorité",
+        "Améliorer ce service en premier : il compte beaucoup et déçoit.",
+        "importance forte, satisfaction faible",
+    ),
+    Quadrant.KEEP_UP: QuadrantText(
+        "À maintenir",
+        "Garder le niveau : il compte beaucoup et satisfait.",
+        "importance forte, satisfaction forte",
+    ),
+    Quadrant.SECONDARY: QuadrantText(
+        "Secondaire",
+        "Surveiller sans urgence : il compte peu et satisfait peu.",
+        "importance faible, satisfaction faible",
+    ),
+    Quadrant.OVER_INVESTMENT: QuadrantText(
+        "Surinvestissement possible",
+        "Vérifier que les moyens engagés sont à la mesure de l'attente : il compte peu et "
+        "satisfait beaucoup.",
+        "importance faible, satisfaction forte",
+    ),
 }
+QUADRANT_LABELS_FR: dict[Quadrant, str] = {q: t.label for q, t in QUADRANTS_FR.items()}
+QUADRANT_RULE_FR = (
+    "Chaque service (ou politique publique) est placé selon la moyenne de l'importance et la "
+    "moyenne de la satisfaction de ses réponses. Une moyenne est forte quand elle est "
+    "supérieure ou égale à son repère : par défaut la moyenne générale de la collectivité sur "
+    "la période, ou le milieu de l'échelle (3) si la collectivité l'a choisi ; faible sinon. "
+    "Importance forte et satisfaction faible : à traiter en priorité ; importance forte et "
+    "satisfaction forte : à maintenir ; importance faible et satisfaction faible : secondaire ; "
+    "importance faible et satisfaction forte : surinvestissement possible. Un service qui a "
+    "moins de réponses que le minimum de la collectivité (10 par défaut) n'a pas de quadrant ; "
+    "sa position est incertaine quand l'intervalle de confiance à 95 % de l'une des deux "
+    "moyennes contient son repère. Les priorités suivent l'ordre des quadrants ci-dessus, puis "
+    "l'écart entre importance et satisfaction, le plus grand d'abord."
+)
 
 
 class Status(StrEnum):

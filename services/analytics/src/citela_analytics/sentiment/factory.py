@@ -17,14 +17,14 @@ from __future__ import annotations
 
 from citela_analytics.sentiment import SentimentBackend
 from citela_analytics.sentiment.transformers_backend import SentimentBackendError
-from citela_common.settings import Settings
+from citela_analytics.settings import AnalyticsSettings
 
 __all__ = ["BACKENDS", "SentimentBackendError", "create_backend"]
 
 BACKENDS = ("auto", "lexicon", "transformers")
 
 
-def create_backend(settings: Settings) -> SentimentBackend:
+def create_backend(settings: AnalyticsSettings) -> SentimentBackend:
     choice = (settings.sentiment_backend or "auto").strip().lower()
     if choice in ("lexicon-fr",):
         choice = "lexicon"

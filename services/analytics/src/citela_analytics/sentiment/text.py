@@ -15,9 +15,10 @@
 from __future__ import annotations
 
 import re
-import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
+
+from citela_common.text import fold_accents
 
 _APOSTROPHES = str.maketrans(
     {
@@ -107,9 +108,7 @@ SMS: dict[str, tuple[str, ...]] = {
 
 def fold(text: str) -> str:
     """Lower case, no accents, plain apostrophes and dashes."""
-    text = text.translate(_APOSTROPHES).replace("…", "...").lower()
-    decomposed = unicodedata.normalize("NFKD", text)
-    return "".join(c for c in decomposed if not unicodedata.combining(c))
+    return fold_accents(text.translate(_APOSTROPHES).replace("…", "...").lower())
 
 
 @dataclass(frozen=True)
