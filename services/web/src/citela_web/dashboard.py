@@ -182,32 +182,16 @@ def _first_last(values: list[float | None]) -> tuple[float | None, float | None]
     return (known[0], known[-1]) if known else (None, None)
 
 
-@router.get("/{tenant}/tendances", response_class=HTMLResponse, response_model=None)
-async def trends(request: Request, tenant: str, staff: AnalyticsStaff) -> Response:
-    query = request.query_params
-    niveau = query.get("niveau", "domaines")
-    scope = "service" if niveau == "services" else "area"
-    try:
-        weeks = int(query.get("semaines", "12"))
-    except ValueError:
-        weeks = 12
-    weeks = weeks if weeks in TREND_WEEKS else 12
-    key = query.get("cle", "").strip()[:250]
-    path = f"/v1/tenants/{tenant}/trends"
-    every = await staff.get("analytics", path, {"scope": scope, "weeks": weeks})
-    data = (
-        await staff.get("analytics", path, {"scope": scope, "weeks": weeks, "key": key})
-        if key
-        else every
-    )
+def trend_views(
+    staff: Staff, data: Mapping[str, Any], scope: str, weeks: int, *, detailed: bool
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The trends page's overview rows (first and last week of each series) and, when
+    ``detailed``, each series' weekly table and small charts."""
+    tenant = staff.tenant
     week_days: list[str] = [str(w) for w in data["weeks"]]
     level = "domaines" if scope == "area" else "services"
-    choices = sorted(((s["key"], s["label"]) for s in every["series"]), key=lambda c: c[1])
-    # Charts for every series of a large tenant would weigh hundreds of kilobytes on a phone:
-    # past a few series, one table compares them and each opens on its own.
-    detailed = bool(key) or len(data["series"]) <= TREND_DETAIL_MAX
-    overview = []
-    series = []
+    overview: list[dict[str, Any]] = []
+    series: list[dict[str, Any]] = []
     for s in data["series"]:
         by_week = {str(p["week_start"]): p for p in s["points"]}
         rows = [by_week.get(w) for w in week_days]
@@ -256,6 +240,34 @@ async def trends(request: Request, tenant: str, staff: AnalyticsStaff) -> Respon
                 ],
             }
         )
+    return overview, series
+
+
+@router.get("/{tenant}/tendances", response_class=HTMLResponse, response_model=None)
+async def trends(request: Request, tenant: str, staff: AnalyticsStaff) -> Response:
+    query = request.query_params
+    niveau = query.get("niveau", "domaines")
+    scope = "service" if niveau == "services" else "area"
+    try:
+        weeks = int(query.get("semaines", "12"))
+    except ValueError:
+        weeks = 12
+    weeks = weeks if weeks in TREND_WEEKS else 12
+    key = query.get("cle", "").strip()[:250]
+    path = f"/v1/tenants/{tenant}/trends"
+    every = await staff.get("analytics", path, {"scope": scope, "weeks": weeks})
+    data = (
+        await staff.get("analytics", path, {"scope": scope, "weeks": weeks, "key": key})
+        if key
+        else every
+    )
+    week_days: list[str] = [str(w) for w in data["weeks"]]
+    level = "domaines" if scope == "area" else "services"
+    choices = sorted(((s["key"], s["label"]) for s in every["series"]), key=lambda c: c[1])
+    # Charts for every series of a large tenant would weigh hundreds of kilobytes on a phone:
+    # past a few series, one table compares them and each opens on its own.
+    detailed = bool(key) or len(data["series"]) <= TREND_DETAIL_MAX
+    overview, series = trend_views(staff, data, scope, weeks, detailed=detailed)
     return render(
         request,
         "dashboard/trends.html",
