@@ -20,14 +20,14 @@ from citela_web.dashboard_common import (
     Staff,
     StaffMember,
     area_href,
+    chart_of,
     chart_point,
     crosshair_words,
-    ordered,
     sentiment_bar,
     service_href,
 )
 from citela_web.errors import Refused
-from citela_web.matrix_chart import build_chart, line_chart
+from citela_web.matrix_chart import ChartPoint, line_chart
 from citela_web.pages import render
 
 router = APIRouter(prefix=PREFIX, tags=["dashboard"])
@@ -43,32 +43,15 @@ async def matrix(request: Request, tenant: str, staff: StaffMember, ctx: Web) ->
         raise Refused(ROLE_FORBIDDEN)
     filters = Filters.of(request.query_params)
     data: dict[str, Any] | None = None
-    points: list[Mapping[str, Any]] = []
+    points: list[ChartPoint] = []
     areas: list[str] = []
     chart = None
     if not filters.errors:
         data = await staff.get("analytics", f"/v1/tenants/{tenant}/matrix", filters.api_params())
         areas = sorted({str(a["key"]) for a in data["areas"]}, key=str.lower)
-        if filters.niveau == "domaines":
-            points = [
-                a for a in data["areas"] if not filters.domaine or a["key"] == filters.domaine
-            ]
-        else:
-            points = [
-                s
-                for s in data["services"]
-                if not filters.domaine or s.get("policy_area") == filters.domaine
-            ]
-        points = ordered(points)
-        cross = data["crosshairs"]
-        if cross.get("importance") is not None and cross.get("satisfaction") is not None:
-            chart = build_chart(
-                [chart_point(tenant, p) for p in points],
-                float(cross["importance"]),
-                float(cross["satisfaction"]),
-                names=await ctx.quadrants.labels(points),
-                zoom=True,
-            )
+        shown = filters.points(data)
+        points = [chart_point(tenant, p) for p in shown]
+        chart = chart_of(points, data["crosshairs"], await ctx.quadrants.labels(shown))
     if filters.domaine and filters.domaine not in areas:
         areas.append(filters.domaine)
     return render(
@@ -78,7 +61,7 @@ async def matrix(request: Request, tenant: str, staff: StaffMember, ctx: Web) ->
             "matrice",
             filters=filters,
             data=data,
-            points=[chart_point(tenant, p) for p in points],
+            points=points,
             chart=chart,
             areas=areas,
             crosshair_text=crosshair_words(data["crosshairs"]) if data else "",

@@ -16,7 +16,7 @@ from citela_web.api_client import ApiError, Params
 from citela_web.context import CurrentVisitor, web
 from citela_web.errors import Refused
 from citela_web.filters import french_date, french_number
-from citela_web.matrix_chart import ChartPoint, Estimate
+from citela_web.matrix_chart import Chart, ChartPoint, Estimate, build_chart
 from citela_web.session import Visitor
 
 PREFIX = "/tableau-de-bord"
@@ -201,6 +201,18 @@ class Filters:
             "crosshair": CROSSHAIR_MODES.get(self.axes),
         }
 
+    def points(self, matrix: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+        """The matrix's services or areas these filters show, in priority order."""
+        if self.niveau == "domaines":
+            shown = [a for a in matrix["areas"] if not self.domaine or a["key"] == self.domaine]
+        else:
+            shown = [
+                s
+                for s in matrix["services"]
+                if not self.domaine or s.get("policy_area") == self.domaine
+            ]
+        return ordered(shown)
+
     def query(self, **override: str) -> str:
         """The query string of these filters (for links that keep them), `?…` or ``."""
         values = {
@@ -274,6 +286,21 @@ def sentiment_bar(sentiment: Mapping[str, Any]) -> list[dict[str, Any]]:
         }
         for key, label in labels
     ]
+
+
+def chart_of(
+    points: Sequence[ChartPoint], crosshairs: Mapping[str, Any], names: Mapping[str, str]
+) -> Chart | None:
+    """The matrix chart of ``points`` (zoomed on them), once the crosshairs are known."""
+    if crosshairs.get("importance") is None or crosshairs.get("satisfaction") is None:
+        return None
+    return build_chart(
+        points,
+        float(crosshairs["importance"]),
+        float(crosshairs["satisfaction"]),
+        names=names,
+        zoom=True,
+    )
 
 
 def service_href(tenant: str, entry_id: str) -> str:

@@ -9,12 +9,13 @@ from typing import Any
 
 from citela_web.dashboard_common import (
     Filters,
+    chart_of,
     chart_point,
     crosshair_words,
     ordered,
     sentiment_bar,
 )
-from citela_web.matrix_chart import Chart, ChartPoint, build_chart
+from citela_web.matrix_chart import ChartPoint
 from citela_web.quadrants import Quadrant
 
 
@@ -23,20 +24,6 @@ class Explained:
     point: ChartPoint
     explanation: Mapping[str, Any]
     bar: list[dict[str, Any]]
-
-
-def _chart(
-    points: Sequence[ChartPoint], crosshairs: Mapping[str, Any], names: Mapping[str, str]
-) -> Chart | None:
-    if crosshairs.get("importance") is None or crosshairs.get("satisfaction") is None:
-        return None
-    return build_chart(
-        points,
-        float(crosshairs["importance"]),
-        float(crosshairs["satisfaction"]),
-        names=names,
-        zoom=True,
-    )
 
 
 def report_page(
@@ -71,7 +58,7 @@ def report_page(
         "placed": [p for p in services if p.status != "not_enough_answers"],
         "act_first": [p for p in services if first is not None and p.quadrant == first.code],
         "short": [p for p in services if p.status == "not_enough_answers"],
-        "services_chart": _chart(services, cross, names),
-        "areas_chart": _chart(areas, cross, names),
+        "services_chart": chart_of(services, cross, names),
+        "areas_chart": chart_of(areas, cross, names),
         "explained": explained,
     }
