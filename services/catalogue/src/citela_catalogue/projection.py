@@ -9,8 +9,9 @@ one SELECT of the stored versions of the entries concerned, the outcome of the e
 out in order in memory, then bulk statements: one upsert of the entries (its search vector
 computed in the same statement on PostgreSQL), one delete and one insert of their communes
 (and of their FTS rows on SQLite), one update of the removed ones, one upsert of the
-territories. Every upsert also carries the version guard (``WHERE stored.version <
-excluded.version``), so a concurrent writer cannot make an older version win either.
+territories. Entries and territories go through ``bulk.versioned_upsert``: the version guard
+(``WHERE stored.version < excluded.version``) is in the statements, so a concurrent writer
+cannot make an older version win either.
 """
 
 from __future__ import annotations
@@ -20,10 +21,8 @@ from typing import Any, cast
 
 from sqlalchemy import (
     Table,
-    bindparam,
     delete,
     text,
-    update,
 )
 from sqlalchemy.orm import Session
 
@@ -88,37 +87,16 @@ def remove_entry(session: Session, tenant: str, data: CatalogueEntryRemoved) -> 
 
 def apply_entries(session: Session, items: Sequence[tuple[str, EntryEvent]]) -> set[str]:
     """Apply entry upserts and removals in order; the tenants with an entry changed."""
-    if not items:
-        return set()
-    t = ENTRIES
-    versions: dict[EntryKey, int] = {
-        (row[0], row[1]): row[2]
-        for row in bulk.rows_by_keys(
-            session,
-            t,
-            ("tenant_id", "entry_id"),
-            sorted({(tenant, d.entry_id) for tenant, d in items}),
-            ("tenant_id", "entry_id", "version"),
-        )
-    }
-    pending = entry_batches.fold(items, versions)
-    _write_upserts(session, {k: p for k, p in pending.items() if p.upsert is not None})
-    removals = [
-        {"t": tenant, "e": entry_id, "v": p.version, "r": p.removed_at}
-        for (tenant, entry_id), p in sorted(pending.items(), key=lambda kv: kv[0])
-        if p.upsert is None
-    ]
-    if removals:
-        session.execute(
-            update(t)
-            .where(
-                t.c.tenant_id == bindparam("t"),
-                t.c.entry_id == bindparam("e"),
-                t.c.version < bindparam("v"),
-            )
-            .values(version=bindparam("v"), removed_at=bindparam("r", type_=t.c.removed_at.type)),
-            removals,
-        )
+    pending, written = bulk.upsert_entries(
+        session,
+        ENTRIES,
+        items,
+        _entry_row,
+        returning=("id", "tenant_id", "entry_id"),
+        pg_computed={"search_vector": _TSVECTOR},
+    )
+    upserts = {key: p for key, p in pending.items() if p.upsert is not None}
+    _write_communes(session, upserts, {(row[1], row[2]): row[0] for row in written})
     return {tenant for tenant, _ in pending}
 
 
@@ -173,29 +151,12 @@ _TSVECTOR = (
     f"setweight(to_tsvector(CAST('{TS_CONFIG}' AS regconfig), u.sv_title), 'A')"
     f" || to_tsvector(CAST('{TS_CONFIG}' AS regconfig), u.sv_body)"
 )
-_ENTRY_KEYS = ("tenant_id", "entry_id")
-_ENTRY_UPSERT = bulk.OnConflict(
-    _ENTRY_KEYS,
-    overwrite=tuple(
-        c.name for c in ENTRIES.columns if c.name not in (*_ENTRY_KEYS, "id", "search_vector")
-    ),
-    newer="version",  # never an older version, even against a concurrent writer
-)
 
 
-def _write_upserts(session: Session, pending: dict[EntryKey, entry_batches.EntryChange]) -> None:
-    if not pending:
-        return
-    rows = [_entry_row(tenant, p) for (tenant, _), p in sorted(pending.items())]
-    written = bulk.write(
-        session,
-        ENTRIES,
-        rows,
-        on_conflict=_ENTRY_UPSERT,
-        returning=("id", "tenant_id", "entry_id"),
-        pg_computed={"search_vector": _TSVECTOR},
-    )
-    ids: dict[EntryKey, int] = {(row[1], row[2]): row[0] for row in written}
+def _write_communes(
+    session: Session, pending: dict[EntryKey, entry_batches.EntryChange], ids: dict[EntryKey, int]
+) -> None:
+    """The communes (and on SQLite the FTS rows) of the entries just written."""
     if not ids:
         return
     session.execute(
@@ -235,11 +196,6 @@ def upsert_territory(session: Session, tenant: str, data: TerritoryUpserted) -> 
 
 
 _TERRITORY_KEYS = ("tenant_id", "level", "code")
-_TERRITORY_UPSERT = bulk.OnConflict(
-    _TERRITORY_KEYS,
-    overwrite=tuple(c.name for c in TERRITORIES.columns if c.name not in _TERRITORY_KEYS),
-    newer="version",
-)
 
 
 def upsert_territories(
@@ -253,11 +209,11 @@ def upsert_territories(
             newest[key] = data
     if not newest:
         return set()
-    written = bulk.write(
+    written = bulk.versioned_upsert(
         session,
         TERRITORIES,
+        _TERRITORY_KEYS,
         [_territory_row(tenant, d) for (tenant, _, _), d in sorted(newest.items())],
-        on_conflict=_TERRITORY_UPSERT,
         returning=("tenant_id",),
     )
     return {row[0] for row in written}

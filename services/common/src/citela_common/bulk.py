@@ -7,13 +7,14 @@ pipelined, each costs the server a parse/bind/execute, and psycopg dumps each va
 ``executemany`` of the equivalent ``INSERT … ON CONFLICT`` (in-process, nothing to gain).
 
 The conflict clause is the same on both: overwrite some columns from the new row, add to
-others (running sums), and optionally only when the stored version is older.
+others (running sums), and optionally only when the stored version is older:
+``versioned_upsert`` is that write for every projection keeping rows by version.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from functools import lru_cache
@@ -30,13 +31,18 @@ from sqlalchemy import (
     select,
     text,
     tuple_,
+    update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.sqltypes import JSON
 
+from citela_common.events import entry_batches
+from citela_common.events.entry_batches import EntryChange, EntryEvent, EntryKey
+
 _PG = postgresql.dialect()  # type: ignore[no-untyped-call]
+ENTRY_KEYS = ("tenant_id", "entry_id")
 
 
 @dataclass(frozen=True)
@@ -165,6 +171,110 @@ def _sqlite_statement(
     if returning:
         stmt = stmt.returning(*(table.c[c] for c in returning))
     return stmt
+
+
+def stored_versions(
+    session: Session,
+    table: Table,
+    keys: tuple[str, ...],
+    wanted: Sequence[tuple[Any, ...]],
+    version: str = "version",
+) -> dict[tuple[Any, ...], int]:
+    """The stored ``version`` of each of the ``wanted`` keys that has a row."""
+    rows = rows_by_keys(session, table, keys, wanted, (*keys, version))
+    return {tuple(row[: len(keys)]): row[len(keys)] for row in rows}
+
+
+def versioned_upsert(
+    session: Session,
+    table: Table,
+    keys: tuple[str, ...],
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    removals: Sequence[Mapping[str, Any]] = (),
+    version: str = "version",
+    returning: tuple[str, ...] = (),
+    pg_computed: Mapping[str, str] | None = None,
+) -> list[tuple[Any, ...]]:
+    """The versioned write of a projection: an older version never overwrites a newer one.
+
+    ``rows`` (whole rows) are inserted, or overwrite a stored row whose ``version`` is older;
+    ``removals`` (the keys, the version and the columns a removal sets, e.g. ``removed_at``)
+    change a stored row whose version is older, and nothing where there is none. The guard is
+    in the statements, so a concurrent writer cannot make an older version win either.
+    Returns the ``returning`` columns of the rows inserted or overwritten.
+    """
+    written: list[tuple[Any, ...]] = []
+    if rows:
+        overwrite = tuple(c for c in rows[0] if c in table.c and c not in keys)
+        written = write(
+            session,
+            table,
+            rows,
+            on_conflict=OnConflict(keys, overwrite=overwrite, newer=version),
+            returning=returning,
+            pg_computed=pg_computed,
+        )
+    if removals:
+        changed = [c for c in removals[0] if c not in keys]
+        statement = (
+            update(table)
+            .where(
+                *(table.c[k] == bindparam(f"k_{k}") for k in keys),
+                table.c[version] < bindparam(f"v_{version}"),
+            )
+            .values({c: bindparam(f"v_{c}", type_=table.c[c].type) for c in changed})
+        )
+        session.execute(
+            statement,
+            [
+                {**{f"k_{k}": r[k] for k in keys}, **{f"v_{c}": r[c] for c in changed}}
+                for r in removals
+            ],
+        )
+    return written
+
+
+def upsert_entries(
+    session: Session,
+    table: Table,
+    items: Sequence[tuple[str, EntryEvent]],
+    row: Callable[[str, EntryChange], dict[str, Any]],
+    *,
+    removed: Mapping[str, Any] | None = None,
+    returning: tuple[str, ...] = (),
+    pg_computed: Mapping[str, str] | None = None,
+) -> tuple[dict[EntryKey, EntryChange], list[tuple[Any, ...]]]:
+    """Apply catalogue entry events (``(tenant, data)``, in order) to a projection's ``table``
+    of entries (keys ``tenant_id, entry_id``, a ``version`` and a ``removed_at``): the net
+    change per entry (``entry_batches.fold`` over the stored versions), written with
+    ``versioned_upsert``. ``row`` makes the whole row of an upsert; ``removed``: other columns
+    a removal sets. Returns the changes and the ``returning`` columns of the rows written."""
+    if not items:
+        return {}, []
+    wanted = sorted({(tenant, data.entry_id) for tenant, data in items})
+    pending = entry_batches.fold(items, stored_versions(session, table, ENTRY_KEYS, wanted))
+    changes = sorted(pending.items())
+    written = versioned_upsert(
+        session,
+        table,
+        ENTRY_KEYS,
+        [row(tenant, p) for (tenant, _), p in changes if p.upsert is not None],
+        removals=[
+            {
+                "tenant_id": tenant,
+                "entry_id": entry_id,
+                "version": p.version,
+                "removed_at": p.removed_at,
+                **(removed or {}),
+            }
+            for (tenant, entry_id), p in changes
+            if p.upsert is None
+        ],
+        returning=returning,
+        pg_computed=pg_computed,
+    )
+    return pending, written
 
 
 def among(

@@ -1,18 +1,23 @@
 """This service's own read model of the catalogue, projected from the catalogue events.
 
-Versioned (an older version never overwrites a newer one) and idempotent (each event id is
-recorded in ``processed_events`` in the same transaction as its effect). The feedback service
+Versioned (an older version never overwrites a newer one: ``bulk.versioned_upsert``, the write
+the catalogue's and analytics' projections use too) and idempotent (each event id is recorded in
+``processed_events`` in the same transaction as its effect). The feedback service
 reads only these tables to decide whether an entry exists and lies in a tenant's territory.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from typing import cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, select
 from sqlalchemy.orm import Session
 
+from citela_common import bulk
 from citela_common.db import Database
+from citela_common.events import entry_batches
+from citela_common.events.entry_batches import EntryEvent
 from citela_common.events.envelope import CloudEvent
 from citela_common.events.models import (
     CATALOGUE_TOPIC,
@@ -22,9 +27,8 @@ from citela_common.events.models import (
     TerritoryUpserted,
     parse_data,
 )
-from citela_common.outbox import each, idempotent_batch
+from citela_common.outbox import idempotent_batch
 from citela_common.runtime import ConsumerSpec
-from citela_common.tenancy import scope_to_tenant
 from citela_feedback import generations
 from citela_feedback.domain.rules import Commune, EntryPlace
 from citela_feedback.models import CatalogueEntry, ProcessedEvent, Territory
@@ -33,82 +37,74 @@ CONSUMER = "feedback-catalogue"
 COMMUNE_LEVELS = (TerritoryLevel.COMMUNE.value, TerritoryLevel.ARRONDISSEMENT.value)
 
 
-def apply_event(session: Session, event: CloudEvent) -> bool:
-    """Apply one catalogue event; True when the read model changed.
+ENTRIES = cast(Table, CatalogueEntry.__table__)
+TERRITORIES = cast(Table, Territory.__table__)
+_TERRITORY_KEYS = ("tenant_id", "level", "code")
+
+
+def apply_batch(session: Session, events: Sequence[CloudEvent]) -> list[str]:
+    """Apply catalogue events in order; the tenants whose read model changed.
 
     A change bumps the tenant's cache generation at commit (citela_feedback.generations):
-    every intake worker then drops the verdicts it cached on the tenant's entries. A rewrite
-    of this projection that writes without the ORM must keep the ``touch``.
+    every intake worker then drops the verdicts it cached on the tenant's entries (the writes
+    below are Core statements, which the ORM's flush hook does not see: hence the ``touch``).
     """
-    scope_to_tenant(session, event.tenant)
-    data = parse_data(event)
-    changed = False
-    if isinstance(data, CatalogueEntryUpserted):
-        changed = _upsert_entry(session, event.tenant, data)
-    elif isinstance(data, CatalogueEntryRemoved):
-        changed = _remove_entry(session, event.tenant, data)
-    elif isinstance(data, TerritoryUpserted):
-        changed = _upsert_territory(session, event.tenant, data)
-    if changed:
-        generations.touch(session, generations.tenant_scope(event.tenant))
-    return changed
+    entries: list[tuple[str, EntryEvent]] = []
+    territories: dict[tuple[str, str, str], TerritoryUpserted] = {}  # the newest of each
+    for event in events:
+        data = parse_data(event)
+        if isinstance(data, CatalogueEntryUpserted | CatalogueEntryRemoved):
+            entries.append((event.tenant, data))
+        elif isinstance(data, TerritoryUpserted):
+            key = (event.tenant, data.level.value, data.code)
+            if key not in territories or territories[key].version < data.version:
+                territories[key] = data
+    changed = _apply_entries(session, entries) | _upsert_territories(session, territories)
+    for tenant in sorted(changed):
+        generations.touch(session, generations.tenant_scope(tenant))
+    return sorted(changed)
 
 
-def _upsert_entry(session: Session, tenant: str, data: CatalogueEntryUpserted) -> bool:
-    row = session.get(CatalogueEntry, (tenant, data.entry_id))
-    if row is not None and row.version >= data.version:
-        return False
-    if row is None:
-        row = CatalogueEntry(tenant_id=tenant, entry_id=data.entry_id)
-        session.add(row)
-    row.version = data.version
-    row.kind = data.kind.value
-    row.title = data.title[:500]
-    row.policy_area = data.policy_area
-    row.commune_codes = list(data.commune_codes)
-    row.epci_codes = list(data.epci_codes)
-    row.departement_codes = list(data.departement_codes)
-    row.removed_at = None
-    return True
+def apply_event(session: Session, event: CloudEvent) -> bool:
+    """Apply one catalogue event; True when the read model changed."""
+    return bool(apply_batch(session, [event]))
 
 
-def _remove_entry(session: Session, tenant: str, data: CatalogueEntryRemoved) -> bool:
-    row = session.get(CatalogueEntry, (tenant, data.entry_id))
-    if row is not None and row.version >= data.version:
-        return False
-    if row is None:
-        # A removal that overtook its upsert still wins over that older upsert later.
-        row = CatalogueEntry(
-            tenant_id=tenant, entry_id=data.entry_id, kind="service", title=data.entry_id
-        )
-        session.add(row)
-    row.version = data.version
-    row.removed_at = data.removed_at
-    return True
+def _apply_entries(session: Session, items: Sequence[tuple[str, EntryEvent]]) -> set[str]:
+    pending, _ = bulk.upsert_entries(session, ENTRIES, items, entry_batches.mirror_row)
+    return {tenant for tenant, _ in pending}
 
 
-def _upsert_territory(session: Session, tenant: str, data: TerritoryUpserted) -> bool:
-    row = session.get(Territory, (tenant, data.level.value, data.code))
-    if row is not None and row.version >= data.version:
-        return False
-    if row is None:
-        row = Territory(tenant_id=tenant, level=data.level.value, code=data.code)
-        session.add(row)
-    row.version = data.version
-    row.name = data.name
-    row.epci_code = data.epci_code
-    row.departement_codes = list(data.departement_codes)
-    row.region_code = data.region_code
-    row.parent_commune_code = data.parent_commune_code
-    return True
+def _upsert_territories(
+    session: Session, newest: dict[tuple[str, str, str], TerritoryUpserted]
+) -> set[str]:
+    written = bulk.versioned_upsert(
+        session,
+        TERRITORIES,
+        _TERRITORY_KEYS,
+        [
+            {
+                "tenant_id": tenant,
+                "level": level,
+                "code": code,
+                "version": d.version,
+                "name": d.name,
+                "epci_code": d.epci_code,
+                "departement_codes": list(d.departement_codes),
+                "region_code": d.region_code,
+                "parent_commune_code": d.parent_commune_code,
+            }
+            for (tenant, level, code), d in sorted(newest.items())
+        ],
+        returning=("tenant_id",),
+    )
+    return {row[0] for row in written}
 
 
 def projection(db: Database) -> ConsumerSpec:
     """The read model's consumer: each polled batch in one transaction, each event once."""
     return ConsumerSpec.batched(
-        [CATALOGUE_TOPIC],
-        CONSUMER,
-        idempotent_batch(db, ProcessedEvent, CONSUMER, each(apply_event)),
+        [CATALOGUE_TOPIC], CONSUMER, idempotent_batch(db, ProcessedEvent, CONSUMER, apply_batch)
     )
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from citela_common.events.models import CatalogueEntryRemoved, CatalogueEntryUpserted
 
@@ -43,3 +44,22 @@ def fold(
             known.version, known.removed_at = data.version, data.removed_at
         versions[key] = data.version
     return pending
+
+
+def mirror_row(tenant: str, change: EntryChange) -> dict[str, Any]:
+    """What another service's mirror of the catalogue keeps of an upserted entry (the columns
+    of analytics' and feedback's ``catalogue_entries``)."""
+    data = change.upsert
+    assert data is not None
+    return {
+        "tenant_id": tenant,
+        "entry_id": data.entry_id,
+        "version": change.version,
+        "kind": data.kind.value,
+        "title": data.title[:500],
+        "policy_area": data.policy_area,
+        "commune_codes": list(data.commune_codes),
+        "epci_codes": list(data.epci_codes),
+        "departement_codes": list(data.departement_codes),
+        "removed_at": change.removed_at,
+    }
