@@ -230,13 +230,19 @@ def _author(
     return Author("partner", app_id=principal.app_id, user_ref=user_ref)
 
 
+# Optional fields added to FeedbackIn after Idempotency-Keys were first stored: left out of
+# the fingerprint when absent, so that a retry of a key stored before still matches it.
+ADDED_LATER = ("collected_at",)
+
+
 def _fingerprint_body(body: BatchIn | FeedbackIn) -> dict[str, Any]:
-    """The body as fingerprinted for Idempotency-Key: an absent ``collected_at`` is left out,
-    so that keys stored before the field existed still match their retries."""
+    """The body as fingerprinted for Idempotency-Key (``ADDED_LATER`` fields left out when
+    absent)."""
     dumped: dict[str, Any] = body.model_dump(mode="json")
     for item in dumped.get("items", [dumped]):
-        if item.get("collected_at") is None:
-            item.pop("collected_at", None)
+        for name in ADDED_LATER:
+            if item.get(name) is None:
+                item.pop(name, None)
     return dumped
 
 
