@@ -67,7 +67,6 @@ class ServiceRuntime(Generic[ContextT]):
     context: ContextT
     consumers: list[ConsumerSpec] = field(default_factory=list)
     topics: list[str] = field(default_factory=list)
-    extras: dict[str, Any] = field(default_factory=dict)
     # Called by stop_background once the consumers have stopped (flush what they left).
     on_stop: list[Callable[[], None]] = field(default_factory=list)
     relay: OutboxRelay = field(init=False)
