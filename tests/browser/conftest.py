@@ -21,12 +21,19 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
 
+from citela_analytics.settings import AnalyticsSettings
 from citela_common.settings import Settings
+from citela_feedback.settings import FeedbackSettings
 from citela_platform.demo import DemoSummary, seed_demo
 from citela_platform.embedded import create_embedded_app
 from tests.browser.support import VIEWPORTS, Visits, chromium_path, require_axe
 from tests.feedback.support import Inbox, free_port, smtp_server
 from tests.support.live_server import live_server
+
+
+class BrowserSettings(FeedbackSettings, AnalyticsSettings):
+    """The platform's settings with the feedback and analytics fields the journeys set."""
+
 
 # Enough answers for several services to pass the 10-answer threshold, few enough to seed fast.
 DEMO_FEEDBACKS = 1200  # the fewest with which the demo fills every cell it means to
@@ -95,12 +102,11 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     with smtp_server() as (inbox, smtp_port):
-        settings = Settings(
+        settings = BrowserSettings(
             data_dir=data_dir,
             smtp_host="127.0.0.1",
             smtp_port=smtp_port,
             portal_public_url=url,
-            feedback_public_url=f"{url}/feedback",
             # Several tests sign the same staff member in within a minute.
             login_rate_limit_per_minute=1000,
             analytics_scoring_delay_s=0.2,
