@@ -36,6 +36,9 @@ CACHE_TTL_S = 300  # a body stays at most this long (a new generation replaces i
 
 AnalyticsRuntime = ServiceRuntime[AnalyticsContext]
 
+# The dependencies below only read the request and the runtime (a token's check is a few
+# microseconds of CPU): async, so a read makes no thread-pool hop for each of them.
+
 
 async def runtime(request: Request) -> AnalyticsRuntime:
     """The runtime the app was built for (``ServiceRuntime.create_app``)."""
@@ -53,7 +56,7 @@ async def context(found: Runtime) -> AnalyticsContext:
 Context = Annotated[AnalyticsContext, Depends(context)]
 
 
-def principal(
+async def principal(
     request: Request,
     ctx: Context,
     bearer: BearerCredentials = None,
@@ -76,12 +79,12 @@ def _holding(request: Request, who: Principal, permission: Permission) -> Princi
     return who
 
 
-def reader(request: Request, who: Annotated[Principal, Depends(principal)]) -> Principal:
+async def reader(request: Request, who: Annotated[Principal, Depends(principal)]) -> Principal:
     """``analytics:read`` on the path's tenant (roles admin, analyst)."""
     return _holding(request, who, Permission.ANALYTICS_READ)
 
 
-def admin(request: Request, who: Annotated[Principal, Depends(principal)]) -> Principal:
+async def admin(request: Request, who: Annotated[Principal, Depends(principal)]) -> Principal:
     """``tenant:admin`` on the path's tenant."""
     return _holding(request, who, Permission.TENANT_ADMIN)
 
@@ -117,7 +120,7 @@ def period_of(start: date | None, end: date | None) -> Period:
     return Period(start, end)
 
 
-def period(start: Start = None, end: End = None) -> Period:
+async def period(start: Start = None, end: End = None) -> Period:
     """The request's period of local days (``from``, ``to``)."""
     return period_of(start, end)
 
@@ -199,7 +202,7 @@ class TenantReader:
         )
 
 
-def tenant_reader(request: Request, found: Runtime, tenant: TenantCode) -> TenantReader:
+async def tenant_reader(request: Request, found: Runtime, tenant: TenantCode) -> TenantReader:
     return TenantReader(request, found, tenant)
 
 
