@@ -1,9 +1,9 @@
-"""Analytics' own projections of other services' events: catalogue entries and sentiment scores.
+"""Analytics' projection of the catalogue, and the one write of a sentiment score.
 
 Catalogue: what the matrix needs of an entry (title, policy area, territory), versioned like
-the catalogue's projection (an older version never wins). Scores: ``comment.scored`` events,
-one row per feedback revision, backend and model version; a score of a retracted feedback is
-dropped.
+the catalogue's projection (an older version never wins). Scores: one row per feedback
+revision, backend and model version, written by the scorer in the transaction that stages its
+``comment.scored`` event (analytics does not consume its own topic).
 """
 
 from __future__ import annotations
@@ -11,11 +11,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, cast
 
-from sqlalchemy import Table, select
+from sqlalchemy import Table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from citela_analytics.models import CatalogueEntry, CommentScore, FeedbackFact
+from citela_analytics.models import CatalogueEntry, CommentScore
 from citela_common import bulk
 from citela_common.db import utcnow
 from citela_common.events import entry_batches
@@ -26,7 +26,6 @@ from citela_common.events.models import (
     CommentScored,
     parse_data,
 )
-from citela_common.tenancy import scope_to_tenant
 
 ENTRIES = cast(Table, CatalogueEntry.__table__)
 
@@ -75,19 +74,3 @@ def insert_score(session: Session, tenant: str, data: CommentScored) -> bool:
         .returning(table.c.feedback_id)
     )
     return result.first() is not None  # rowcount is not reliable here across drivers
-
-
-def apply_score_event(session: Session, event: CloudEvent) -> bool:
-    """Apply one analytics event; True when a new score was stored."""
-    scope_to_tenant(session, event.tenant)
-    data = parse_data(event)
-    if not isinstance(data, CommentScored):
-        return False
-    retracted = session.scalar(
-        select(FeedbackFact.retracted_at).where(
-            FeedbackFact.tenant_id == event.tenant, FeedbackFact.feedback_id == data.feedback_id
-        )
-    )
-    if retracted is not None:
-        return False
-    return insert_score(session, event.tenant, data)
