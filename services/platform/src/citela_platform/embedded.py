@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import httpx
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.routing import Mount
 
@@ -26,6 +26,35 @@ from citela_platform.retention import RetentionTimer
 from citela_web.app import create_web_app
 
 EMBEDDED_BASES = {name: f"/{name}" for name in SERVICES}
+
+landing = APIRouter()
+"""The platform's own pages in embedded mode: what this process serves."""
+
+
+@landing.get("/plateforme", response_class=HTMLResponse, include_in_schema=False)
+def landing_page(request: Request) -> HTMLResponse:
+    return HTMLResponse(
+        render_landing(request.app.state.settings, list(request.app.state.runtimes))
+    )
+
+
+@landing.get("/v1/services", tags=["platform"], summary="The services this process serves")
+def services(request: Request) -> JSONResponse:
+    return JSONResponse(
+        [
+            {
+                "name": n,
+                "label": LABELS[n],
+                "base": f"/{n}",
+                "docs": f"/{n}/docs",
+                "health": f"/{n}/healthz",
+                "ready": f"/{n}/readyz",
+                "metrics": f"/{n}/metrics",
+            }
+            for n in request.app.state.runtimes
+        ]
+    )
+
 
 log = get_logger(__name__)
 
@@ -76,26 +105,7 @@ def create_embedded_app(settings: Settings, *, background: bool = True) -> FastA
     root.state.runtimes = runtimes
     root.state.settings = settings
 
-    @root.get("/plateforme", response_class=HTMLResponse, include_in_schema=False)
-    def landing() -> HTMLResponse:
-        return HTMLResponse(render_landing(settings, list(runtimes)))
-
-    @root.get("/v1/services", tags=["platform"], summary="The services this process serves")
-    def services() -> JSONResponse:
-        return JSONResponse(
-            [
-                {
-                    "name": n,
-                    "label": LABELS[n],
-                    "base": f"/{n}",
-                    "docs": f"/{n}/docs",
-                    "health": f"/{n}/healthz",
-                    "ready": f"/{n}/readyz",
-                    "metrics": f"/{n}/metrics",
-                }
-                for n in runtimes
-            ]
-        )
+    root.include_router(landing)
 
     for name, runtime in runtimes.items():
         root.router.routes.append(Mount(f"/{name}", app=runtime.create_app(), name=name))
