@@ -8,7 +8,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from fastapi.routing import APIRoute
 from starlette.routing import Mount
 
 from tests.catalogue import factories as cf
@@ -178,7 +177,7 @@ def feedback_routes(platform: FeedbackPlatform) -> set[tuple[str, str]]:
         for method in operations
     }
     assert documented <= found, f"routes the enumeration missed: {sorted(documented - found)}"
-    assert any(isinstance(r, APIRoute) for r in mount.app.routes)
+    assert len(documented) > 20, "the enumeration must see the feedback API's routes"
     return found
 
 
