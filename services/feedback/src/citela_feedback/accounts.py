@@ -107,6 +107,17 @@ def account_out(session: Session, account: Account) -> AccountOut:
     )
 
 
+def _email_taken() -> Problem:
+    """The refusal of an address already registered (checked first, then by the unique key)."""
+    return Problem(
+        409,
+        "An account already uses this email address.",
+        slug="email-taken",
+        title="Adresse électronique déjà utilisée",
+        errors=[field_error("body.email", "already registered; sign in instead", "taken")],
+    )
+
+
 def create_account(
     session: Session,
     ctx: FeedbackContext,
@@ -119,13 +130,7 @@ def create_account(
 ) -> Account:
     email = normalise_email(email)
     if session.scalar(select(Account.id).where(Account.email == email)) is not None:
-        raise Problem(
-            409,
-            "An account already uses this email address.",
-            slug="email-taken",
-            title="Adresse électronique déjà utilisée",
-            errors=[field_error("body.email", "already registered; sign in instead", "taken")],
-        )
+        raise _email_taken()
     account = Account(
         id=new_id(),
         email=email,
@@ -139,13 +144,7 @@ def create_account(
     try:
         session.flush()
     except IntegrityError:
-        raise Problem(
-            409,
-            "An account already uses this email address.",
-            slug="email-taken",
-            title="Adresse électronique déjà utilisée",
-            errors=[field_error("body.email", "already registered; sign in instead", "taken")],
-        ) from None
+        raise _email_taken() from None
     return account
 
 
