@@ -67,7 +67,7 @@ from citela_common.settings import Settings
 from citela_common.tenancy import scope_to_tenant
 from citela_feedback import partners, tenants
 from citela_feedback.models import Feedback, Outbox
-from citela_feedback.readmodel import apply_event
+from citela_feedback.readmodel import apply_batch
 from citela_feedback.service import build_runtime
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -102,8 +102,7 @@ def prepare_tenant(runtime: Any, code: str) -> str:
     # The read model learns the catalogue straight from the events (the projection's own code),
     # not through a consumer group: this measures intake, not the projection.
     with runtime.db.transaction() as session:
-        for event in [cf.event(d, code) for d in [*cf.GEOGRAPHY, *ENTRIES]]:
-            apply_event(session, event)
+        apply_batch(session, [cf.event(d, code) for d in [*cf.GEOGRAPHY, *ENTRIES]])
     return key
 
 

@@ -73,11 +73,6 @@ def contribution(fact: Fact | None) -> Contribution | None:
     return fact["entry_id"], fact["day"], Sums.of(fact["importance"], fact["satisfaction"])
 
 
-def apply_event(session: Session, event: CloudEvent) -> Applied:
-    """Apply one feedback event in the caller's transaction."""
-    return apply_batch(session, [event])[0]
-
-
 def apply_batch(session: Session, events: Sequence[CloudEvent]) -> list[Applied]:
     """Apply feedback events in the caller's transaction; what each did, in the same order.
 

@@ -48,11 +48,6 @@ TERRITORIES = cast(Table, TerritoryRow.__table__)
 CatalogueData = EntryEvent | TerritoryUpserted
 
 
-def apply_event(session: Session, event: CloudEvent) -> bool:
-    """Apply one catalogue event; True when the store changed."""
-    return bool(apply_batch(session, [event]))
-
-
 def apply_batch(session: Session, events: Sequence[CloudEvent]) -> list[str]:
     """Apply catalogue events in order; the tenants whose store changed.
 

@@ -65,11 +65,6 @@ def apply_batch(session: Session, events: Sequence[CloudEvent]) -> list[str]:
     return sorted(changed)
 
 
-def apply_event(session: Session, event: CloudEvent) -> bool:
-    """Apply one catalogue event; True when the read model changed."""
-    return bool(apply_batch(session, [event]))
-
-
 def _apply_entries(session: Session, items: Sequence[tuple[str, EntryEvent]]) -> set[str]:
     pending, _ = bulk.upsert_entries(session, ENTRIES, items, entry_batches.mirror_row)
     return {tenant for tenant, _ in pending}
