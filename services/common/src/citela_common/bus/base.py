@@ -28,6 +28,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from citela_common.events.envelope import CloudEvent, EnvelopeError, Headers, from_binary, to_binary
+from citela_common.faults import PublishError as PublishError  # re-exported: the bus's error
 from citela_common.logging import get_logger, log_context
 from citela_common.metrics import (
     BUS_CONSUMED,
@@ -65,10 +66,6 @@ class Record:
             if key == name:
                 return value.decode(errors="replace")
         return None
-
-
-class PublishError(RuntimeError):
-    """The bus did not acknowledge a message (broker down, timeout)."""
 
 
 def _acknowledged() -> None:
