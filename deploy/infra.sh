@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Local infrastructure for Citéla without Docker: PostgreSQL, Redis and a single-node Kafka (KRaft),
-# each a private instance on 127.0.0.1 whose data, logs and pid files live in <repo>/.local/
-# (git-ignored). Works as root on a fresh Debian 12 (CI) and on a developer machine.
+# each a private instance on 127.0.0.1 whose data, logs and pid files live in the instance folder
+# (CITELA_INFRA_DIR, default <repo>/.local/, git-ignored). Works as root on a fresh Debian 12 (CI)
+# and on a developer machine. Another folder and other ports make a second, independent instance
+# (a fault test's own servers, which it may stop and kill): the installed programs are shared
+# (the apt packages, and the Kafka jars whose classpath lives in CITELA_INFRA_CACHE_DIR).
 #
 #   deploy/infra.sh install            install what is missing (apt packages, Kafka jars via Maven,
 #                                      wrk for the benchmarks)
@@ -11,16 +14,22 @@
 #   deploy/infra.sh status [SERVICE..] one line each; exit 3 when one is down
 #   deploy/infra.sh up                 install + start
 #   deploy/infra.sh env                `export CITELA_...=` lines, for  eval "$(deploy/infra.sh env)"
+#   deploy/infra.sh purge              stop this instance and delete its folder, data included
 # SERVICE: postgres (pg), redis, kafka. Every subcommand is idempotent.
 #
-# Settings (environment): CITELA_PG_PORT (5432), CITELA_REDIS_PORT (6379), CITELA_KAFKA_PORT (9092),
+# Settings (environment): CITELA_INFRA_DIR (<repo>/.local: data, logs, pid files of this instance),
+# CITELA_INFRA_CACHE_DIR (<repo>/.local/cache: the Kafka classpath, shared by every instance),
+# CITELA_PG_PORT (5432), CITELA_REDIS_PORT (6379), CITELA_KAFKA_PORT (9092),
 # CITELA_KAFKA_CONTROLLER_PORT (9093), CITELA_KAFKA_VERSION (the pom's), CITELA_KAFKA_HEAP (768m),
 # CITELA_INFRA_WAIT_S (120: how long start waits for a service), CITELA_PG_SHARED_BUFFERS (512MB).
 set -euo pipefail
 
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO_ROOT=$(cd "$SCRIPT_DIR/.." && pwd)
-LOCAL_DIR=$REPO_ROOT/.local
+# Absolute paths: the servers run from other working directories.
+abspath() { case $1 in /*) printf '%s\n' "$1" ;; *) printf '%s/%s\n' "$PWD" "$1" ;; esac; }
+LOCAL_DIR=$(abspath "${CITELA_INFRA_DIR:-$REPO_ROOT/.local}")
+CACHE_DIR=$(abspath "${CITELA_INFRA_CACHE_DIR:-$REPO_ROOT/.local/cache}")
 
 PG_PORT=${CITELA_PG_PORT:-5432}
 PG_ROLE=citela
@@ -147,9 +156,10 @@ pg_install() {
     pg_bindir >/dev/null || die "postgresql installed but no initdb/postgres found"
 }
 
-# Make .local/postgres a directory the server's user can write. A checkout under /root (mode 700)
-# is out of that user's reach: then the data lives under /var/lib/citela/<hash of repo path>/ and
-# .local/postgres is a symlink to it.
+# Make <instance>/postgres a directory the server's user can write. A checkout under /root (mode
+# 700), or an instance folder under a private temporary folder, is out of that user's reach: then
+# the data lives under /var/lib/citela/<hash of the instance folder's path>/ and <instance>/postgres
+# is a symlink to it (`purge` deletes both).
 pg_prepare_home() {
     mkdir -p "$LOCAL_DIR"
     if [ -L "$PG_LINK" ]; then
@@ -163,7 +173,7 @@ pg_prepare_home() {
         chown "$PG_USER": "$PG_HOME"
         if ! pg_as test -w "$PG_HOME/."; then
             local alt
-            alt=/var/lib/citela/$(printf '%s' "$REPO_ROOT" | sha1sum | cut -c1-12)/postgres
+            alt=$(pg_fallback_home)
             say "postgres: $PG_USER cannot reach $PG_LINK; keeping the data in $alt (symlinked)"
             mkdir -p "$alt"
             chown "$PG_USER": "$alt"
@@ -173,6 +183,8 @@ pg_prepare_home() {
         fi
     fi
 }
+
+pg_fallback_home() { echo "/var/lib/citela/$(printf '%s' "$LOCAL_DIR" | sha1sum | cut -c1-12)/postgres"; }
 
 pg_psql() {  # pg_psql DB SQL: one query as the citela role over TCP; prints unaligned rows
     PGPASSWORD=$PG_PASSWORD PGCONNECT_TIMEOUT=5 "$PG_BIN/psql" -X -h 127.0.0.1 -p "$PG_PORT" \
@@ -286,7 +298,9 @@ redis_start() {
             return 0
         fi
         mkdir -p "$REDIS_DIR"
-        # A private, throwaway instance: loopback only, no persistence (save "" and no AOF).
+        # Loopback only; persistent as in docker-compose.yml (--appendonly yes): the Celery
+        # queues and their unacknowledged tasks survive a restart. The append-only file is
+        # fsynced every second, as there; no RDB snapshots (the AOF alone is reloaded).
         cat >"$REDIS_DIR/redis.conf" <<EOF
 # Written by deploy/infra.sh at each start.
 bind 127.0.0.1
@@ -297,7 +311,8 @@ pidfile $REDIS_PIDFILE
 logfile $REDIS_DIR/redis.log
 dir $REDIS_DIR
 save ""
-appendonly no
+appendonly yes
+appendfsync everysec
 EOF
         say "redis: starting on 127.0.0.1:$REDIS_PORT"
         redis-server "$REDIS_DIR/redis.conf" || { tail -n 20 "$REDIS_DIR/redis.log" >&2; die "redis: did not start"; }
@@ -314,7 +329,8 @@ redis_stop() {
     local pid
     pid=$(live_pid "$REDIS_PIDFILE" redis-server) || { say "redis: not running (ours)"; rm -f "$REDIS_PIDFILE"; return 0; }
     say "redis: stopping"
-    redis-cli -h 127.0.0.1 -p "$REDIS_PORT" shutdown nosave >/dev/null 2>&1 || kill -TERM "$pid" 2>/dev/null || true
+    # SHUTDOWN flushes the append-only file before exiting.
+    redis-cli -h 127.0.0.1 -p "$REDIS_PORT" shutdown >/dev/null 2>&1 || kill -TERM "$pid" 2>/dev/null || true
     wait_exit "$pid" 30 || { kill -KILL "$pid" 2>/dev/null || true; }
     rm -f "$REDIS_PIDFILE"
 }
@@ -332,10 +348,12 @@ redis_status() {
 
 # ---------------------------------------------------------------------------------------------------
 # Kafka: the broker's jars come from Maven Central (deploy/kafka/pom.xml) and stay in ~/.m2;
-# .local/kafka/classpath.txt lists them. One JVM is broker and controller (KRaft combined mode).
+# $CACHE_DIR/kafka/classpath.txt lists them, for every instance (each has only its data and logs
+# in <instance>/kafka). One JVM is broker and controller (KRaft combined mode).
 
 KAFKA_PIDFILE=$KAFKA_DIR/kafka.pid
-KAFKA_CP=$KAFKA_DIR/classpath.txt
+KAFKA_CACHE=$CACHE_DIR/kafka
+KAFKA_CP=$KAFKA_CACHE/classpath.txt
 KAFKA_LOG=$KAFKA_DIR/server.log
 
 # The first java on JAVA_HOME / PATH / /usr/lib/jvm that is 17 or newer (Kafka 4 brokers need 17).
@@ -354,7 +372,7 @@ find_java() {
 # and every jar it names is still in the Maven repository (a CI cache may have been dropped).
 kafka_classpath_ok() {
     [ -s "$KAFKA_CP" ] && [ "$KAFKA_CP" -nt "$SCRIPT_DIR/kafka/pom.xml" ] || return 1
-    [ "$(cat "$KAFKA_DIR/classpath.version" 2>/dev/null)" = "${KAFKA_VERSION:-default}" ] || return 1
+    [ "$(cat "$KAFKA_CACHE/classpath.version" 2>/dev/null)" = "${KAFKA_VERSION:-default}" ] || return 1
     local jar
     while IFS= read -r jar; do [ -f "$jar" ] || return 1; done < <(tr ':' '\n' <"$KAFKA_CP")
 }
@@ -366,18 +384,28 @@ kafka_install() {
     find_java >/dev/null || die "no Java 17+ found (Kafka 4 brokers need it)"
     # kcat: an independent Kafka client (librdkafka) the integration tests use. Optional.
     command -v kcat >/dev/null || apt_install kcat || say "kafka: kcat could not be installed (optional)"
-    if kafka_classpath_ok; then return 0; fi
-    mkdir -p "$KAFKA_DIR"
+    mkdir -p "$KAFKA_CACHE"
+    # The cache is shared by the instances: one resolution at a time.
+    local lock
+    exec {lock}>"$KAFKA_CACHE/.lock"
+    flock "$lock"
+    # The classpath of the time when each instance kept its own (<repo>/.local/kafka/).
+    local legacy=$REPO_ROOT/.local/kafka
+    if [ ! -s "$KAFKA_CP" ] && [ -s "$legacy/classpath.txt" ]; then
+        cp -p "$legacy/classpath.txt" "$legacy/classpath.version" "$KAFKA_CACHE/" 2>/dev/null || true
+    fi
+    if kafka_classpath_ok; then exec {lock}>&-; return 0; fi
     local t0; t0=$(now_ms)
     say "kafka: resolving the broker's jars with Maven${KAFKA_VERSION:+ (version $KAFKA_VERSION)}"
-    # Maven's output goes to .local/kafka/maven.log (shown on failure); the jars stay in ~/.m2.
+    # Maven's output goes to <cache>/kafka/maven.log (shown on failure); the jars stay in ~/.m2.
     JAVA_HOME=${JAVA_HOME:-$(dirname "$(dirname "$(readlink -f "$(find_java)")")")} \
         mvn -B -Dstyle.color=never -f "$SCRIPT_DIR/kafka/pom.xml" dependency:build-classpath \
         -Dmdep.includeScope=runtime -Dmdep.outputFile="$KAFKA_CP.tmp" \
-        ${KAFKA_VERSION:+-Dkafka.version="$KAFKA_VERSION"} >"$KAFKA_DIR/maven.log" 2>&1 ||
-        { grep -E 'ERROR|BUILD' "$KAFKA_DIR/maven.log" | head -n 20 >&2; die "kafka: Maven could not resolve deploy/kafka/pom.xml (log: $KAFKA_DIR/maven.log)"; }
+        ${KAFKA_VERSION:+-Dkafka.version="$KAFKA_VERSION"} >"$KAFKA_CACHE/maven.log" 2>&1 ||
+        { grep -E 'ERROR|BUILD' "$KAFKA_CACHE/maven.log" | head -n 20 >&2; die "kafka: Maven could not resolve deploy/kafka/pom.xml (log: $KAFKA_CACHE/maven.log)"; }
     mv "$KAFKA_CP.tmp" "$KAFKA_CP"
-    echo "${KAFKA_VERSION:-default}" >"$KAFKA_DIR/classpath.version"
+    echo "${KAFKA_VERSION:-default}" >"$KAFKA_CACHE/classpath.version"
+    exec {lock}>&-
     say "kafka: classpath ready ($(since "$t0"))"
 }
 
@@ -566,6 +594,21 @@ cmd_status() {
     return $rc
 }
 
+# Only an instance of its own folder: the default one (<repo>/.local) also holds the shared cache
+# and is the one every developer's tests use; delete it by hand if that is really meant.
+cmd_purge() {
+    [ -n "${CITELA_INFRA_DIR:-}" ] && [ "$LOCAL_DIR" != "$REPO_ROOT/.local" ] ||
+        die "purge deletes an instance of its own folder only: set CITELA_INFRA_DIR"
+    cmd_stop
+    if [ -L "$PG_LINK" ]; then
+        local target; target=$(readlink -f "$PG_LINK")
+        # Only the fallback this script made (see pg_prepare_home), never another path.
+        [ "$target" != "$(pg_fallback_home)" ] || rm -rf "$(dirname "$target")"
+    fi
+    rm -rf "$LOCAL_DIR"
+    say "purged $LOCAL_DIR"
+}
+
 cmd_env() {
     cat <<EOF
 export CITELA_DATABASE_URL='$PG_URL'
@@ -583,7 +626,7 @@ main() {
     local cmd=${1:-}
     [ $# -eq 0 ] || shift
     case $cmd in
-        install | start | stop | restart | up)
+        install | start | stop | restart | up | purge)
             # One infra.sh at a time changes things (parallel test jobs may all call `start`).
             # flock -o: the lock's descriptor is not inherited by the servers started below.
             if [ -z "${CITELA_INFRA_LOCKED:-}" ]; then
@@ -599,6 +642,7 @@ main() {
         restart) cmd_stop "$@"; cmd_start "$@" ;;
         status) cmd_status "$@" ;;
         up) cmd_install "$@"; cmd_start "$@" ;;
+        purge) cmd_purge ;;
         env) cmd_env ;;
         -h | --help | help) usage ;;
         *) usage >&2; exit 2 ;;
