@@ -1,5 +1,5 @@
 # The two commands of README.md: `make demo` and `make test`.
-.PHONY: demo test lint format schemas bench infra-up infra-stop images
+.PHONY: demo test lint format schemas bench infra-up infra-stop images up down status
 
 demo:  ## install, put the demo in place and run the embedded platform on http://127.0.0.1:8000/
 	deploy/bootstrap.sh --no-dev
@@ -26,6 +26,15 @@ bench:  ## bus throughput: the platform's Kafka bus vs a bare kafka-python produ
 
 images:  ## build each service's image (deploy/docker/), where a Docker engine runs
 	.ci/images.sh
+
+up:  ## the distributed platform without Docker, under supervisord, with Prometheus (deploy/platform.sh)
+	deploy/platform.sh up
+
+status:  ## each process, the infra, and Prometheus' targets; fails when one is down
+	deploy/platform.sh status
+
+down:  ## stop the distributed platform and its Kafka, PostgreSQL, Redis
+	deploy/platform.sh down
 
 infra-up:
 	deploy/infra.sh up

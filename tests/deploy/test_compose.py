@@ -44,6 +44,9 @@ SERVICE_WORKERS = {"ingest-worker": "ingest", "analytics-worker": "analytics"}
 # What runs from the platform's image (the composition root).
 PLATFORM_JOBS = ("platform-worker", "beat", "migrate")
 BACKGROUND = (*SERVICE_WORKERS, *PLATFORM_JOBS)
+# Celery exposes no metrics: this process reads the queues from Redis for Prometheus.
+QUEUE_METRICS = "queue-metrics"
+QUEUE_METRICS_MODULE = "citela_platform.queue_metrics"
 SECRET = "a-test-secret-that-is-long-enough-0123456789"
 
 
@@ -223,6 +226,7 @@ METRICS_MODULES = (
     "citela_ingest.metrics",
     "citela_feedback.metrics",
     "citela_analytics.metrics",
+    QUEUE_METRICS_MODULE,
 )
 
 
@@ -334,7 +338,15 @@ def cli_commands() -> set[str]:
 def check_command(args: list[str], cli_commands: set[str], *, port: int | None = None) -> None:
     """The program and its arguments exist in the code base (and listen where expected)."""
     program = args[0]
-    if program == "python":
+    if program == "python" and args[2:3] == [QUEUE_METRICS_MODULE]:
+        module = importlib.import_module(QUEUE_METRICS_MODULE)
+        assert callable(module.main), f"{QUEUE_METRICS_MODULE} has no main"
+        assert option(args, "--host") == "0.0.0.0", f"{args}: listen on all interfaces"
+        listens = option(args, "--port")
+        assert listens is not None, f"{args}: give the port explicitly"
+        if port is not None:
+            assert int(listens) == port, f"{args} listens on {listens}, not {port}"
+    elif program == "python":
         assert args[1] == "-m", f"{args}: python -m <module>"
         package = args[2]
         service = package.removeprefix("citela_")
@@ -840,6 +852,8 @@ def test_prometheus_scrapes_every_service(services: dict[str, Any]) -> None:
     for name in SERVED:
         listens = option(argv(services[name]["command"]), "--port")
         assert f"{name}:{listens}" in targets, f"Prometheus does not scrape {name}:{listens}"
+    listens = option(argv(services[QUEUE_METRICS]["command"]), "--port")
+    assert f"{QUEUE_METRICS}:{listens}" in targets, "Prometheus does not read the Celery queues"
     prometheus = services["prometheus"]
     mounts = dict(parse_volume(v) for v in prometheus["volumes"])
     mounted = mounts.get("./deploy/prometheus")
