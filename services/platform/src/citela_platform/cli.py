@@ -1,43 +1,83 @@
-"""The ``citela`` command line."""
+"""The ``citela`` command line.
+
+It starts in a fraction of a second: this module imports typer and the services' names only.
+Each command imports what it needs in its body, and the services' commands are lazy
+(``citela_platform.lazy_cli``): ``citela --help`` no longer imports every service.
+"""
 
 from __future__ import annotations
 
-import signal
-import threading
-import time
 from pathlib import Path
 from typing import Annotated
 
 import typer
-import uvicorn
 
-from citela_analytics import cli as analytics_cli
-from citela_common.bus import create_bus
-from citela_common.events.schemas import export_schemas
-from citela_common.logging import configure_logging
-from citela_common.settings import get_settings
-from citela_feedback import cli as feedback_cli
-from citela_ingest import cli as ingest_cli
-from citela_platform.registry import SERVED, SERVICES, WEB
-from citela_platform.serving import HEALTHCHECK_TIMEOUT_S, exec_serve
-from citela_platform.serving import serve as serve_app
+from citela_platform.lazy_cli import Lazy, lazy_group
+from citela_platform.services import SERVED, SERVICE_NAMES, WEB, builder
 
-app = typer.Typer(help="Citéla: open platform of French local authorities.", no_args_is_help=True)
-events_app = typer.Typer(help="The event contract.", no_args_is_help=True)
+# Seconds a `citela serve --workers N` worker may take to start or answer before it is replaced:
+# citela_common.serving's default, which imports uvicorn and FastAPI (a test keeps them equal).
+HEALTHCHECK_TIMEOUT_S = 60
+
+_INGEST = "citela_ingest.cli"
+_FEEDBACK = "citela_feedback.cli"
+# The services' commands: name and first help paragraph, their module imported when one runs.
+SERVICE_COMMANDS: dict[str, Lazy] = {
+    "ingest": Lazy(
+        _INGEST,
+        "Harvest one source for a tenant's territory; print "
+        "new/updated/unchanged/invalid/archived.",
+    ),
+    "ingest-invalid": Lazy(_INGEST, "List the records a run put aside, with their reason."),
+    "policy-area": Lazy(
+        _INGEST, 'Set the tenant\'s policy area for a source type (e.g. `ccas "Action sociale"`).'
+    ),
+    "tenant-create": Lazy(
+        _FEEDBACK, "Create a tenant (collectivité) with its territory and rules."
+    ),
+    "tenant-list": Lazy(_FEEDBACK, "List the tenants."),
+    "staff-add": Lazy(
+        _FEEDBACK,
+        "Give a person roles in a tenant (creating their confirmed account if needed).",
+    ),
+    "partner-app-create": Lazy(_FEEDBACK, "Register a partner app for a tenant; prints its id."),
+    "api-key-create": Lazy(
+        _FEEDBACK, "Issue an API key: printed once on stdout, stored only as a hash."
+    ),
+    "api-key-revoke": Lazy(_FEEDBACK, "Revoke an API key at once."),
+    "analytics": Lazy(
+        "citela_analytics.cli",
+        "Synthèse : sentiment des commentaires, matrice importance × satisfaction.",
+        group=True,
+    ),
+}
+# The commands of `citela events` defined in other modules, loaded the same way.
+EVENTS_COMMANDS: dict[str, Lazy] = {}
+
+app = typer.Typer(
+    cls=lazy_group(SERVICE_COMMANDS),
+    help="Citéla: open platform of French local authorities.",
+    no_args_is_help=True,
+)
+events_app = typer.Typer(
+    cls=lazy_group(EVENTS_COMMANDS), help="The event contract.", no_args_is_help=True
+)
 app.add_typer(events_app, name="events")
-ingest_cli.register(app)
-analytics_cli.register(app)
-feedback_cli.register(app)
 
-ServiceName = Annotated[str, typer.Argument(help=f"one of {', '.join(SERVICES)}")]
+ServiceName = Annotated[str, typer.Argument(help=f"one of {', '.join(SERVICE_NAMES)}")]
 
 
 def _check_service(name: str) -> None:
-    if name not in SERVICES:
-        raise typer.BadParameter(f"unknown service {name!r}; choose one of {', '.join(SERVICES)}")
+    if name not in SERVICE_NAMES:
+        raise typer.BadParameter(
+            f"unknown service {name!r}; choose one of {', '.join(SERVICE_NAMES)}"
+        )
 
 
 def _logging() -> None:
+    from citela_common.logging import configure_logging
+    from citela_common.settings import get_settings
+
     settings = get_settings()
     configure_logging(settings.log_level, settings.log_json)
 
@@ -48,6 +88,9 @@ def run(
     port: Annotated[int | None, typer.Option(help="port (default CITELA_PORT)")] = None,
 ) -> None:
     """Run the whole platform in one process (embedded mode unless Kafka is configured)."""
+    import uvicorn
+
+    from citela_common.settings import get_settings
     from citela_platform.embedded import create_embedded_app
 
     _logging()
@@ -71,6 +114,12 @@ def demo(
     feedbacks: Annotated[int, typer.Option(min=1, help="generated feedbacks")] = 2800,
 ) -> None:
     """Put the demo in place (a real territory, generated feedback) and run the platform."""
+    import time
+
+    import uvicorn
+
+    from citela_common.logging import configure_logging
+    from citela_common.settings import get_settings
     from citela_platform import demo as demo_module
     from citela_platform.embedded import create_embedded_app
 
@@ -115,13 +164,18 @@ def serve(
     ] = HEALTHCHECK_TIMEOUT_S,
 ) -> None:
     """Serve one service's API, with its outbox relay and consumers, or the web (distributed)."""
+    from citela_common.bus import create_bus
+    from citela_common.settings import get_settings
+    from citela_platform.serving import exec_serve
+    from citela_platform.serving import serve as serve_app
+
     if service not in SERVED:
         raise typer.BadParameter(f"unknown service {service!r}; choose one of {', '.join(SERVED)}")
     _logging()
     settings = get_settings()
     if service != WEB:  # the web owns no tables
         # Migrate once here: worker processes starting together would race on the schema.
-        runtime = SERVICES[service](settings, create_bus(settings))
+        runtime = builder(service)(settings, create_bus(settings))
         runtime.migrate()
         runtime.db.dispose()
     host, port = host or settings.host, port or settings.port
@@ -134,10 +188,16 @@ def serve(
 @app.command()
 def worker(service: ServiceName) -> None:
     """Run one service's outbox relay and consumers without HTTP (scale them separately)."""
+    import signal
+    import threading
+
+    from citela_common.bus import create_bus
+    from citela_common.settings import get_settings
+
     _check_service(service)
     _logging()
     settings = get_settings()
-    runtime = SERVICES[service](settings, create_bus(settings))
+    runtime = builder(service)(settings, create_bus(settings))
     runtime.migrate()
     runtime.start_background()
     stop = threading.Event()
@@ -153,12 +213,17 @@ def migrate(
     services: Annotated[list[str] | None, typer.Argument(help="default: all")] = None,
 ) -> None:
     """Create or upgrade the services' database schemas."""
+    from citela_common.bus import create_bus
+    from citela_common.settings import get_settings
+
     settings = get_settings()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     bus = create_bus(settings)
-    for name in services or list(SERVICES):
+    names = services or list(SERVICE_NAMES)
+    for name in names:
         _check_service(name)
-        SERVICES[name](settings, bus).migrate()
+    for name in names:
+        builder(name)(settings, bus).migrate()
         typer.echo(f"{name}: à jour")
 
 
@@ -167,6 +232,8 @@ def export_schemas_cmd(
     folder: Annotated[Path, typer.Argument(help="where to write the JSON Schema files")],
 ) -> None:
     """Write the JSON Schema of every event type (for partner developers)."""
+    from citela_common.events.schemas import export_schemas
+
     for path in export_schemas(folder):
         typer.echo(str(path))
 

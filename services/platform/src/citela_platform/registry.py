@@ -11,6 +11,9 @@ from citela_common.runtime import ServiceRuntime
 from citela_common.settings import Settings
 from citela_feedback.service import build_runtime as build_feedback
 from citela_ingest.service import build_runtime as build_ingest
+from citela_platform.services import SERVED, WEB
+
+__all__ = ["LABELS", "SERVED", "SERVICES", "WEB", "Builder"]
 
 Builder = Callable[[Settings, EventBus], ServiceRuntime]
 
@@ -27,8 +30,3 @@ LABELS: dict[str, str] = {
     "feedback": "Avis des usagers",
     "analytics": "Synthèse et priorités",
 }
-
-# What `citela serve` runs: the four services, and the web (portal and dashboard), which owns no
-# tables and no runtime: it only calls the four APIs.
-WEB = "web"
-SERVED: tuple[str, ...] = (*SERVICES, WEB)

@@ -8,36 +8,23 @@ factory imports its own service only (not the registry of the four), so a worker
 
 from __future__ import annotations
 
-from importlib import import_module
-
 from fastapi import FastAPI
 
 from citela_common import serving
 from citela_common.bus import create_bus
 from citela_common.runtime import ServiceRuntime
 from citela_common.settings import Settings, get_settings
-
-# The module of each service's ``build_runtime`` (citela_platform.registry has them all).
-SERVICE_MODULES = {
-    "ingest": "citela_ingest.service",
-    "catalogue": "citela_catalogue.service",
-    "feedback": "citela_feedback.service",
-    "analytics": "citela_analytics.service",
-}
+from citela_platform.services import builder
 
 
 def build_runtime(name: str, settings: Settings) -> ServiceRuntime:
-    runtime: ServiceRuntime = import_module(SERVICE_MODULES[name]).build_runtime(
-        settings, create_bus(settings)
-    )
+    runtime: ServiceRuntime = builder(name)(settings, create_bus(settings))
     return runtime
 
 
 def create_app(name: str, settings: Settings | None = None, *, background: bool = True) -> FastAPI:
     """The app of service ``name``, as its own ``python -m citela_<name>`` builds it."""
-    return serving.create_app(
-        import_module(SERVICE_MODULES[name]).build_runtime, settings, background=background
-    )
+    return serving.create_app(builder(name), settings, background=background)
 
 
 def ingest() -> FastAPI:
