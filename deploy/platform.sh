@@ -195,9 +195,9 @@ EOF
             fi
             program "$name" "/bin/sh -c 'rm -rf $metrics && mkdir -p $metrics && exec $VENV/bin/python -m citela_$name serve --host 127.0.0.1 --port $port --workers $workers'" "$extra"
         done
-        program ingest-worker "$VENV/bin/celery -A citela_ingest.worker worker --loglevel=INFO --concurrency=2 --hostname=ingest@%%h"
-        program analytics-worker "$VENV/bin/celery -A citela_analytics.worker worker --loglevel=INFO --concurrency=2 --hostname=analytics@%%h"
-        program platform-worker "$VENV/bin/celery -A citela_platform.celery_app worker --queues=platform --loglevel=INFO --concurrency=1 --hostname=platform@%%h"
+        program ingest-worker "$VENV/bin/celery -A citela_ingest.worker worker --loglevel=INFO --concurrency=2 --without-gossip --without-mingle --hostname=ingest@%%h"
+        program analytics-worker "$VENV/bin/celery -A citela_analytics.worker worker --loglevel=INFO --concurrency=2 --without-gossip --without-mingle --hostname=analytics@%%h"
+        program platform-worker "$VENV/bin/celery -A citela_platform.celery_app worker --queues=platform --loglevel=INFO --concurrency=1 --without-gossip --without-mingle --hostname=platform@%%h"
         program beat "$VENV/bin/celery -A citela_platform.celery_app beat --loglevel=INFO --schedule=$PLATFORM_DIR/celerybeat-schedule"
         program queue-metrics "$VENV/bin/python -m citela_platform.queue_metrics --host 127.0.0.1 --port $QUEUE_METRICS_PORT"
         program prometheus "$(command -v prometheus || echo /usr/bin/prometheus) --config.file=$PLATFORM_DIR/prometheus.yml --storage.tsdb.path=$PLATFORM_DIR/prometheus-data --storage.tsdb.retention.time=15d --web.enable-lifecycle --web.listen-address=127.0.0.1:$PROMETHEUS_PORT"

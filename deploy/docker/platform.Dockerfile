@@ -63,4 +63,4 @@ USER citela
 # disable this health check, which asks the worker itself). It serves no port.
 HEALTHCHECK --interval=30s --timeout=20s --start-period=30s --retries=3 \
     CMD celery -A citela_platform.celery_app inspect ping -d "celery@$HOSTNAME" --timeout 10 > /dev/null || exit 1
-CMD ["celery", "-A", "citela_platform.celery_app", "worker", "--queues=platform", "--loglevel=INFO", "--concurrency=1"]
+CMD ["celery", "-A", "citela_platform.celery_app", "worker", "--queues=platform", "--loglevel=INFO", "--concurrency=1", "--without-gossip", "--without-mingle"]

@@ -144,6 +144,8 @@ def test_the_same_commands_as_compose(
             assert ours[1:4] == theirs[1:4], f"{name}: {ours} against {theirs}"
             for flag in ("--queues", "--concurrency", "--loglevel"):
                 assert option(ours, flag) == option(theirs, flag), f"{name}: {flag}"
+            for switch in ("--without-gossip", "--without-mingle"):
+                assert (switch in ours) == (switch in theirs), f"{name}: {switch}"
     for busy in ("catalogue", "feedback"):
         assert int(option(programs[busy].argv, "--workers") or 1) >= 2, busy
     assert "--schedule" in " ".join(programs["beat"].argv), "beat keeps its schedule file"

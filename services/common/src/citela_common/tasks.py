@@ -41,10 +41,19 @@ def create_celery(settings: Settings, name: str = "citela", queues: Sequence[str
         result_serializer="json",
         timezone="Europe/Paris",
         enable_utc=True,
-        # Time limits stay well under the visibility timeout, so a slow task is not
-        # handed to a second worker while the first still runs it.
-        broker_transport_options={"visibility_timeout": 2 * 3600},
+        # A task taken and never acknowledged (its worker killed, or the broker restarted
+        # before the ack) goes back to its queue once this long has passed: longer than the
+        # hard time limit, so a slow task is not handed to a second worker while the first
+        # still runs it, and short enough that a lost one runs again within the hour.
+        broker_transport_options={"visibility_timeout": 3600},
+        # Broker loss (Redis restarted or unreachable): keep retrying, at start and after a
+        # loss, without limit (Celery's default gives up after 100 tries and the worker
+        # exits); the tasks running when the connection drops are cancelled and, being
+        # acks_late, delivered again instead of finishing into an ack that cannot be sent.
         broker_connection_retry_on_startup=True,
+        broker_connection_retry=True,
+        broker_connection_max_retries=None,
+        worker_cancel_long_running_tasks_on_connection_loss=True,
         task_routes=(service_queue,),
     )
     if queues:
