@@ -28,10 +28,18 @@ def test_one_process_serves_the_four_services_with_health_and_metrics(tmp_path: 
             assert client.get(f"/{name}/healthz").json() == {"status": "ok", "service": name}
             ready = client.get(f"/{name}/readyz")
             assert ready.status_code == 200, ready.text
-            assert ready.json()["checks"] == {"database": "ok", "bus": "ok"}
+            checks = ready.json()["checks"]
+            assert {n: c["state"] for n, c in checks.items()} == {
+                "database": "ok",
+                "bus": "ok",
+                "outbox": "ok",
+                "consumers": "ok",
+            }
             assert client.get(f"/{name}/openapi.json").json()["info"]["title"].startswith("Citéla")
             assert "citela_http_requests_total" in client.get(f"/{name}/metrics").text
-        assert client.get("/readyz").status_code == 200
+        platform = client.get("/readyz")
+        assert (platform.status_code, platform.json()["status"]) == (200, "ready")
+        assert platform.json()["checks"]["feedback.database"]["state"] == "ok"
         assert [s["name"] for s in client.get("/v1/services").json()] == list(SERVICES)
     # each service's schema is its own SQLite file, migrated at start-up
     assert sorted(p.name for p in (tmp_path / "var").glob("citela.*.db")) == sorted(

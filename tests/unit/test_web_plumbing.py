@@ -82,10 +82,14 @@ def test_request_id_is_kept_when_sane_and_replaced_otherwise() -> None:
 
 
 def test_readiness_reflects_the_dependencies() -> None:
-    assert TestClient(make_app(True)).get("/readyz").json()["checks"] == {"database": "ok"}
+    ready = TestClient(make_app(True)).get("/readyz")
+    assert (ready.status_code, ready.json()["status"]) == (200, "ready")
+    assert ready.json()["checks"]["database"]["state"] == "ok"
     r = TestClient(make_app(False)).get("/readyz")
     assert r.status_code == 503
-    assert r.json()["checks"] == {"database": "failing"}
+    assert r.headers["retry-after"] == "5"
+    assert r.json()["checks"]["database"]["state"] == "failing"
+    assert r.json()["checks"]["database"]["required"] is True
 
 
 def test_metrics_count_requests_by_route_template_not_raw_path() -> None:

@@ -34,6 +34,7 @@ from citela_common.events.models import (
     FEEDBACK_TOPIC,
 )
 from citela_common.outbox import idempotent_batch
+from citela_common.readiness import redis_check
 from citela_common.runtime import ConsumerSpec, ServiceRuntime
 from citela_common.settings import Settings, get_settings, settings_for
 
@@ -116,6 +117,8 @@ def build_runtime(settings: Settings, bus: EventBus) -> ServiceRuntime[Analytics
         topics=[ANALYTICS_TOPIC],
         on_stop=[trigger.close],
     )
+    if own.redis_url:  # its cache and the Celery broker (scoring, reports)
+        runtime.readiness.add(redis_check(cache.ping))
     return runtime
 
 

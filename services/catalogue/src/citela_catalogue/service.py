@@ -12,6 +12,7 @@ from citela_common.db import Database
 from citela_common.events.envelope import CloudEvent
 from citela_common.events.models import CATALOGUE_TOPIC
 from citela_common.outbox import idempotent_batch
+from citela_common.readiness import redis_check
 from citela_common.runtime import ConsumerSpec, ServiceRuntime
 from citela_common.settings import Settings
 
@@ -36,7 +37,7 @@ def projection_handler(db: Database, cache: Cache) -> ConsumerSpec:
 def build_runtime(settings: Settings, bus: EventBus) -> ServiceRuntime[CatalogueContext]:
     db = Database(settings.resolved_database_url, SCHEMA)
     cache = create_cache(settings.redis_url, "citela:catalogue")
-    return ServiceRuntime(
+    runtime = ServiceRuntime(
         name=NAME,
         package="citela_catalogue",
         settings=settings,
@@ -48,3 +49,6 @@ def build_runtime(settings: Settings, bus: EventBus) -> ServiceRuntime[Catalogue
         consumers=[projection_handler(db, cache)],
         topics=[CATALOGUE_TOPIC],
     )
+    if settings.redis_url:
+        runtime.readiness.add(redis_check(cache.ping))
+    return runtime

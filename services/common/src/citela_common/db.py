@@ -105,6 +105,13 @@ def _release(info: dict[str, Any]) -> None:
         lock.release()
 
 
+# A connection attempt to PostgreSQL gives up after this (libpq waits forever by default:
+# a server that drops packets would hold a request, and its pool slot, for minutes).
+CONNECT_TIMEOUT_S = 5
+# The readiness probe's own connection: a dead server is told within this.
+PROBE_CONNECT_TIMEOUT_S = 2
+PROBE_STATEMENT_TIMEOUT_MS = 1000
+
 # A pooled PostgreSQL connection idle longer than this is pinged before use (a restarted
 # server drops them); a busy pool skips the round trip the ping costs on every checkout.
 PING_AFTER_IDLE_S = 10.0
@@ -203,6 +210,7 @@ def _postgresql_engine(url: str, **kwargs: Any) -> Engine:
     kwargs.setdefault("pool_size", 20)
     kwargs.setdefault("max_overflow", 20)
     kwargs.setdefault("pool_pre_ping", False)
+    kwargs.setdefault("connect_args", {}).setdefault("connect_timeout", CONNECT_TIMEOUT_S)
     engine = create_engine(url, **kwargs)
     if kwargs["pool_pre_ping"]:
         return engine
@@ -241,6 +249,8 @@ class Database:
         # Same pool; its transactions are marked read-only (see create_service_engine).
         self.read_engine = self.engine.execution_options(**{READ_ONLY: True})
         self.read_sessions = sessionmaker(self.read_engine, expire_on_commit=False)
+        self._probe_engine: Engine | None = None
+        self._probe_lock = threading.Lock()
 
     @property
     def is_sqlite(self) -> bool:
@@ -269,11 +279,38 @@ class Database:
 
     def ping(self) -> bool:
         try:
-            with self.read_engine.connect() as conn:
-                conn.execute(text("SELECT 1"))
+            self.probe()
             return True
         except Exception:
             return False
 
+    def probe(self) -> None:
+        """``SELECT 1`` on a connection of its own, outside the service's pool (a pool
+        exhausted by waiting requests must not look like a dead server, nor the probe wait
+        for a slot), with short timeouts; raises when the server does not answer."""
+        if self.is_sqlite:
+            with self.read_engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+            return
+        with self._probe_lock:
+            if self._probe_engine is None:
+                self._probe_engine = create_engine(
+                    self.url,
+                    pool_size=1,
+                    max_overflow=0,
+                    pool_timeout=PROBE_CONNECT_TIMEOUT_S,
+                    pool_pre_ping=True,  # a restarted server: reconnect rather than fail once
+                    connect_args={
+                        "connect_timeout": PROBE_CONNECT_TIMEOUT_S,
+                        "options": f"-c statement_timeout={PROBE_STATEMENT_TIMEOUT_MS}",
+                        "application_name": f"citela-{self.schema}-readiness",
+                    },
+                )
+            engine = self._probe_engine
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+
     def dispose(self) -> None:
         self.engine.dispose()
+        if self._probe_engine is not None:
+            self._probe_engine.dispose()

@@ -71,6 +71,11 @@ OUTBOX_FAILURES = Counter(
     "Outbox relay batches that the bus refused (they are retried).",
     ["service"],
 )
+CACHE_ERRORS = Counter(
+    "citela_cache_errors_total",
+    "Cache operations Redis failed (each answered as a miss or skipped: reads fail open).",
+    ["cache", "op"],
+)
 RETENTION_PURGED = Counter(
     "citela_retention_purged_rows_total",
     "Rows deleted by the retention purges (relayed outbox rows, processed-event marks, "

@@ -329,7 +329,9 @@ class OutboxRelay:
         service: str,
         batch_size: int = 500,
         poll_interval_s: float = 0.5,
-        max_backoff_s: float = 10.0,
+        # Short: once the broker is back, the relay resumes within this (its producer
+        # bootstraps in a second), not 10 s later.
+        max_backoff_s: float = 2.0,
         exact_count_every_s: float = 5.0,
         linger_s: float = LINGER_S,
     ) -> None:
@@ -354,6 +356,11 @@ class OutboxRelay:
         self._exact_at = float("-inf")
         self.channel = outbox_channel(db.schema)
         self._token = f"{os.getpid()}:{id(self)}"  # our own NOTIFY payload, ignored on receipt
+        # What readiness reports (read from memory): the last pass's outcome and backlog.
+        self.failing_since: float | None = None  # wall clock of the first failed pass
+        self.last_error: str | None = None
+        self.last_ok_at: float | None = None
+        self.backlog_seen: tuple[int, datetime | None] = (0, None)
         # Publish as soon as a transaction that staged events commits, not at the next poll.
         sa_event.listen(db.sessions, "after_commit", self._on_commit)
         sa_event.listen(db.sessions, "after_rollback", self._on_rollback)
@@ -581,6 +588,7 @@ class OutboxRelay:
         return int(count), _age(oldest)
 
     def _set_gauges(self, count: int, oldest: datetime | None) -> None:
+        self.backlog_seen = (count, oldest)
         OUTBOX_BACKLOG.labels(service=self.service).set(count)
         OUTBOX_OLDEST_AGE.labels(service=self.service).set(_age(oldest))
 
@@ -625,7 +633,10 @@ class OutboxRelay:
                 try:
                     published = self.relay_once()
                     backoff = self.poll_interval_s
+                    self.failing_since, self.last_ok_at = None, time.time()
                 except PublishError as exc:
+                    self.failing_since = self.failing_since or time.time()
+                    self.last_error = str(exc)
                     log.warning(
                         "outbox.publish_failed",
                         service=self.service,
@@ -636,6 +647,8 @@ class OutboxRelay:
                     backoff = min(backoff * 2, self.max_backoff_s)
                     continue
                 except Exception as exc:
+                    self.failing_since = self.failing_since or time.time()
+                    self.last_error = repr(exc)
                     log.exception("outbox.relay_error", service=self.service, error=repr(exc))
                     self._stop.wait(backoff)
                     backoff = min(backoff * 2, self.max_backoff_s)

@@ -22,6 +22,7 @@ from citela_common.logging import get_logger
 from citela_common.metrics import BUS_CONSUMER_LAG
 from citela_common.migrations import upgrade
 from citela_common.outbox import OutboxMixin, OutboxRelay
+from citela_common.readiness import Probe, Readiness, consumers_check, outbox_check
 from citela_common.settings import Settings
 
 log = get_logger(__name__)
@@ -70,6 +71,7 @@ class ServiceRuntime(Generic[ContextT]):
     # Called by stop_background once the consumers have stopped (flush what they left).
     on_stop: list[Callable[[], None]] = field(default_factory=list)
     relay: OutboxRelay = field(init=False)
+    readiness: Readiness = field(init=False)
     _threads: list[threading.Thread] = field(default_factory=list, init=False)
     _running: list[Consumer] = field(default_factory=list, init=False)
 
@@ -83,6 +85,17 @@ class ServiceRuntime(Generic[ContextT]):
             poll_interval_s=self.settings.outbox_poll_interval_s,
             linger_s=self.settings.outbox_linger_s,
         )
+        # Required: the database (nothing works without it). Reported only: the bus (the
+        # outbox holds the events meanwhile), the relay's backlog, the consumers' pauses.
+        # A service adds its own (Redis) with ``readiness.add``.
+        self.readiness = Readiness(
+            [
+                Probe("database", self.db.probe, required=True),
+                Probe("bus", getattr(self.bus, "probe", self.bus.ping), required=False),
+                outbox_check(self.relay),
+                consumers_check(lambda: self._running),
+            ]
+        )
 
     def migrate(self) -> None:
         upgrade(self.db, self.package)
@@ -92,8 +105,10 @@ class ServiceRuntime(Generic[ContextT]):
         app.state.runtime = self
         return app
 
-    def readiness_checks(self) -> dict[str, Callable[[], bool]]:
-        return {"database": self.db.ping, "bus": self.bus.ping}
+    def readiness_checks(self) -> Readiness:
+        """What ``/readyz`` reads (its probe threads start with the background, or at the
+        first ``/readyz``)."""
+        return self.readiness
 
     def group_of(self, spec: ConsumerSpec) -> str:
         """The Kafka group ``spec`` consumes in: its name plus the settings' suffix (a bench or
@@ -106,6 +121,7 @@ class ServiceRuntime(Generic[ContextT]):
 
     def start_background(self) -> None:
         """Start the outbox relay and the consumers, each on a daemon thread."""
+        self.readiness.start()
         self.bus.ensure_topics([*self.topics, *(t for spec in self.consumers for t in spec.topics)])
         self._spawn(f"{self.name}-relay", self.relay.run)
         for spec in self.consumers:
@@ -141,6 +157,7 @@ class ServiceRuntime(Generic[ContextT]):
         self._threads.append(thread)
 
     def stop_background(self, timeout_s: float = 10.0) -> None:
+        self.readiness.stop()
         self.relay.stop()
         for consumer in self._running:
             consumer.stop()

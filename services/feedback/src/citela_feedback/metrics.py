@@ -39,6 +39,10 @@ RATE_LIMITED = Counter(
     "Requests refused with 429, by what was limited (api_key, login).",
     ["scope"],
 )
+RATE_LIMIT_FALLBACK = Counter(
+    "citela_feedback_rate_limit_fallback_total",
+    "Rate-limit decisions taken in process because Redis did not answer (failing open).",
+)
 MODERATION_ACTIONS = Counter(
     "citela_feedback_moderation_actions_total",
     "Moderation decisions, by action (approve, hide, retract) and who took them.",

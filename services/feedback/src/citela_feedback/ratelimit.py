@@ -4,6 +4,11 @@ The window is approximated the usual cheap way (two fixed windows, the previous 
 by how much of it still overlaps the sliding window), which needs two counters per key and
 no per-request log. The Redis version runs as one Lua script, so concurrent API processes
 share one exact count.
+
+Redis out of reach fails *open*, on a bucket of this process: a partner's POST is still
+taken (committed with its outbox event, PostgreSQL being up) rather than refused for an
+outage that is ours, and a runaway client is still held, at its limit per API process (so
+up to the number of processes times the quota in all) until Redis answers again.
 """
 
 from __future__ import annotations
@@ -14,6 +19,14 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
+
+from citela_common.logging import get_logger
+from citela_feedback.metrics import RATE_LIMIT_FALLBACK
+
+log = get_logger(__name__)
+
+# After a Redis error, decisions stay in process this long before Redis is tried again.
+REDIS_RETRY_AFTER_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -29,6 +42,10 @@ class RateLimiter(Protocol):
 
     def hit_many(self, hits: Sequence[tuple[str, int]], window_s: int = 60) -> list[Decision]:
         """``hit`` for each (key, limit), in order (a key may come several times)."""
+        ...
+
+    def ping(self) -> bool:
+        """The shared store answers (raises otherwise): a readiness probe."""
         ...
 
 
@@ -77,6 +94,9 @@ class MemoryRateLimiter:
     def hit_many(self, hits: Sequence[tuple[str, int]], window_s: int = 60) -> list[Decision]:
         return [self.hit(key, limit, window_s) for key, limit in hits]
 
+    def ping(self) -> bool:
+        return True
+
 
 _LUA = """
 local cur = tonumber(redis.call('GET', KEYS[1]) or '0')
@@ -99,27 +119,51 @@ class RedisRateLimiter:
         self._redis: Any = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
         self._script = self._redis.register_script(_LUA)
         self.prefix = prefix
+        self._fallback = MemoryRateLimiter()  # while Redis does not answer (fail open)
+        self._off_until = 0.0
 
     def hit(self, key: str, limit: int, window_s: int = 60) -> Decision:
-        now = time.time()
-        keys, args = self._call(key, limit, window_s, now)
-        return _decision(self._script(keys=keys, args=args), limit, window_s, now)
+        return self.hit_many([(key, limit)], window_s)[0]
 
     def hit_many(self, hits: Sequence[tuple[str, int]], window_s: int = 60) -> list[Decision]:
         """One round trip for many hits (a group of requests): the scripts in one pipeline,
-        each still atomic, run in order."""
-        if len(hits) <= 1:
-            return [self.hit(key, limit, window_s) for key, limit in hits]
+        each still atomic, run in order. Redis out of reach: decided in process."""
+        if not hits:
+            return []
+        if time.monotonic() >= self._off_until:
+            try:
+                return self._hit_redis(hits, window_s)
+            except Exception as exc:  # an outage of Redis: fail open, below
+                first = self._off_until == 0.0
+                self._off_until = time.monotonic() + REDIS_RETRY_AFTER_S
+                if first:
+                    log.warning("ratelimit.redis_unavailable", error=repr(exc))
+        RATE_LIMIT_FALLBACK.inc(len(hits))
+        return self._fallback.hit_many(hits, window_s)
+
+    def _hit_redis(self, hits: Sequence[tuple[str, int]], window_s: int) -> list[Decision]:
         now = time.time()
-        pipe = self._redis.pipeline(transaction=False)
-        for key, limit in hits:
+        if len(hits) == 1:
+            ((key, limit),) = hits
             keys, args = self._call(key, limit, window_s, now)
-            self._script(keys=keys, args=args, client=pipe)
-        results = pipe.execute()
+            results = [self._script(keys=keys, args=args)]
+        else:
+            pipe = self._redis.pipeline(transaction=False)
+            for key, limit in hits:
+                keys, args = self._call(key, limit, window_s, now)
+                self._script(keys=keys, args=args, client=pipe)
+            results = pipe.execute()
+        if self._off_until:
+            self._off_until = 0.0
+            log.info("ratelimit.redis_back")
         return [
             _decision(result, limit, window_s, now)
             for result, (_key, limit) in zip(results, hits, strict=True)
         ]
+
+    def ping(self) -> bool:
+        """Redis answers (raises otherwise): the readiness probe."""
+        return bool(self._redis.ping())
 
     def _call(self, key: str, limit: int, window_s: int, now: float) -> tuple[list[str], list[Any]]:
         window = int(now // window_s)

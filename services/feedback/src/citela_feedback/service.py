@@ -10,6 +10,7 @@ from citela_common.auth import Authenticator, PartnerPrincipal, PasswordHasher, 
 from citela_common.bus import EventBus
 from citela_common.db import Database
 from citela_common.events.models import FEEDBACK_TOPIC
+from citela_common.readiness import redis_check
 from citela_common.runtime import ServiceRuntime
 from citela_common.settings import Settings, settings_for
 from citela_feedback import api, quotas, submitting
@@ -56,7 +57,7 @@ def build_context(settings: FeedbackSettings, db: Database) -> FeedbackContext:
 def build_runtime(settings: Settings, bus: EventBus) -> ServiceRuntime[FeedbackContext]:
     own = settings_for(settings, FeedbackSettings)
     db = Database(own.resolved_database_url, SCHEMA)
-    return ServiceRuntime(
+    runtime = ServiceRuntime(
         name=NAME,
         package="citela_feedback",
         settings=own,
@@ -68,3 +69,6 @@ def build_runtime(settings: Settings, bus: EventBus) -> ServiceRuntime[FeedbackC
         topics=[FEEDBACK_TOPIC],
         context=build_context(own, db),
     )
+    if own.redis_url:  # the partner quotas (in process while it is down)
+        runtime.readiness.add(redis_check(runtime.context.limiter.ping))
+    return runtime

@@ -18,6 +18,7 @@ from starlette.routing import Mount
 
 from citela_common.bus import create_bus
 from citela_common.logging import get_logger
+from citela_common.readiness import Readiness
 from citela_common.runtime import ServiceRuntime
 from citela_common.settings import Settings
 from citela_common.web import create_service_app
@@ -90,11 +91,8 @@ def create_embedded_app(settings: Settings, *, background: bool = True) -> FastA
         for runtime in runtimes.values():
             runtime.db.dispose()
 
-    checks = {
-        f"{name}.{check}": fn
-        for name, runtime in runtimes.items()
-        for check, fn in runtime.readiness_checks().items()
-    }
+    # Ready when each service is; each check named ``<service>.<check>``.
+    checks = Readiness.combine({name: rt.readiness_checks() for name, rt in runtimes.items()})
     root = create_service_app(
         "platform",
         title="Citéla",

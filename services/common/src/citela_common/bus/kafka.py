@@ -2,6 +2,12 @@
 
 Producer: idempotent, acks=all, every send awaited, so a publish that returns is durable.
 Consumer: a group member with auto-commit off; Consumer commits after handling.
+
+Outages: every client reconnects within about a second of the broker's return (kafka-python's
+reconnect backoff grows to 30 s by default: consumers idled ~50 s after an outage), and none
+blocks the start of a service: a producer's bootstrap gives up after a few seconds (the relay
+retries), topics still to create are created by the first client that reaches the broker,
+and a consumer connects on its first poll.
 """
 
 from __future__ import annotations
@@ -9,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 from kafka.admin import ConfigResource, ConfigResourceType, NewTopic
@@ -20,6 +27,27 @@ from citela_common.events.envelope import Headers
 from citela_common.logging import get_logger
 
 log = get_logger(__name__)
+
+# What every client of ours is given (kafka-python's defaults are for a broker that is
+# always there: reconnect backoff up to 30 s, 30 s to bootstrap, 30 s per request).
+RECONNECT_BACKOFF_MS = 100
+RECONNECT_BACKOFF_MAX_MS = 1_000
+RETRY_BACKOFF_MS = 200
+BOOTSTRAP_TIMEOUT_MS = 5_000  # creating a client: its first metadata, then it gives up
+ADMIN_REQUEST_TIMEOUT_MS = 5_000
+PING_TIMEOUT_MS = 1_500  # the readiness probe's metadata request
+CONSUMER_REQUEST_TIMEOUT_MS = 15_000  # above fetch.max.wait and the session timeout
+
+
+def _client_config(bootstrap: str, client_id: str) -> dict[str, Any]:
+    return {
+        "bootstrap_servers": bootstrap,
+        "client_id": client_id,
+        "reconnect_backoff_ms": RECONNECT_BACKOFF_MS,
+        "reconnect_backoff_max_ms": RECONNECT_BACKOFF_MAX_MS,
+        "retry_backoff_ms": RETRY_BACKOFF_MS,
+        "bootstrap_timeout_ms": BOOTSTRAP_TIMEOUT_MS,
+    }
 
 
 class KafkaBus(EventBus):
@@ -43,15 +71,19 @@ class KafkaBus(EventBus):
         self._producer: KafkaProducer | None = None
         self._lock = threading.Lock()
         self._known_topics: set[str] = set()
+        self._pending_topics: set[str] = set()  # to create once the broker answers
+        self._ping_admin: KafkaAdminClient | None = None
+        self._ping_lock = threading.Lock()
 
     @property
     def producer(self) -> KafkaProducer:
+        if self._producer is None:
+            self.ensure_pending_topics()  # what a start without the broker left to create
         with self._lock:
             if self._producer is None:
                 timeout_ms = int(self.send_timeout_s * 1000)
                 self._producer = KafkaProducer(
-                    bootstrap_servers=self.bootstrap,
-                    client_id=self.client_id,
+                    **_client_config(self.bootstrap, self.client_id),
                     acks="all",
                     enable_idempotence=True,
                     retries=2**31 - 1,
@@ -85,6 +117,8 @@ class KafkaBus(EventBus):
                 for topic, key, value, headers in records
             ]
         except KafkaError as exc:
+            # Also a producer that could not bootstrap (the broker down): the next pass
+            # makes a new one, which bootstraps within BOOTSTRAP_TIMEOUT_MS or fails again.
             self._reset_producer()
             raise PublishError(f"Kafka did not take the records: {exc!r}") from exc
 
@@ -111,10 +145,34 @@ class KafkaBus(EventBus):
         return _KafkaTransport(self, list(topics), group)
 
     def ensure_topics(self, topics: Iterable[str]) -> None:
+        """Create the topics (and DLQs) if missing. The broker out of reach: they are kept
+        and created by the first client that reaches it (the relay's producer, a consumer),
+        so a service starts, and takes requests into its outbox, while Kafka is down."""
         wanted = {t for topic in topics for t in (topic, dlq_topic(topic))} - self._known_topics
         if not wanted:
             return
-        admin = KafkaAdminClient(bootstrap_servers=self.bootstrap, client_id=self.client_id)
+        with self._lock:
+            self._pending_topics |= wanted
+        try:
+            self.ensure_pending_topics()
+        except KafkaError as exc:
+            log.warning("bus.topics_deferred", topics=sorted(wanted), error=repr(exc))
+
+    def ensure_pending_topics(self) -> None:
+        """Create the topics ``ensure_topics`` could not yet (raises KafkaError if the broker
+        does not answer)."""
+        with self._lock:
+            wanted = self._pending_topics - self._known_topics
+        if wanted:
+            self._create_topics(wanted)
+            with self._lock:
+                self._pending_topics -= wanted
+
+    def _create_topics(self, wanted: set[str]) -> None:
+        admin = KafkaAdminClient(
+            **_client_config(self.bootstrap, self.client_id),
+            request_timeout_ms=ADMIN_REQUEST_TIMEOUT_MS,
+        )
         try:
             existing = set(admin.list_topics())
             missing = sorted(wanted - existing)
@@ -137,41 +195,73 @@ class KafkaBus(EventBus):
 
     def ping(self) -> bool:
         try:
-            admin = KafkaAdminClient(
-                bootstrap_servers=self.bootstrap,
-                client_id=self.client_id,
-                request_timeout_ms=3000,
-            )
-        except KafkaError:
-            return False
-        try:
-            admin.list_topics()
+            self.probe()
             return True
         except KafkaError:
             return False
-        finally:
-            admin.close()
+
+    def probe(self) -> None:
+        """One metadata request on an admin client kept between probes (the readiness
+        thread's; a new client per probe cost a bootstrap each time); raises KafkaError when
+        the broker does not answer. Also creates the topics still pending."""
+        with self._ping_lock:
+            try:
+                if self._ping_admin is None:
+                    self._ping_admin = KafkaAdminClient(
+                        **{
+                            **_client_config(self.bootstrap, f"{self.client_id}-readiness"),
+                            "bootstrap_timeout_ms": PING_TIMEOUT_MS,
+                        },
+                        request_timeout_ms=PING_TIMEOUT_MS,
+                    )
+                self._ping_admin.list_topics()
+            except KafkaError:
+                self._close_ping_admin()
+                raise
+        self.ensure_pending_topics()
+
+    def _close_ping_admin(self) -> None:
+        if self._ping_admin is not None:
+            with contextlib.suppress(Exception):  # closing a client of a dead broker
+                self._ping_admin.close()
+            self._ping_admin = None
 
     def close(self) -> None:
         with self._lock:
             if self._producer is not None:
                 self._producer.close(timeout=5)
                 self._producer = None
+        with self._ping_lock:
+            self._close_ping_admin()
 
 
 class _KafkaTransport(ConsumerTransport):
+    """A group member, created on first use: a service starting while Kafka is down gets a
+    transport whose polls raise (a transient error: the loop waits and polls again) until the
+    broker answers."""
+
     def __init__(self, bus: KafkaBus, topics: list[str], group: str) -> None:
-        self.consumer = KafkaConsumer(
-            *topics,
-            bootstrap_servers=bus.bootstrap,
-            client_id=f"{bus.client_id}-{group}",
-            group_id=group,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            max_poll_records=bus.max_poll_records,
-            session_timeout_ms=10_000,
-            heartbeat_interval_ms=1_000,
-        )
+        self.bus = bus
+        self.topics = topics
+        self.group = group
+        self._consumer: KafkaConsumer | None = None
+
+    @property
+    def consumer(self) -> KafkaConsumer:
+        if self._consumer is None:
+            self.bus.ensure_pending_topics()  # subscribed topics exist with our settings
+            self._consumer = KafkaConsumer(
+                *self.topics,
+                **_client_config(self.bus.bootstrap, f"{self.bus.client_id}-{self.group}"),
+                group_id=self.group,
+                enable_auto_commit=False,
+                auto_offset_reset="earliest",
+                max_poll_records=self.bus.max_poll_records,
+                session_timeout_ms=10_000,
+                heartbeat_interval_ms=1_000,
+                request_timeout_ms=CONSUMER_REQUEST_TIMEOUT_MS,
+            )
+        return self._consumer
 
     def poll(self, timeout_s: float) -> list[Record]:
         batches = self.consumer.poll(timeout_ms=int(timeout_s * 1000))
@@ -195,6 +285,8 @@ class _KafkaTransport(ConsumerTransport):
 
     def lag(self) -> dict[tuple[str, int], int]:
         out: dict[tuple[str, int], int] = {}
+        if self._consumer is None:
+            return out
         for tp in self.consumer.assignment():
             high = self.consumer.highwater(tp)
             if high is not None:
@@ -202,4 +294,5 @@ class _KafkaTransport(ConsumerTransport):
         return out
 
     def close(self) -> None:
-        self.consumer.close(autocommit=False)
+        if self._consumer is not None:
+            self._consumer.close(autocommit=False)

@@ -1,15 +1,21 @@
-"""Request ids and HTTP metrics, as one pure ASGI middleware (cheap, streaming-safe)."""
+"""Request ids and HTTP metrics, and 503 for a request failed by an outage: pure ASGI
+middlewares (cheap, streaming-safe)."""
 
 from __future__ import annotations
 
+import json
 import re
 import time
 import uuid
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from citela_common.logging import log_context
+from citela_common.faults import is_transient
+from citela_common.logging import get_logger, log_context
 from citela_common.metrics import HTTP_LATENCY, HTTP_REQUESTS
+from citela_common.web.problems import PROBLEM_JSON, RETRY_AFTER_S, unavailable_body
+
+log = get_logger(__name__)
 
 REQUEST_ID_HEADER = "x-request-id"
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -63,3 +69,47 @@ def _route_template(scope: Scope) -> str:
     route = scope.get("route")
     path = getattr(route, "path_format", None) or getattr(route, "path", None)
     return str(path) if path else "unmatched"
+
+
+class TransientFaultMiddleware:
+    """A request whose handler raised because a dependency is down (``is_transient``: the
+    database, Redis, the broker) answers 503 problem+json with ``Retry-After``, not 500: the
+    client may retry the same request (with its Idempotency-Key) once it is back. Anything
+    else goes on to the 500 handler."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        except Exception as exc:
+            if started or not is_transient(exc):
+                raise
+            path = scope.get("path", "")
+            log.warning("http.dependency_unavailable", path=path, error=repr(exc))
+            request_id = (scope.get("state") or {}).get("request_id")
+            body = json.dumps(unavailable_body(path, request_id), ensure_ascii=False).encode()
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 503,
+                    "headers": [
+                        (b"content-type", PROBLEM_JSON.encode()),
+                        (b"content-length", str(len(body)).encode()),
+                        (b"retry-after", str(RETRY_AFTER_S).encode()),
+                    ],
+                }
+            )
+            await send({"type": "http.response.body", "body": body})

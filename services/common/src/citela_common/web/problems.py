@@ -14,6 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from citela_common.faults import is_transient
 from citela_common.logging import get_logger
 
 PROBLEM_JSON = "application/problem+json"
@@ -145,7 +146,39 @@ async def _on_http(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+# A request failed by a dependency's outage (database, Redis, broker): when to try again.
+RETRY_AFTER_S = 5
+UNAVAILABLE_SLUG = "service-unavailable"
+UNAVAILABLE_DETAIL = (
+    "A service this request needs is momentarily out of reach; nothing was recorded "
+    "unless said otherwise. Retry in a few seconds (see Retry-After)."
+)
+
+
+def unavailable_body(path: str, request_id: str | None = None) -> dict[str, Any]:
+    """The 503 problem of a request failed by an outage (``is_transient``), never a 500."""
+    body: dict[str, Any] = {
+        "type": PROBLEM_BASE + UNAVAILABLE_SLUG,
+        "title": french_title(503),
+        "status": 503,
+        "detail": UNAVAILABLE_DETAIL,
+        "instance": path,
+        "retry_after_s": RETRY_AFTER_S,
+    }
+    if request_id:
+        body["request_id"] = request_id
+    return body
+
+
 async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
+    if is_transient(exc):  # raised outside TransientFaultMiddleware (an outer middleware)
+        log.warning("http.dependency_unavailable", path=request.url.path, error=repr(exc))
+        return JSONResponse(
+            unavailable_body(request.url.path, getattr(request.state, "request_id", None)),
+            status_code=503,
+            media_type=PROBLEM_JSON,
+            headers={"Retry-After": str(RETRY_AFTER_S)},
+        )
     log.exception("http.unhandled_error", path=request.url.path, error=repr(exc))
     return problem_response(
         request,
