@@ -167,9 +167,10 @@ def run_fault(rig: Rig, name: str, place: Commune, fault: Callable[[], float]) -
     write_report(REPORT, rig.results, {"partial": True})
     assert rig.load.stats.refused == [], f"POSTs refused: {rig.load.stats.refused[:5]}"
     assert counts.accepted > 0
-    assert counts.settled(), (
-        f"{name}: not drained within {DRAIN_S:.0f} s: {counts}\n"
-        f"reconcile said: {rig.probe.reconcile_output[-1500:]}"
+    assert counts.drained(), f"{name}: not drained within {DRAIN_S:.0f} s: {counts}"
+    assert counts.reconciled == counts.accepted, (
+        f"{name}: `citela analytics reconcile` does not count {counts.accepted} answers: "
+        f"{rig.probe.reconcile_output[-1500:]}"
     )
 
 
