@@ -155,6 +155,26 @@ EOF
     [ -z "$extra" ] || echo "environment=$extra"
 }
 
+# Runs a program whose processes write prometheus_client's files into PROMETHEUS_MULTIPROC_DIR,
+# after deleting the files of processes that are gone (a worker killed, restarted): they would
+# be summed for ever (a consumer's last lag, say), while the live ones' stay (the API and the
+# Celery worker of a service share their folder).
+write_metrics_wrapper() {
+    cat >"$PLATFORM_DIR/with-metrics" <<'EOF'
+#!/bin/sh
+# Written by deploy/platform.sh.
+dir=${PROMETHEUS_MULTIPROC_DIR:?}
+mkdir -p "$dir"
+for file in "$dir"/*.db; do
+    [ -e "$file" ] || continue
+    pid=${file##*_}; pid=${pid%.db}
+    kill -0 "$pid" 2>/dev/null || rm -f "$file"
+done
+exec "$@"
+EOF
+    chmod 755 "$PLATFORM_DIR/with-metrics"
+}
+
 write_supervisor_conf() {
     local conf=$PLATFORM_DIR/supervisord.conf name port workers env
     env=$(supervisor_env <"$PLATFORM_DIR/env")
@@ -183,7 +203,6 @@ EOF
             port=$(api_port "$name")
             workers=1
             case $name in catalogue | feedback) workers=$API_WORKERS ;; esac
-            # Each start empties the API's metrics folder: no file of a dead worker is summed.
             local metrics=$PLATFORM_DIR/metrics/$name
             local extra="PROMETHEUS_MULTIPROC_DIR=\"$metrics\""
             if [ "$name" = web ]; then
@@ -193,10 +212,12 @@ EOF
                 done
                 extra+=",CITELA_WEB_SECURE_COOKIES=\"${CITELA_WEB_SECURE_COOKIES:-false}\""
             fi
-            program "$name" "/bin/sh -c 'rm -rf $metrics && mkdir -p $metrics && exec $VENV/bin/python -m citela_$name serve --host 127.0.0.1 --port $port --workers $workers'" "$extra"
+            program "$name" "$PLATFORM_DIR/with-metrics $VENV/bin/python -m citela_$name serve --host 127.0.0.1 --port $port --workers $workers" "$extra"
         done
-        program ingest-worker "$VENV/bin/celery -A citela_ingest.worker worker --loglevel=INFO --concurrency=2 --without-gossip --without-mingle --hostname=ingest@%%h"
-        program analytics-worker "$VENV/bin/celery -A citela_analytics.worker worker --loglevel=INFO --concurrency=2 --without-gossip --without-mingle --hostname=analytics@%%h"
+        # The Celery workers of ingest and analytics write their metrics (runs, scoring) into
+        # their service's folder: its API's /metrics serves them with its own.
+        program ingest-worker "$PLATFORM_DIR/with-metrics $VENV/bin/celery -A citela_ingest.worker worker --loglevel=INFO --concurrency=2 --without-gossip --without-mingle --hostname=ingest@%%h" "PROMETHEUS_MULTIPROC_DIR=\"$PLATFORM_DIR/metrics/ingest\""
+        program analytics-worker "$PLATFORM_DIR/with-metrics $VENV/bin/celery -A citela_analytics.worker worker --loglevel=INFO --concurrency=2 --without-gossip --without-mingle --hostname=analytics@%%h" "PROMETHEUS_MULTIPROC_DIR=\"$PLATFORM_DIR/metrics/analytics\""
         program platform-worker "$VENV/bin/celery -A citela_platform.celery_app worker --queues=platform --loglevel=INFO --concurrency=1 --without-gossip --without-mingle --hostname=platform@%%h"
         program beat "$VENV/bin/celery -A citela_platform.celery_app beat --loglevel=INFO --schedule=$PLATFORM_DIR/celerybeat-schedule"
         program queue-metrics "$VENV/bin/python -m citela_platform.queue_metrics --host 127.0.0.1 --port $QUEUE_METRICS_PORT"
@@ -235,6 +256,7 @@ cmd_config() {
     mkdir -p "$PLATFORM_DIR/logs" "$PLATFORM_DIR/metrics"
     chmod 700 "$PLATFORM_DIR"
     write_env
+    write_metrics_wrapper
     write_supervisor_conf
     write_prometheus_conf
 }

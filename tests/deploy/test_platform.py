@@ -54,6 +54,10 @@ ADDRESSES = {
     "CITELA_PORTAL_PUBLIC_URL",
     *(f"CITELA_WEB_{api.upper()}_URL" for api in SERVED if api != "web"),
 }
+# What runs the processes that write prometheus_client's files (see platform.sh).
+METRICS_WRAPPER = "with-metrics"
+# The Celery workers whose metrics their service's API serves (a folder they share).
+WORKER_METRICS = {"ingest-worker": "ingest", "analytics-worker": "analytics"}
 ENV_ITEM = re.compile(r'([A-Za-z_][A-Za-z0-9_]*)="([^"]*)"')
 
 
@@ -78,9 +82,8 @@ class Program:
         self.name = name
         command = section["command"].replace("%%", "%")
         words = shlex.split(command)
-        if words[:2] == ["/bin/sh", "-c"]:  # the APIs empty their metrics folder, then exec
-            words = shlex.split(words[2].split("exec ", 1)[1])
-        self.argv = words
+        self.wrapped = Path(words[0]).name == METRICS_WRAPPER
+        self.argv = words[1:] if self.wrapped else words
         self.options = section
         self.env = {**shared, **dict(ENV_ITEM.findall(section.get("environment", "")))}
 
@@ -186,7 +189,10 @@ def test_the_same_settings_as_compose(
                 compare_address(key, ours[key], theirs[key])
             else:
                 assert ours[key] == theirs[key], f"{name}: {key}={ours[key]!r}, not {theirs[key]!r}"
-        assert ("PROMETHEUS_MULTIPROC_DIR" in ours) == ("PROMETHEUS_MULTIPROC_DIR" in theirs), name
+        if name not in WORKER_METRICS:
+            assert ("PROMETHEUS_MULTIPROC_DIR" in ours) == ("PROMETHEUS_MULTIPROC_DIR" in theirs), (
+                name
+            )
     ports = {name: option(programs[name].argv, "--port") for name in SERVED}
     web = programs["web"].env
     for api in SERVED:
@@ -195,14 +201,22 @@ def test_the_same_settings_as_compose(
     assert web["CITELA_PORTAL_PUBLIC_URL"].endswith(f":{ports['web']}")
 
 
-def test_each_api_sums_its_workers_in_a_folder_of_its_own(programs: dict[str, Program]) -> None:
+def test_each_api_sums_its_processes_in_a_folder_of_its_own(
+    instance: Path, programs: dict[str, Program]
+) -> None:
     folders = [programs[name].env["PROMETHEUS_MULTIPROC_DIR"] for name in SERVED]
     assert len(set(folders)) == len(folders)
-    for name, folder in zip(SERVED, folders, strict=True):
-        command = programs[name].options["command"]
-        assert f"rm -rf {folder} && mkdir -p {folder} && exec" in command, (
-            f"{name}: the folder is not emptied at each start (stale files of dead workers)"
-        )
+    for worker, service in WORKER_METRICS.items():
+        assert (
+            programs[worker].env["PROMETHEUS_MULTIPROC_DIR"]
+            == programs[service].env["PROMETHEUS_MULTIPROC_DIR"]
+        ), f"{worker}: its metrics (runs, scoring) would be served by no one"
+    for name, program in programs.items():
+        writes = "PROMETHEUS_MULTIPROC_DIR" in program.env
+        assert program.wrapped == writes, f"{name}: dead processes' files are not cleared"
+    wrapper = instance / METRICS_WRAPPER
+    assert os.access(wrapper, os.X_OK)
+    assert "kill -0" in wrapper.read_text(), "only the files of live processes are kept"
 
 
 def test_a_secret_key_of_its_own_kept_private(tmp_path: Path) -> None:
@@ -244,3 +258,19 @@ def test_prometheus_scrapes_every_process_at_its_port(
         assert Path(rule_file).parent == PROMETHEUS_DIR
     original = yaml.safe_load((PROMETHEUS_DIR / "prometheus.yml").read_text())
     assert config["global"] == original["global"], "the same intervals as compose's"
+
+
+def test_the_wrapper_keeps_the_files_of_live_processes_only(instance: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "metrics"
+    folder.mkdir()
+    live, dead = folder / f"counter_{os.getpid()}.db", folder / "gauge_max_999999999.db"
+    live.write_bytes(b"")
+    dead.write_bytes(b"")
+    subprocess.run(
+        [str(instance / METRICS_WRAPPER), "true"],
+        env={**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(folder)},
+        check=True,
+        timeout=10,
+    )
+    assert live.exists(), "a live process's file was deleted"
+    assert not dead.exists(), "a dead process's file is still summed"
