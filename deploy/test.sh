@@ -9,6 +9,9 @@ cd "$(dirname "$0")/.."
 # they need the extra (they fail, never skip, without it).
 deploy/bootstrap.sh --extra transformers
 deploy/infra.sh up
+# promtool (Debian's prometheus package): tests/deploy checks and unit-tests the alert rules,
+# and the make up test runs Prometheus itself.
+deploy/platform.sh install
 if [ "${CITELA_KEEP_INFRA:-0}" != 1 ]; then
   trap 'deploy/infra.sh stop' EXIT
 fi

@@ -886,6 +886,11 @@ def test_alert_rules_cover_the_platform_and_use_real_metrics() -> None:
         "up",
         "citela_outbox_oldest_event_age_seconds",
         "citela_bus_consumer_lag_events",
+        "citela_bus_consumer_paused",
+        "citela_bus_events_consumed_total",
+        "citela_ingest_last_failure_timestamp_seconds",
+        "citela_ingest_last_success_timestamp_seconds",
+        "citela_celery_queue_length",
         "citela_http_requests_total",
         "citela_http_request_duration_seconds_bucket",
     ):
