@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from citela_common.bus import Record, dlq_topic
+from citela_common.bus import Consumer, Record, dlq_topic
 from citela_common.events import CloudEvent, make_event
 from citela_common.events.models import FeedbackRetracted
 from citela_common.outbox import idempotent, idempotent_batch
@@ -362,3 +364,171 @@ def test_a_crash_after_a_batch_commit_redelivers_it_and_nothing_is_applied_twice
 
     assert crashed, "the first consumer crashed"
     assert counted(stack) == {e.id: 1 for e in sent}
+
+
+class Outage:
+    """The database out of reach for the first ``tries`` calls: each one really connects to a
+    closed port and raises the driver's OperationalError, as a stopped PostgreSQL does."""
+
+    def __init__(self, tries: int) -> None:
+        import socket
+
+        from sqlalchemy import create_engine
+
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        self.engine = create_engine(
+            f"postgresql+psycopg://citela:citela@127.0.0.1:{port}/citela",
+            connect_args={"connect_timeout": 2},
+        )
+        self.left = tries
+        self.failures = 0
+
+    def hit(self) -> None:
+        if self.left > 0:
+            self.left -= 1
+            self.failures += 1
+            with self.engine.connect():
+                pass  # never reached: the connection is refused
+
+
+def dead_lettered(stack: Stack, topic: str, expected: int) -> list[Record]:
+    """The records of ``topic``'s DLQ (waiting for ``expected`` of them, then a little more)."""
+    return RecordCollect(stack, dlq_topic(topic), f"dlq-reader-{topic}").drain(
+        expected + 1, timeout_s=3
+    )
+
+
+def test_an_outage_longer_than_the_retries_pauses_then_applies_everything_in_order(
+    stack: Stack, topic: str
+) -> None:
+    from prometheus_client import REGISTRY
+
+    stack.bus.ensure_topics([topic])
+    tenants = ["agglo-pau", "ville-lyon", "cc-verdon"]
+    first = [retraction(tenants[i % 3], i) for i in range(12)]
+    second = [retraction(tenants[i % 3], i) for i in range(12, 24)]
+    stack.bus.publish_many((topic, e) for e in first)
+    recorder = BatchRecorder(stack)
+    outage = Outage(tries=7)  # more than max_attempts, batch and single-event tries alike
+    group = f"outage-{topic}"
+    holder: list[Consumer] = []
+
+    def batch(events: list[CloudEvent]) -> None:
+        if outage.failures == 0:
+            # The outage starts while the next poll is being prefetched: it must be kept.
+            stack.bus.publish_many((topic, e) for e in second)
+            wait_until(lambda: holder[0]._next is not None, 20)
+        outage.hit()
+        recorder.batch(events)
+
+    def one(event: CloudEvent) -> None:
+        outage.hit()
+        recorder.one(event)
+
+    consumer = stack.bus.consumer(
+        [topic],
+        group,
+        one,
+        batch_handler=batch,
+        max_attempts=3,
+        retry_backoff_s=0.01,
+        retry_max_backoff_s=0.05,
+    )
+    holder.append(consumer)
+    consumer.run_until(lambda: len(recorder.applied) >= 24, 60)
+    consumer.close()
+
+    sent = first + second
+    assert outage.failures == 7
+    assert counted(stack) == {e.id: 1 for e in sent}, "everything applied, once"
+    for tenant in tenants:
+        mine = [e.id for e in recorder.applied if e.tenant == tenant]
+        assert mine == [e.id for e in sent if e.tenant == tenant], f"{tenant} out of order"
+    assert dead_lettered(stack, topic, 0) == [], "an outage sends nothing to the DLQ"
+    labels = {"topic": topic, "group": group}
+    assert REGISTRY.get_sample_value("citela_bus_transient_failures_total", labels) == 7
+    assert REGISTRY.get_sample_value("citela_bus_consumer_paused", labels) == 0
+
+
+def test_an_outage_during_isolation_does_not_dead_letter_twice(stack: Stack, topic: str) -> None:
+    stack.bus.ensure_topics([topic])
+    sent = [retraction("agglo-pau", i) for i in range(6)]
+    bad = sent[1]
+    stack.bus.publish_many((topic, e) for e in sent)
+    recorder = BatchRecorder(stack, fail_on={bad.id})
+    outage = Outage(tries=5)
+    singles: list[str] = []
+
+    def batch(events: list[CloudEvent]) -> None:
+        if sent[3] in events and bad not in events:  # the rest, once the culprit is gone
+            outage.hit()
+        recorder.batch(events)
+
+    def one(event: CloudEvent) -> None:
+        singles.append(event.id)
+        if event.id == sent[3].id:  # the outage starts after the culprit was dead-lettered
+            outage.hit()
+        recorder.one(event)
+
+    consumer = stack.bus.consumer(
+        [topic],
+        f"isolation-outage-{topic}",
+        one,
+        batch_handler=batch,
+        max_attempts=3,
+        retry_backoff_s=0.01,
+        retry_max_backoff_s=0.05,
+    )
+    consumer.run_until(lambda: len(recorder.applied) >= 5, 60)
+    consumer.close()
+
+    assert outage.failures == 5
+    assert [e.id for e in recorder.applied] == [e.id for e in sent if e is not bad]
+    dead = dead_lettered(stack, topic, 1)
+    assert [r.header("ce_id") for r in dead] == [bad.id], "the culprit once, nothing else"
+    assert dead[0].header("citela_attempts") == "3"
+    assert dead[0].header("citela_error_type") == "ValueError"
+    assert singles.count(bad.id) == 3, "the culprit's tries are not redone after the pause"
+
+
+def test_stop_during_a_pause_returns_at_once_and_commits_nothing(stack: Stack, topic: str) -> None:
+    import threading
+    import time
+
+    stack.bus.ensure_topics([topic])
+    sent = retraction("agglo-pau", 1)
+    stack.bus.publish(topic, sent)
+    outage = Outage(tries=10**6)
+
+    def down(event: CloudEvent) -> None:
+        outage.hit()
+
+    group = f"stop-{topic}"
+    consumer = stack.bus.consumer([topic], group, down, retry_backoff_s=20, retry_max_backoff_s=60)
+    runner = threading.Thread(target=consumer.run, kwargs={"poll_timeout_s": 0.2})
+    runner.start()
+    wait_until(lambda: consumer.paused, 30)
+    started = time.monotonic()
+    consumer.stop()
+    runner.join(5)
+    stopped_in = time.monotonic() - started
+    consumer.close()
+    assert not runner.is_alive()
+    assert stopped_in < 2, f"stop() took {stopped_in:.1f} s during a 20 s backoff"
+    assert outage.failures == 1
+
+    again = Collect()
+    consume_all(stack, topic, again, 1, group=group)
+    assert [e.id for e in again.events] == [sent.id], "the paused event was not committed"
+    assert dead_lettered(stack, topic, 0) == []
+
+
+def wait_until(condition: Callable[[], bool], timeout_s: float) -> None:
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.01)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import socket
 import sqlite3
+import sys
 
 import redis.exceptions as redis_errors
 from kafka import errors as kafka_errors
@@ -80,6 +81,14 @@ def _transient_one(exc: BaseException) -> bool:
             return _transient_sqlstate(sqlstate)
         sqlstate = getattr(exc.orig, "sqlstate", None)
         return sqlstate is not None and _transient_sqlstate(sqlstate)
+    psycopg = sys.modules.get("psycopg")  # not imported: none of its errors can exist
+    if psycopg is not None and isinstance(exc, psycopg.Error):
+        # The driver's own errors, unwrapped: what the outbox's and the harvester's COPY
+        # raise. Like above: no SQLSTATE on an operational error = no server reached.
+        sqlstate = exc.sqlstate
+        if sqlstate is None:
+            return isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError)
+        return _transient_sqlstate(sqlstate)
     return isinstance(exc, kafka_errors.KafkaError) and bool(getattr(exc, "retriable", False))
 
 

@@ -49,6 +49,18 @@ BUS_CONSUMER_LAG = Gauge(
     ["topic", "group"],
     multiprocess_mode="max",
 )
+BUS_CONSUMER_PAUSED = Gauge(
+    "citela_bus_consumer_paused",
+    "1 while a consumer group is paused on a transient failure (a dependency out of reach), "
+    "retrying the same batch; 0 otherwise.",
+    ["topic", "group"],
+    multiprocess_mode="max",
+)
+BUS_TRANSIENT_FAILURES = Counter(
+    "citela_bus_transient_failures_total",
+    "Tries of a batch that failed transiently (each one is followed by a backoff and a retry).",
+    ["topic", "group"],
+)
 # The relay that holds the service's publishing lock sets these; the others leave them: the
 # most recent value of a live worker is the truth (a max would keep a stale worker's figure).
 OUTBOX_BACKLOG = Gauge(

@@ -134,6 +134,7 @@ class ServiceRuntime(Generic[ContextT]):
                 max_batch=self.settings.bus_max_batch,
                 max_attempts=self.settings.bus_max_attempts,
                 retry_backoff_s=self.settings.bus_retry_backoff_s,
+                retry_max_backoff_s=self.settings.bus_retry_max_backoff_s,
             )
             self._running.append(consumer)
             self._spawn(f"{self.name}-{group}", partial(self._consume, consumer))

@@ -39,7 +39,15 @@ class Settings(BaseSettings):
     kafka_client_id: str = "citela"
     kafka_partitions: int = Field(3, ge=1, description="partitions of the topics we create")
     bus_max_attempts: int = Field(3, ge=1, description="handler tries before the DLQ")
-    bus_retry_backoff_s: float = Field(0.2, ge=0)
+    bus_retry_backoff_s: float = Field(
+        0.2, ge=0, description="first wait before a retry; doubles at each failed try"
+    )
+    bus_retry_max_backoff_s: float = Field(
+        30.0,
+        gt=0,
+        description="cap of the wait between tries of a batch paused on a transient failure "
+        "(an outage: retried without limit, never dead-lettered)",
+    )
     bus_max_batch: int = Field(
         500, ge=1, description="events a consumer polls and applies per transaction"
     )
