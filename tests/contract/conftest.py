@@ -2,10 +2,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
-from citela_common.bus import EventBus, InProcessBus
+from citela_common.bus import DurableBus, EventBus, InProcessBus
 from citela_common.db import Database
 from tests.contract.stack import fresh_database
 
@@ -19,10 +20,13 @@ class Stack:
     db: Database
 
 
-@pytest.fixture(params=["in-process", "kafka"])
-def stack(request: pytest.FixtureRequest, sqlite_url: str) -> Iterator[Stack]:
+@pytest.fixture(params=["in-process", "durable", "kafka"])
+def stack(request: pytest.FixtureRequest, sqlite_url: str, tmp_path: Path) -> Iterator[Stack]:
     if request.param == "in-process":
         bus: EventBus = InProcessBus(partitions=3)
+        db = fresh_database(sqlite_url)
+    elif request.param == "durable":  # the embedded platform's bus: its log in a file
+        bus = DurableBus(tmp_path / "bus.db", partitions=3)
         db = fresh_database(sqlite_url)
     else:
         from citela_common.bus.kafka import KafkaBus

@@ -131,8 +131,10 @@ def demo(
             raise typer.BadParameter(
                 "--reset ne vide que la base SQLite du mode intégré, pas CITELA_DATABASE_URL"
             )
-        for path in settings.data_dir.glob("citela*.db*"):
-            path.unlink()
+        # The services' files and the embedded bus's log (its offsets name their events).
+        for pattern in ("citela*.db*", "bus.db*"):
+            for path in settings.data_dir.glob(pattern):
+                path.unlink()
     typer.echo("Préparation de la démonstration (données ouvertes, avis générés)…", err=True)
     started = time.monotonic()
     try:

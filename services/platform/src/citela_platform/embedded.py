@@ -61,6 +61,8 @@ log = get_logger(__name__)
 
 
 def build_runtimes(settings: Settings) -> dict[str, ServiceRuntime]:
+    """The four runtimes on one bus: without Kafka, the durable in-process bus, whose log and
+    offsets live in ``data_dir`` (citela_common.bus.durable)."""
     bus = create_bus(settings)
     return {name: build(settings, bus) for name, build in SERVICES.items()}
 
@@ -71,6 +73,10 @@ def create_embedded_app(settings: Settings, *, background: bool = True) -> FastA
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
+        bus = next(iter(runtimes.values())).bus
+        # Opened first: a second platform on the same data directory is refused here, before
+        # it migrates or serves (the durable bus's file has one owner).
+        bus.ensure_topics([])
         for runtime in runtimes.values():
             runtime.migrate()
         # No beat here: the retention job runs on a timer of this process.
@@ -85,9 +91,14 @@ def create_embedded_app(settings: Settings, *, background: bool = True) -> FastA
         gc.freeze()
         yield
         timer.stop()
+        # The relays first, all of them: nothing new enters the bus while the consumers stop.
+        # Each consumer ends with the batch in hand, committed only once applied; what it had
+        # not applied stays in the durable log, for the next start. The bus closes last.
+        for runtime in runtimes.values():
+            runtime.relay.stop()
         for runtime in runtimes.values():
             runtime.stop_background()
-        next(iter(runtimes.values())).bus.close()
+        bus.close()
         for runtime in runtimes.values():
             runtime.db.dispose()
 

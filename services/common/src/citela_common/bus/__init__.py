@@ -12,8 +12,11 @@ from citela_common.bus.base import (
     Record,
     dlq_topic,
 )
+from citela_common.bus.durable import BusLockedError, DurableBus
 from citela_common.bus.memory import InProcessBus
 from citela_common.settings import Settings
+
+BUS_FILE = "bus.db"
 
 
 def create_bus(settings: Settings) -> EventBus:
@@ -32,13 +35,25 @@ def create_bus(settings: Settings) -> EventBus:
                 "segment.ms": str(settings.topic_segment_s * 1000),
             },
         )
-    return InProcessBus(partitions=settings.kafka_partitions)
+    if settings.resolved_database_url in {"sqlite://", "sqlite:///:memory:"}:
+        # Nothing of the platform outlives the process: neither need its events.
+        return InProcessBus(partitions=settings.kafka_partitions)
+    # Embedded: the log and the offsets in a file beside the services' own (opened on first
+    # use, so a CLI command that never publishes never touches it).
+    return DurableBus(
+        settings.data_dir / BUS_FILE,
+        partitions=settings.kafka_partitions,
+        retention_s=settings.topic_retention_s,
+    )
 
 
 __all__ = [
+    "BUS_FILE",
     "BatchHandler",
+    "BusLockedError",
     "Consumer",
     "ConsumerTransport",
+    "DurableBus",
     "EventBus",
     "Handler",
     "InProcessBus",
