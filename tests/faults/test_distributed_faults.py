@@ -58,6 +58,7 @@ AFTER_S = 3.0  # and after it, before the load pauses for the count
 DRAIN_S = 100.0  # how long the counts may take to agree once the fault is over
 PG_STOP_S = 15.0
 KAFKA_DOWN_S = 5.0
+REDIS_DOWN_S = 3.0
 
 MEDIATHEQUE = ("mediatheque-francois-mitterrand", "Médiathèque François-Mitterrand", "Culture")
 PISCINE = ("piscine-municipale", "Piscine municipale", "Sports")
@@ -208,7 +209,9 @@ def test_celery_worker_killed(rig: Rig) -> None:
 def test_redis_restarted(rig: Rig) -> None:
     def fault() -> float:
         t0 = time.monotonic()
-        rig.infra.restart("redis")
+        rig.infra.stop("redis")
+        time.sleep(REDIS_DOWN_S)  # long enough for the load and the workers to notice
+        rig.infra.start("redis")
         return time.monotonic() - t0
 
     run_fault(rig, "Redis restarted", commune("faults-billere", "Ville de Billère", "64129"), fault)
