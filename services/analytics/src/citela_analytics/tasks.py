@@ -9,8 +9,10 @@ platform's, ``citela_platform.celery_app``):
 
 All are idempotent and run with ``acks_late`` and ``reject_on_worker_lost``: a worker killed
 mid-batch leaves its message unacknowledged, the task runs again, and what the killed run had
-committed is not redone. Beat: a sweep scoring whatever a trigger missed, and the weekly
-snapshot. How the service sends them: gateway.py.
+committed is not redone. An outage (the database or Redis out of reach) is retried without
+limit with a capped backoff (``RetryTransient``); any other failure fails the task. Beat: a
+sweep scoring whatever a trigger missed, and the weekly snapshot. How the service sends them:
+gateway.py.
 """
 
 from __future__ import annotations
@@ -20,17 +22,15 @@ from typing import Any
 
 from celery import Celery
 from celery.schedules import crontab
-from sqlalchemy.exc import OperationalError
 
 from citela_analytics import jobs
 from citela_analytics.context import AnalyticsContext
 from citela_analytics.gateway import RECOMPUTE_TASK, REPORT_TASK, SCORE_TASK, SNAPSHOT_TASK
 from citela_analytics.settings import AnalyticsSettings
-from citela_common.bus.base import PublishError
 from citela_common.runtime import ServiceRuntime
 from citela_common.settings import Settings, settings_for
+from citela_common.task_retry import RetryTransient
 
-RETRYABLE = (OperationalError, ConnectionError, PublishError, TimeoutError)
 RuntimeProvider = Callable[[], ServiceRuntime[AnalyticsContext]]
 
 
@@ -45,10 +45,7 @@ def register(app: Celery, settings: Settings, runtime: RuntimeProvider) -> None:
         "shared": False,
         "acks_late": True,
         "reject_on_worker_lost": True,
-        "autoretry_for": RETRYABLE,
-        "retry_backoff": True,
-        "retry_backoff_max": 300,
-        "max_retries": 5,
+        "base": RetryTransient,
     }
 
     @app.task(name=SCORE_TASK, **options)  # type: ignore[untyped-decorator]

@@ -11,6 +11,7 @@ from celery import Celery
 from citela_common.bus import create_bus
 from citela_common.runtime import ServiceRuntime
 from citela_common.settings import Mode, Settings, get_settings, settings_for
+from citela_common.task_retry import RetryTransient
 from citela_ingest.context import IngestContext
 from citela_ingest.runs import run_harvest
 from citela_ingest.service import build_runtime
@@ -59,13 +60,9 @@ def schedule_entry(item: HarvestSchedule) -> dict[str, Any]:
 
 def register(app: Celery, settings: Settings) -> None:
     """The harvest task, and a beat entry per scheduled harvest of ``settings``."""
-    app.task(
-        name=HARVEST_TASK,
-        acks_late=True,
-        autoretry_for=(ConnectionError,),
-        retry_backoff=True,
-        max_retries=3,
-    )(harvest)
+    # An outage (database, broker) is retried without limit (RetryTransient): a harvest is
+    # safe to run twice. Any other failure is the run's own and fails it.
+    app.task(name=HARVEST_TASK, acks_late=True, base=RetryTransient)(harvest)
     schedule = settings_for(settings, IngestSettings).ingest_schedule
     app.conf.beat_schedule = {
         **(app.conf.beat_schedule or {}),
