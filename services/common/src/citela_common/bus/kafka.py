@@ -293,6 +293,19 @@ class _KafkaTransport(ConsumerTransport):
                 out[(tp.topic, tp.partition)] = max(0, high - self.consumer.position(tp))
         return out
 
+    def keep_alive(self) -> None:
+        # A poll with every partition paused fetches nothing (what was fetched stays parked,
+        # positions unchanged) but counts as the member's poll: a long pause does not get it
+        # evicted from the group.
+        if self._consumer is None:
+            return
+        assigned = self.consumer.assignment()
+        self.consumer.pause(*assigned)
+        try:
+            self.consumer.poll(timeout_ms=0)
+        finally:
+            self.consumer.resume(*(tp for tp in assigned if tp in self.consumer.assignment()))
+
     def close(self) -> None:
         if self._consumer is not None:
             self._consumer.close(autocommit=False)
