@@ -156,16 +156,24 @@ def test_broken_records_are_put_aside_with_a_reason_and_the_run_goes_on(
         "Mairie - Coye-la-Forêt"
     ]
 
-    truncated = p.harvest("service-public", E2E / "service-public" / "truncated.json")
-    assert truncated.status.value == "done_with_errors"
+    # a file that cannot be read to its end fails as a whole (issue 12): nothing archived
+    truncated = p.harvest(
+        "service-public", E2E / "service-public" / "truncated.json", grace=timedelta(0)
+    )
+    assert truncated.status.value == "failed"
+    assert truncated.reason is not None
+    assert truncated.reason.startswith("la source n'a pas pu être lue en entier")
+    assert "truncated" in truncated.reason
     assert truncated.counts["unchanged"] == 1  # the record before the break
     assert truncated.counts["archived"] == 0, "an incomplete listing archives nothing"
+    assert p.ingest_api(f"/runs/{truncated.run_id}")["reason"] == truncated.reason
     broken = p.ingest_api(f"/runs/{truncated.run_id}/items", status="invalid")["items"]
     assert len(broken) == 1
     assert "truncated" in broken[0]["reason"]
 
     latin1 = p.harvest("service-public", E2E / "service-public" / "latin1.json")
-    assert latin1.status.value == "done_with_errors"
+    assert latin1.status.value == "failed"
+    assert "UTF-8" in (latin1.reason or "")
     reasons_latin1 = [
         i["reason"] for i in p.ingest_api(f"/runs/{latin1.run_id}/items", status="invalid")["items"]
     ]

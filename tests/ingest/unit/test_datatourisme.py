@@ -15,7 +15,7 @@ from citela_common.events.models import (
     EntryKind,
     GeoPoint,
 )
-from citela_ingest.records import Territory
+from citela_ingest.records import BrokenRecord, Territory
 from citela_ingest.sources.datatourisme import (
     DatatourismeSource,
     language_value,
@@ -210,9 +210,16 @@ def test_zip_and_folder_without_index(tmp_path: Path) -> None:
     from_zip = harvest(DatatourismeSource.from_path(archive))
     assert sorted(from_zip.entries) == sorted(harvest(DatatourismeSource.from_path(FLUX)).entries)
 
+    # without index.json the flux is refused as a whole, with the layout expected
     bare = tmp_path / "bare"
     shutil.copytree(FLUX / "objects", bare / "objects")
-    assert len(harvest(DatatourismeSource.from_path(bare)).entries) == 2
+    [refused] = list(DatatourismeSource.from_path(bare).list_records())
+    assert isinstance(refused, BrokenRecord)
+    assert refused.incomplete
+    assert refused.run_reason() == (
+        "aucun enregistrement lu : dossier DATAtourisme sans index.json (disposition attendue : "
+        "index.json + objects/…) ; fichiers JSON trouvés sous : objects/"
+    )
 
     not_a_zip = tmp_path / "flux.zip.part"
     not_a_zip.write_bytes(b"PK\x03\x04 cut")

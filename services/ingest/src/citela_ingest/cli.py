@@ -15,13 +15,18 @@ from citela_common.bus import create_bus
 from citela_common.settings import Mode, get_settings
 from citela_common.tenancy import scope_to_tenant
 from citela_ingest import reads
-from citela_ingest.harvester import RunStatus, RunSummary
+from citela_ingest.harvester import LAST_GOOD_KEPT, RunStatus, RunSummary
 from citela_ingest.policy_areas import parse_policy_area
 from citela_ingest.runs import SOURCES, RunRefused, run_harvest, set_policy_area
 from citela_ingest.service import build_runtime
 
 console = Console(stderr=True)
 COLUMNS = ("new", "updated", "unchanged", "skipped", "invalid", "archived")
+# exit codes of `citela ingest` (its --help lists them)
+EXIT_DONE = 0
+EXIT_FAILED = 1  # the run failed as a whole: nothing archived, the reason printed
+EXIT_REFUSED = 2  # the run could not start (unknown source or territory, missing file)
+EXIT_DONE_WITH_INVALID = 3  # applied, but some records were set aside (citela ingest-invalid)
 
 
 def ingest(
@@ -42,8 +47,28 @@ def ingest(
             "(default: CITELA_INGEST_GRACE_DAYS)"
         ),
     ] = None,
+    accept_shrink: Annotated[
+        bool,
+        typer.Option(
+            "--accept-shrink",
+            help="the source really shrank: apply a run that reads no record, keeps none or "
+            "fewer than CITELA_INGEST_MIN_SHARE_OF_PREVIOUS of the last complete run "
+            "(an unreadable file or a wrong layout still fails)",
+        ),
+    ] = False,
 ) -> None:
-    """Harvest one source for a tenant's territory; print new/updated/unchanged/invalid/archived."""
+    """Harvest one source for a tenant's territory; print new/updated/unchanged/invalid/archived.
+
+    Nothing is archived on a doubt: a run fails as a whole when its file cannot be read in
+    full (truncated, wrong layout, a size limit passed), when it reads no record, keeps none
+    (all invalid or all in another territory) or keeps fewer than
+    CITELA_INGEST_MIN_SHARE_OF_PREVIOUS (default 50 %) of the last complete run of the same
+    source and territory. The reason is printed and kept with the run.
+
+    Exit codes: 0 done; 1 failed as a whole (nothing archived, reason printed); 2 refused
+    before starting (unknown source or territory, no such file); 3 done, but some records were
+    set aside as invalid (listed by `citela ingest-invalid RUN_ID`).
+    """
     settings = get_settings()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     runtime = build_runtime(settings, create_bus(settings))
@@ -77,10 +102,13 @@ def ingest(
                 ),
                 endpoints=runtime.context.endpoints,
                 progress=progress,
+                limits=runtime.context.limits,
+                min_share=runtime.context.min_share,
+                accept_shrink=accept_shrink,
             )
         except RunRefused as exc:
             console.print(f"[red]Refusé :[/red] {exc}")
-            raise typer.Exit(2) from None
+            raise typer.Exit(EXIT_REFUSED) from None
         bar.update(task, completed=summary.records)
     published = 0
     if settings.mode is Mode.DISTRIBUTED and not dry_run:
@@ -89,7 +117,9 @@ def ingest(
         runtime.bus.close()
     _print_summary(summary, published, settings.mode)
     if summary.status is RunStatus.FAILED:
-        raise typer.Exit(1)
+        raise typer.Exit(EXIT_FAILED)
+    if summary.status is RunStatus.DONE_WITH_ERRORS:
+        raise typer.Exit(EXIT_DONE_WITH_INVALID)
 
 
 def _print_summary(summary: RunSummary, published: int, mode: Mode) -> None:
@@ -106,8 +136,16 @@ def _print_summary(summary: RunSummary, published: int, mode: Mode) -> None:
         f"run {summary.run_id} · {summary.seconds:.1f} s"
         + (f" · {published} événements publiés" if mode is Mode.DISTRIBUTED else "")
     )
-    if summary.error:
-        console.print(f"[red]Échec :[/red] {summary.error}")
+    if summary.status is RunStatus.FAILED:
+        console.print(
+            f"[red]Collecte en échec, rien n'est archivé :[/red] {summary.reason or summary.error}",
+            highlight=False,
+        )
+    if summary.counts[LAST_GOOD_KEPT]:
+        console.print(
+            f"{summary.counts[LAST_GOOD_KEPT]} enregistrements encore publiés par la source mais "
+            "invalides gardent leur dernière version valide"
+        )
     if summary.counts["invalid"]:
         console.print(
             f"Voir les enregistrements invalides : citela ingest-invalid {summary.run_id}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
+from citela_ingest.limits import ReadLimits
 from citela_ingest.runs import Endpoints
 from citela_ingest.settings import IngestSettings
 
@@ -23,3 +24,13 @@ class IngestContext:
     def grace_period(self) -> timedelta:
         """How long a record may be missing upstream before it is archived."""
         return timedelta(days=self.settings.ingest_grace_days)
+
+    @property
+    def limits(self) -> ReadLimits:
+        """What a run may read (file sizes, ZIP archives)."""
+        return self.settings.read_limits()
+
+    @property
+    def min_share(self) -> float:
+        """Below this share of the last complete run's entries, a run fails."""
+        return self.settings.ingest_min_share_of_previous

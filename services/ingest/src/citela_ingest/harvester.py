@@ -5,6 +5,15 @@ never aborts a run, invalid records are kept aside with their reason and raw inp
 and a max-items limit, provenance on every record, and a grace period before what vanished
 upstream is archived. Only changes are published, through the outbox, in the same
 transaction as the state that remembers them.
+
+Archiving concludes from an absence, so it happens only after a run beyond doubt. A run
+fails as a whole, archives nothing and says why in French (``RunSummary.reason``) when its
+listing could not be read in full (a truncated or unreadable file, a layout not as expected,
+a size limit passed), when it read no record, kept none (all invalid, or all in another
+territory), or kept fewer than ``min_share`` of the last complete run of the same source and
+territory; ``accept_shrink`` waives the counts (an official who knows the source shrank),
+never an unreadable listing. A record still listed but invalid now keeps its last good
+version: it counts as seen (``last_good_kept``), so it is never archived as gone.
 """
 
 from __future__ import annotations
@@ -47,7 +56,7 @@ from citela_ingest.mapping import (
     legacy_content_hash,
     output_key,
 )
-from citela_ingest.metrics import LAST_SUCCESS, RECORDS, RUN_SECONDS
+from citela_ingest.metrics import LAST_FAILURE, LAST_SUCCESS, RECORDS, RUN_SECONDS, RUNS
 from citela_ingest.models import (
     Base,
     HarvestItem,
@@ -63,6 +72,8 @@ if TYPE_CHECKING:
 
 log = get_logger(__name__)
 RAW_LIMIT = 20_000  # characters of raw input kept with an invalid item
+# the outcome of an invalid record whose entry keeps its last good version
+LAST_GOOD_KEPT = "last_good_kept"
 
 
 class RunStatus(StrEnum):
@@ -82,20 +93,32 @@ class RunSummary:
     error: str | None = None
     seconds: float = 0.0
     dry_run: bool = False
-    incomplete_reason: str | None = None  # why nothing was archived this run
+    incomplete_reason: str | None = None  # why the listing could not be read in full (French)
+    reason: str | None = None  # why the run failed as a whole (French), for the official
+    outside_territory: int = 0  # records skipped because they lie in another territory
+    outside_example: str | None = None  # the reason of one of them
 
     @property
     def records(self) -> int:
+        """Records listed (a record kept counts once per entry it gives)."""
         return sum(self.counts[k] for k in ("new", "updated", "unchanged", "skipped", "invalid"))
+
+    @property
+    def kept(self) -> int:
+        """Entries the run found valid in the territory: new, updated or unchanged."""
+        return sum(self.counts[k] for k in ("new", "updated", "unchanged"))
 
 
 __all__ = [
     "HASH_PREFIX",
+    "LAST_GOOD_KEPT",
     "Harvester",
     "ItemStatus",
+    "PreviousRun",
     "RunStatus",
     "RunSummary",
     "content_hash",
+    "doubt",
     "legacy_content_hash",
     "output_key",
 ]
@@ -274,6 +297,89 @@ def _upsert(
     session.execute(stmt, rows)
 
 
+@dataclass(frozen=True, slots=True)
+class PreviousRun:
+    """The last complete run of a source and territory: what a new run is compared with."""
+
+    run_id: str
+    kept: int
+    started_at: datetime
+
+
+def _previous_complete(session: Session, source: str, territory: str | None) -> PreviousRun | None:
+    """The tenant's last run of ``source`` for ``territory`` that listed everything and was
+    applied: done (with or without invalid records), not a dry run, not cut by max-items."""
+    row = session.execute(
+        select(HarvestRun.id, HarvestRun.counts, HarvestRun.started_at)
+        .where(
+            HarvestRun.source == source,
+            HarvestRun.territory_code.is_(None)
+            if territory is None
+            else HarvestRun.territory_code == territory,
+            HarvestRun.status.in_((RunStatus.DONE.value, RunStatus.DONE_WITH_ERRORS.value)),
+            HarvestRun.dry_run.is_(False),
+            HarvestRun.max_items.is_(None),
+        )
+        .order_by(HarvestRun.started_at.desc())
+        .limit(1)
+    ).first()
+    if row is None:
+        return None
+    run_id, counts, started_at = row
+    kept = sum(int((counts or {}).get(k, 0)) for k in ("new", "updated", "unchanged"))
+    return PreviousRun(run_id, kept, started_at)
+
+
+_RERUN = "si la source a vraiment diminué, relancez avec --accept-shrink"
+
+
+def doubt(
+    summary: RunSummary,
+    *,
+    territory_code: str | None,
+    previous: PreviousRun | None,
+    min_share: float,
+    accept_shrink: bool = False,
+    cut_short: bool = False,
+) -> str | None:
+    """Why the run must not be applied as a whole (French), or None when it is beyond doubt.
+
+    An unreadable listing is never waived; the counts are, by ``accept_shrink``; a run cut by
+    max-items is judged on nothing but its listing (it archives nothing anyway).
+    """
+    if summary.incomplete_reason is not None:
+        return summary.incomplete_reason
+    if cut_short or accept_shrink:
+        return None
+    where = f" du territoire {territory_code}" if territory_code else ""
+    if summary.records == 0:
+        return (
+            "aucun enregistrement lu : le fichier ou la réponse de la source est vide ; "
+            f"rien n'est archivé ({_RERUN})"
+        )
+    kept = summary.kept
+    if kept == 0 and summary.outside_territory:
+        return (
+            f"aucun enregistrement{where} : les {summary.outside_territory} enregistrements lus "
+            f"sont hors du territoire (par exemple : {summary.outside_example}) — fichier d'un "
+            "autre territoire ? rien n'est archivé"
+        )
+    if kept == 0:
+        return (
+            f"aucun enregistrement utilisable{where} : {summary.counts['invalid']} invalides, "
+            f"{summary.counts['skipped']} ignorés sur {summary.records} lus ; rien n'est "
+            "archivé (voir citela ingest-invalid)"
+        )
+    if previous is not None and kept < min_share * previous.kept:
+        share = f"{min_share * 100:g} %".replace(".", ",")
+        return (
+            f"{kept} enregistrements retenus contre {previous.kept} à la dernière collecte "
+            f"complète du {previous.started_at:%d/%m/%Y} (moins de {share}, "
+            f"CITELA_INGEST_MIN_SHARE_OF_PREVIOUS) : rien n'est archivé ; {_RERUN}"
+        )
+    return None
+
+
 class Harvester:
     """Runs one source for one tenant against the ingest store."""
 
@@ -286,10 +392,13 @@ class Harvester:
         on_commit: Callable[[], None] | None = None,
         map_workers: int | None = None,
         parallel_after: int = 4_000,
+        min_share: float = 0.5,
     ) -> None:
         """``map_workers``: processes that map a large run's records (None: one per core, at
-        most 4; 0: all in this process), started once ``parallel_after`` records were listed."""
+        most 4; 0: all in this process), started once ``parallel_after`` records were listed.
+        ``min_share``: below this share of the last complete run's entries, a run fails."""
         self.db = db
+        self.min_share = min_share
         self.batch_size = batch_size
         self.grace_period = grace_period
         self.on_commit = on_commit
@@ -306,18 +415,25 @@ class Harvester:
         max_items: int | None = None,
         location: str | None = None,
         progress: Callable[[RunSummary], None] | None = None,
+        territory_code: str | None = None,
+        accept_shrink: bool = False,
     ) -> RunSummary:
+        """One run. ``territory_code``: the territory asked for (default: the context's), by
+        which runs are compared; ``accept_shrink``: see the module's docstring."""
         summary = RunSummary(str(uuid.uuid4()), source.name, tenant, dry_run=dry_run)
         started = time.perf_counter()
         run_started_at = utcnow()
+        if territory_code is None and ctx.territory is not None:
+            territory_code = ctx.territory.code
         with self.db.transaction() as session:
             scope_to_tenant(session, tenant)
+            previous = _previous_complete(session, source.name, territory_code)
             session.add(
                 HarvestRun(
                     id=summary.run_id,
                     source=source.name,
                     status=RunStatus.RUNNING,
-                    territory_code=ctx.territory.code if ctx.territory else None,
+                    territory_code=territory_code,
                     dry_run=dry_run,
                     max_items=max_items,
                     location=location,
@@ -327,22 +443,36 @@ class Harvester:
             )
         try:
             self._run_batches(source, ctx, summary, max_items, progress)
-            complete_listing = not summary.incomplete_reason and (
-                max_items is None or summary.records < max_items
+            # cut by max-items, or answers not modified since a run before: not every record
+            # was listed, so neither the counts nor the absences say anything
+            cut_short = (
+                max_items is not None and summary.records >= max_items
+            ) or source.not_modified > 0
+            summary.reason = doubt(
+                summary,
+                territory_code=territory_code,
+                previous=previous,
+                min_share=self.min_share,
+                accept_shrink=accept_shrink,
+                cut_short=cut_short,
             )
-            if complete_listing:
-                with self.db.transaction() as session:
-                    scope_to_tenant(session, tenant)
-                    self._archive_vanished(session, source, summary, run_started_at)
-                if self.on_commit and not dry_run:
-                    self.on_commit()
-            summary.status = (
-                RunStatus.DONE_WITH_ERRORS if summary.counts["invalid"] else RunStatus.DONE
-            )
+            if summary.reason is not None:
+                summary.status = RunStatus.FAILED
+            else:
+                if not cut_short:
+                    with self.db.transaction() as session:
+                        scope_to_tenant(session, tenant)
+                        self._archive_vanished(session, source, summary, run_started_at)
+                    if self.on_commit and not dry_run:
+                        self.on_commit()
+                summary.status = (
+                    RunStatus.DONE_WITH_ERRORS if summary.counts["invalid"] else RunStatus.DONE
+                )
         except Exception as exc:
             log.exception("ingest.run_failed", source=source.name, tenant=tenant, error=repr(exc))
             summary.status = RunStatus.FAILED
             summary.error = f"{type(exc).__name__}: {exc}"
+            summary.reason = f"erreur pendant la collecte, rien n'est archivé : {summary.error}"
         summary.seconds = time.perf_counter() - started
         with self.db.transaction() as session:
             scope_to_tenant(session, tenant)
@@ -353,17 +483,23 @@ class Harvester:
                     status=summary.status,
                     counts=dict(summary.counts),
                     error=summary.error,
+                    reason=summary.reason,
                     finished_at=utcnow(),
                 )
             )
         RUN_SECONDS.labels(source=source.name).observe(summary.seconds)
-        if summary.status is not RunStatus.FAILED and not dry_run:
-            LAST_SUCCESS.labels(source=source.name).set(time.time())
+        if not dry_run:
+            RUNS.labels(source=source.name, status=summary.status.value).inc()
+            if summary.status is RunStatus.FAILED:
+                LAST_FAILURE.labels(source=source.name).set(time.time())
+            else:
+                LAST_SUCCESS.labels(source=source.name).set(time.time())
         log.info(
             "ingest.run_finished",
             source=source.name,
             tenant=tenant,
             status=summary.status.value,
+            reason=summary.reason,
             **dict(summary.counts),
         )
         return summary
@@ -443,6 +579,15 @@ class Harvester:
         the unchanged keys: the cost per record is the mapping, not round trips or ORM objects.
         """
         keys = {p.key for m in mapped if isinstance(m.mapped, list) for p in m.mapped}
+        # a record still listed but invalid now: its last good version stays (seen, not gone)
+        invalid_keys = {
+            m.remote_id: source.key_of(m.remote_id)
+            for m in mapped
+            if isinstance(m.mapped, tuple)
+            and m.mapped[0] is ItemStatus.INVALID
+            and m.remote_id is not None
+        }
+        keys.update(invalid_keys.values())
         known: dict[str, _Known] = {}
         if keys:
             rows = session.execute(
@@ -462,10 +607,29 @@ class Harvester:
         outcomes: Counter[str] = Counter()
         for remote_id, result, incomplete in mapped:
             if isinstance(result, tuple):
-                status, reason, raw = result
-                writes.item(summary, remote_id, status, reason=reason, raw=raw)
+                status, reason, raw, outside = result
+                last_good = None
+                if remote_id is not None and status is ItemStatus.INVALID:
+                    key = invalid_keys[remote_id]
+                    stored = known.get(key)
+                    if stored is not None and not stored.archived:
+                        last_good = key
+                        writes.unchanged.append(key)  # seen: its last_seen_at moves on
+                        outcomes[LAST_GOOD_KEPT] += 1
+                writes.item(
+                    summary,
+                    remote_id,
+                    status,
+                    entry_id=last_good,
+                    outcome=LAST_GOOD_KEPT if last_good else None,
+                    reason=reason,
+                    raw=raw,
+                )
                 outcomes[status.value] += 1
-                if incomplete is not None:
+                if outside:
+                    summary.outside_territory += 1
+                    summary.outside_example = summary.outside_example or reason
+                if incomplete is not None and summary.incomplete_reason is None:
                     summary.incomplete_reason = incomplete
                 continue
             for prepared in result:

@@ -183,8 +183,9 @@ class Prepared(NamedTuple):
         return parsed
 
 
-# a record's outputs, or (status, reason, raw input to keep) when it has none
-Rejected = tuple[ItemStatus, str, str | None]
+# a record's outputs, or (status, reason, raw input to keep, outside the territory) when it
+# has none
+Rejected = tuple[ItemStatus, str, str | None, bool]
 Mapped = list[Prepared] | Rejected
 
 
@@ -216,21 +217,23 @@ def prepare(output: Output, tenant: str) -> Prepared:
 
 
 def map_one(source: Source, ctx: HarvestContext, tenant: str, record: Record) -> Mapped:
-    """The record's outputs, or (status, reason, raw input to keep) when there are none."""
+    """The record's outputs, or (status, reason, raw input to keep, outside the territory)
+    when there are none."""
     if isinstance(record, BrokenRecord):
-        return ItemStatus.INVALID, record.reason, record.raw
+        return ItemStatus.INVALID, record.reason, record.raw, False
     try:
         return [prepare(output, tenant) for output in source.map_record(record, ctx)]
     except SkipRecord as skip:
-        return ItemStatus.SKIPPED, skip.reason, None
+        return ItemStatus.SKIPPED, skip.reason, None, skip.outside_territory
     except InvalidRecord as invalid:
-        return ItemStatus.INVALID, invalid.reason, record.raw_input()
+        return ItemStatus.INVALID, invalid.reason, record.raw_input(), False
     except Exception as exc:  # a mapping bug must not abort the run
         _log().exception("ingest.map_error", source=source.name, remote_id=record.remote_id)
         return (
             ItemStatus.INVALID,
             f"unexpected error while mapping: {exc!r}",
             record.raw_input(),
+            False,
         )
 
 
@@ -277,7 +280,7 @@ def _decode_results(frame: bytes) -> list[Mapped]:
         if isinstance(item, list):
             results.append([Prepared._make(p) for p in item])
         else:
-            results.append((ItemStatus(item[0]), item[1], item[2]))
+            results.append((ItemStatus(item[0]), item[1], item[2], item[3]))
     return results
 
 
@@ -519,7 +522,7 @@ class Mapper:
                 for _, broken in chunk.listed
             )
         for (remote_id, broken), mapped in zip(chunk.listed, results, strict=True):
-            incomplete = broken.reason if broken is not None and broken.incomplete else None
+            incomplete = broken.run_reason() if broken is not None and broken.incomplete else None
             yield MappedRecord(remote_id, mapped, incomplete)
 
 
@@ -528,7 +531,7 @@ class MappedRecord(NamedTuple):
 
     remote_id: str | None
     mapped: Mapped
-    incomplete: str | None  # why the rest of the listing could not be read (BrokenRecord)
+    incomplete: str | None  # why the rest of the listing could not be read (French)
 
 
 @dataclass(frozen=True, slots=True)

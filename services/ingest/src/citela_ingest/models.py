@@ -41,6 +41,9 @@ class HarvestRun(TenantScoped, Base):
     location: Mapped[str | None] = mapped_column(Text, doc="file path or URL harvested")
     counts: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)
     error: Mapped[str | None] = mapped_column(Text)
+    reason: Mapped[str | None] = mapped_column(
+        Text, doc="why the run failed as a whole, in French (nothing archived)"
+    )
     started_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
@@ -56,7 +59,11 @@ class HarvestItem(TenantScoped, Base):
     remote_id: Mapped[str | None] = mapped_column(String(200))
     entry_id: Mapped[str | None] = mapped_column(String(250))
     status: Mapped[str] = mapped_column(String(20))
-    outcome: Mapped[str | None] = mapped_column(String(20), doc="new, updated or unchanged")
+    outcome: Mapped[str | None] = mapped_column(
+        String(20),
+        doc="new, updated or unchanged; last_good_kept for an invalid record whose "
+        "entry keeps its last good version",
+    )
     reason: Mapped[str | None] = mapped_column(Text)
     raw: Mapped[str | None] = mapped_column(Text)
 

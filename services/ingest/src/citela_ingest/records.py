@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any, ClassVar, Protocol
 
 from citela_common.events.models import CatalogueEntryUpserted, TerritoryUpserted
+from citela_ingest.limits import ReadLimits
 from citela_ingest.policy_areas import policy_area_for
 
 # What a source produces for one record: catalogue entries (version 0: the harvester numbers
@@ -57,17 +58,32 @@ class BrokenRecord:
     reason: str
     raw: str = field(repr=False, default="")
     remote_id: str | None = None
-    # True when the rest of the listing could not be read (truncated file, API window):
-    # then nothing is archived, since what was not seen may well still exist.
+    # True when the rest of the listing could not be read (truncated file, API window, a
+    # layout not as expected, a size limit passed): the run fails as a whole and nothing is
+    # archived, since what was not seen may well still exist.
     incomplete: bool = False
+    # what the official reads as the run's reason when ``incomplete`` (French); without it,
+    # the harvester words one around ``reason``
+    explanation: str | None = None
+
+    def run_reason(self) -> str:
+        """Why the run failed as a whole, in French (``incomplete`` records only)."""
+        return self.explanation or (
+            f"la source n'a pas pu être lue en entier, rien n'est archivé ({self.reason})"
+        )
 
 
 class SkipRecord(Exception):
-    """The record is valid but not for us (outside the territory, not published…)."""
+    """The record is valid but not for us (outside the territory, not published…).
 
-    def __init__(self, reason: str) -> None:
+    ``outside_territory``: skipped because it lies in another territory. A run whose records
+    all do is a file of another territory: it fails rather than archive the tenant's entries.
+    """
+
+    def __init__(self, reason: str, *, outside_territory: bool = False) -> None:
         super().__init__(reason)
         self.reason = reason
+        self.outside_territory = outside_territory
 
 
 class InvalidRecord(Exception):
@@ -112,9 +128,19 @@ class Source:
     # map_record needs nothing but the record, the context and for_mapping()'s copy: a large
     # run may map in worker processes (citela_ingest.mapping)
     parallel_mapping: ClassVar[bool] = False
+    # what listing may read (file sizes, ZIP archives); runs.make_source sets the settings'
+    limits: ReadLimits = ReadLimits()
+    # answers "304 Not Modified" met while listing: their records were not listed again, so
+    # the run concludes nothing from what it did not see (no count rule, no archiving)
+    not_modified: int = 0
 
     def list_records(self) -> Iterator[RawRecord | BrokenRecord]:
         raise NotImplementedError
+
+    def key_of(self, remote_id: str) -> str:
+        """The stored key of a record's entry (``output_key`` of what it maps to): how a record
+        that is still listed but invalid now keeps its last good version."""
+        return f"{self.name}:{remote_id}"
 
     def map_record(self, record: RawRecord, ctx: HarvestContext) -> Iterable[Output]:
         """Normalise one record; raise SkipRecord or InvalidRecord to say why not."""

@@ -18,6 +18,7 @@ from citela_common.events.models import TerritoryUpserted
 from citela_common.tenancy import scope_to_tenant
 from citela_ingest.harvester import Harvester, RunSummary
 from citela_ingest.http import HttpFetcher
+from citela_ingest.limits import ReadLimits
 from citela_ingest.models import PolicyAreaOverride, TerritoryRow
 from citela_ingest.policy_areas import policy_area_table
 from citela_ingest.records import Fetcher, HarvestContext, Source, Territory
@@ -31,6 +32,7 @@ from citela_ingest.sources.territories import (
     territory_from,
 )
 
+DEFAULT_LIMITS = ReadLimits()
 SOURCES = ("territories", "service-public", "datagouv", "datatourisme")
 
 
@@ -103,12 +105,37 @@ def make_source(
     territory_code: str,
     territory: Territory | None,
     endpoints: Endpoints = Endpoints(),
+    limits: ReadLimits = DEFAULT_LIMITS,
+) -> Source:
+    """The source ``name`` reading ``path`` (or its API through ``fetcher``) within ``limits``."""
+    source = _source(
+        name,
+        path=path,
+        fetcher=fetcher,
+        territory_code=territory_code,
+        territory=territory,
+        endpoints=endpoints,
+    )
+    source.limits = limits
+    return source
+
+
+def _source(
+    name: str,
+    *,
+    path: Path | None,
+    fetcher: Fetcher | None,
+    territory_code: str,
+    territory: Territory | None,
+    endpoints: Endpoints,
 ) -> Source:
     if path is not None and not path.exists():
         raise RunRefused(f"no such file or folder: {path}")
     if name == "territories":
         if path is not None:
-            return TerritoriesSource.from_path(path)
+            # a file may hold more than the territory (a whole département, the country):
+            # only the territory's communes and EPCIs are kept, the others skipped
+            return TerritoriesSource.from_path(path, territory_code=territory_code)
         assert fetcher is not None
         code = territory_code
         return TerritoriesSource.from_api(
@@ -161,12 +188,16 @@ def run_harvest(
     endpoints: Endpoints = Endpoints(),
     map_workers: int | None = None,
     parallel_after: int = 4_000,
+    limits: ReadLimits = DEFAULT_LIMITS,
+    min_share: float = 0.5,
+    accept_shrink: bool = False,
 ) -> RunSummary:
-    """One run; ``map_workers`` and ``parallel_after``: see ``Harvester``."""
+    """One run; ``map_workers``, ``parallel_after``, ``min_share``: see ``Harvester``;
+    ``accept_shrink``: the official knows the source shrank (harvester's docstring)."""
     territory = None if source_name == "territories" else load_territory(db, territory_code)
     own_fetcher = fetcher is None and path is None
     if own_fetcher:
-        fetcher = HttpFetcher()
+        fetcher = HttpFetcher(max_bytes=limits.max_file_bytes)
     try:
         source = make_source(
             source_name,
@@ -175,6 +206,7 @@ def run_harvest(
             territory_code=territory_code,
             territory=territory,
             endpoints=endpoints,
+            limits=limits,
         )
         ctx = HarvestContext(
             territory=territory,
@@ -188,6 +220,7 @@ def run_harvest(
             on_commit=on_commit,
             map_workers=map_workers,
             parallel_after=parallel_after,
+            min_share=min_share,
         )
         return harvester.run(
             source,
@@ -197,6 +230,8 @@ def run_harvest(
             max_items=max_items,
             location=str(path) if path else "api",
             progress=progress,
+            territory_code=territory_code,
+            accept_shrink=accept_shrink,
         )
     finally:
         if own_fetcher and isinstance(fetcher, HttpFetcher):

@@ -19,6 +19,7 @@ class RunOut(BaseModel):
     location: str | None
     counts: dict[str, int]
     error: str | None
+    reason: str | None = None  # why the run failed as a whole (French); nothing was archived
     started_at: datetime
     finished_at: datetime | None
 

@@ -6,6 +6,7 @@ from celery.schedules import crontab
 from pydantic import BaseModel, Field, field_validator
 
 from citela_common.settings import Settings
+from citela_ingest.limits import ReadLimits
 from citela_ingest.sources.datagouv import DEFAULT_DATAGOUV_API
 from citela_ingest.sources.service_public import DEFAULT_API_BASE
 from citela_ingest.sources.territories import DEFAULT_GEO_API
@@ -49,3 +50,34 @@ class IngestSettings(Settings):
     ingest_schedule: list[HarvestSchedule] = Field(
         default_factory=list, description="JSON list of HarvestSchedule (distributed mode)"
     )
+    ingest_min_share_of_previous: float = Field(
+        0.5,
+        ge=0,
+        le=1,
+        description="a run keeping fewer entries than this share of the last complete run of "
+        "the same source and territory fails and archives nothing (--accept-shrink waives it)",
+    )
+    ingest_max_file_bytes: int = Field(
+        ReadLimits.max_file_bytes, ge=1, description="largest file read or response downloaded"
+    )
+    ingest_zip_max_member_bytes: int = Field(
+        ReadLimits.zip_max_member_bytes, ge=1, description="largest file of a ZIP, expanded"
+    )
+    ingest_zip_max_total_bytes: int = Field(
+        ReadLimits.zip_max_total_bytes, ge=1, description="most bytes read out of one ZIP"
+    )
+    ingest_zip_max_ratio: float = Field(
+        ReadLimits.zip_max_ratio, gt=1, description="largest expanded / compressed size of a ZIP"
+    )
+    ingest_zip_max_members: int = Field(
+        ReadLimits.zip_max_members, ge=1, description="most files in one ZIP"
+    )
+
+    def read_limits(self) -> ReadLimits:
+        return ReadLimits(
+            max_file_bytes=self.ingest_max_file_bytes,
+            zip_max_member_bytes=self.ingest_zip_max_member_bytes,
+            zip_max_total_bytes=self.ingest_zip_max_total_bytes,
+            zip_max_ratio=self.ingest_zip_max_ratio,
+            zip_max_members=self.ingest_zip_max_members,
+        )

@@ -40,6 +40,8 @@ def harvest(source: str, tenant: str, territory: str, file: str | None = None) -
         grace_period=runtime.context.grace_period,
         endpoints=runtime.context.endpoints,
         on_commit=runtime.relay.wake,
+        limits=runtime.context.limits,
+        min_share=runtime.context.min_share,
     )
     if runtime.settings.mode is Mode.DISTRIBUTED:
         runtime.relay.drain()
@@ -47,6 +49,7 @@ def harvest(source: str, tenant: str, territory: str, file: str | None = None) -
         "run_id": summary.run_id,
         "status": summary.status.value,
         "counts": dict(summary.counts),
+        "reason": summary.reason,
     }
 
 

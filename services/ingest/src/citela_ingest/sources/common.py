@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Literal, Self
 
 from citela_common.events.models import Contact, GeoPoint
+from citela_ingest.limits import ReadLimits, read_file
 from citela_ingest.records import (
     BrokenRecord,
     Fetcher,
@@ -362,9 +363,10 @@ def load_json_bytes(data: bytes, *, name: str = "file") -> Any:
         ) from None
 
 
-def load_json_file(path: Path) -> Any:
+def load_json_file(path: Path, limits: ReadLimits | None = None) -> Any:
+    """A JSON file's document; ArchiveRefused when it is larger than ``limits`` allow."""
     try:
-        data = path.read_bytes()
+        data = path.read_bytes() if limits is None else read_file(path, limits)
     except OSError as exc:
         raise JsonFileError(f"{path.name} cannot be read: {exc.strerror or exc}") from None
     return load_json_bytes(data, name=path.name)

@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from citela_common.events.models import Contact, EntryKind
+from citela_ingest.limits import ArchiveRefused
 from citela_ingest.policy_areas import datagouv_keyword
 from citela_ingest.records import (
     BrokenRecord,
@@ -173,9 +174,12 @@ class DatagouvSource(FileOrApiSource):
     def _list_file(self) -> Iterator[RawRecord | BrokenRecord]:
         assert self.path is not None
         try:
-            document = load_json_file(self.path)
+            document = load_json_file(self.path, self.limits)
         except JsonFileError as exc:
             yield BrokenRecord(reason=exc.reason, incomplete=True)
+            return
+        except ArchiveRefused as exc:
+            yield BrokenRecord(reason=exc.reason, incomplete=True, explanation=exc.reason)
             return
         if isinstance(document, dict) and isinstance(document.get("data"), list):
             items: list[Any] = document["data"]
@@ -208,6 +212,7 @@ class DatagouvSource(FileOrApiSource):
                     where=f"page {page_number} of {dict(query)}",
                 )
                 if page is None:  # 304 Not Modified
+                    self.not_modified += 1
                     break
                 if isinstance(page, BrokenRecord):
                     yield page
@@ -257,7 +262,10 @@ class DatagouvSource(FileOrApiSource):
             )
             if not inside:
                 shown = ", ".join(f"{lv}:{c}" for lv, c in zones[:5])
-                raise SkipRecord(f"dataset zones ({shown}) are outside territory {territory.code}")
+                raise SkipRecord(
+                    f"dataset zones ({shown}) are outside territory {territory.code}",
+                    outside_territory=True,
+                )
         if territory is not None:
             for code in communes:
                 epci, departement = territory.commune_parents.get(code, (None, None))

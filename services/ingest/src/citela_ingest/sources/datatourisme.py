@@ -3,8 +3,11 @@
 A flux is a folder or a ZIP with ``index.json`` = ``[{"label", "lastUpdateDatatourisme",
 "file"}]`` and ``objects/<h>/<hh>/<NN>-<uuid>.json``, one compacted JSON-LD object per file
 (``@vocab`` = the DATAtourisme core ontology, so bare names like ``isLocatedAt`` are core
-properties). Without ``index.json`` every ``objects/**/*.json`` file is read. A file that cannot
-be read (missing, truncated, not UTF-8) is a ``BrokenRecord``; the others still map.
+properties). The layout is checked before anything is read: a flux without ``index.json``,
+whose listed objects are neither under ``objects/`` nor beside the index, or holding another
+ZIP is refused as a whole, the run failing with the layout expected and what was found. ZIPs
+are read within the run's limits (``limits.SafeZip``). An object file that cannot be read
+(missing, truncated, not UTF-8) is a ``BrokenRecord``; the others still map.
 
 Mapping (one object → one ``CatalogueEntryUpserted``):
 
@@ -55,6 +58,7 @@ from citela_common.events.models import (
     OpeningSlot,
 )
 from citela_ingest.hours import HoursError, parse_time, sort_slots
+from citela_ingest.limits import ArchiveRefused, ReadLimits, SafeZip, read_file
 from citela_ingest.policy_areas import datatourisme_class
 from citela_ingest.records import (
     BrokenRecord,
@@ -134,17 +138,26 @@ def language_value(value: object, prefer: tuple[str, ...] = ("fr", "en")) -> str
 
 # --- the flux container (folder or ZIP) -------------------------------------------------------
 
+LAYOUT = "disposition attendue : index.json + objects/…"
+
 
 class _Flux:
-    def __init__(self, path: Path) -> None:
+    """A flux folder or ZIP archive, read within the run's limits (``limits.SafeZip``)."""
+
+    def __init__(self, path: Path, limits: ReadLimits) -> None:
         self.path = path
-        self.zip: zipfile.ZipFile | None = None
+        self.zip: SafeZip | None = None
         self.root = PurePosixPath("")
+        self.limits = limits
         if path.is_file():
-            self.zip = zipfile.ZipFile(path)
-            names = [n for n in self.zip.namelist() if n.endswith("index.json")]
+            self.zip = SafeZip(path, limits)
+            names = [n for n in self.zip.names() if PurePosixPath(n).name == "index.json"]
             if names:
                 self.root = PurePosixPath(min(names, key=len)).parent
+
+    @property
+    def kind(self) -> str:
+        return "archive" if self.zip is not None else "dossier"
 
     def close(self) -> None:
         if self.zip is not None:
@@ -156,26 +169,45 @@ class _Flux:
     def exists(self, relative: str) -> bool:
         if self.zip is None:
             return (self.path / relative).is_file()
-        try:
-            self.zip.getinfo(self._zip_name(relative))
-        except KeyError:
-            return False
-        return True
+        return self.zip.has(self._zip_name(relative))
 
     def read(self, relative: str) -> bytes:
         if self.zip is None:
-            return (self.path / relative).read_bytes()
+            return read_file(self.path / relative, self.limits)
         return self.zip.read(self._zip_name(relative))
 
-    def objects(self) -> list[str]:
+    def json_folders(self) -> list[str]:
+        """Where the flux holds JSON files (for a layout's explanation), a few at most."""
         if self.zip is None:
-            folder = self.path / "objects"
-            return sorted(str(p.relative_to(self.path)) for p in folder.rglob("*.json"))
-        prefix = self._zip_name("objects/")
-        return sorted(
-            n[len(str(self.root)) + 1 :] if str(self.root) != "." else n
-            for n in self.zip.namelist()
-            if n.startswith(prefix) and n.endswith(".json")
+            found = (str(p.parent.relative_to(self.path)) for p in self.path.rglob("*.json"))
+        else:
+            found = (str(PurePosixPath(n).parent) for n in self.zip.names() if n.endswith(".json"))
+        folders: list[str] = []
+        for folder in found:  # "" is the flux's root
+            top = "" if folder == "." else folder.split("/")[0] + "/"
+            if top not in folders:
+                folders.append(top)
+            if len(folders) >= 3:
+                break
+        return folders
+
+    def missing_index(self) -> str:
+        folders = self.json_folders()
+        seen = (
+            f" ; fichiers JSON trouvés sous : {', '.join(f or '(racine)' for f in folders)}"
+            if folders
+            else " ; aucun fichier JSON trouvé"
+        )
+        return (
+            f"aucun enregistrement lu : {self.kind} DATAtourisme sans index.json ({LAYOUT}){seen}"
+        )
+
+    def objects_elsewhere(self, first: str) -> str:
+        folders = [f for f in self.json_folders() if f not in ("objects/", "")]
+        seen = f" ; fichiers JSON trouvés sous : {', '.join(folders)}" if folders else ""
+        return (
+            f"aucun enregistrement lu : les objets listés par index.json sont introuvables "
+            f"sous objects/ (premier attendu : objects/{first}){seen} ({LAYOUT})"
         )
 
 
@@ -201,34 +233,60 @@ class DatatourismeSource(Source):
     # --- listing ---------------------------------------------------------------------------
 
     def list_records(self) -> Iterator[RawRecord | BrokenRecord]:
+        """The objects ``index.json`` lists, under ``objects/`` (or beside it). A flux without
+        ``index.json``, whose objects are elsewhere, in an archive inside the archive, or past
+        a size limit is refused as a whole, with the layout expected."""
         try:
-            flux = _Flux(self.path)
+            flux = _Flux(self.path, self.limits)
+        except ArchiveRefused as exc:
+            yield BrokenRecord(reason=exc.reason, incomplete=True, explanation=exc.reason)
+            return
         except (OSError, zipfile.BadZipFile) as exc:
             yield BrokenRecord(
-                reason=f"{self.path.name} cannot be opened as a flux: {exc}", incomplete=True
+                reason=f"{self.path.name} cannot be opened as a flux: {exc}",
+                incomplete=True,
+                explanation=f"aucun enregistrement lu : {self.path.name} n'est ni un dossier ni "
+                f"une archive ZIP lisible ({exc}) ({LAYOUT})",
             )
             return
         try:
-            entries: list[_IndexEntry]
-            if flux.exists("index.json"):
-                try:
-                    entries = list(
-                        _index(load_json_bytes(flux.read("index.json"), name="index.json"))
-                    )
-                except JsonFileError as exc:
-                    yield BrokenRecord(reason=exc.reason, incomplete=True)
-                    return
-                except InvalidRecord as exc:
-                    yield BrokenRecord(reason=f"index.json: {exc.reason}", incomplete=True)
-                    return
-                first = entries[0].file if entries else ""
-                flat = bool(first) and not flux.exists(f"objects/{first}") and flux.exists(first)
-                objects_dir = "" if flat else "objects/"
-            else:
-                entries = [_IndexEntry(file=name, updated=None) for name in flux.objects()]
-                objects_dir = ""
+            if not flux.exists("index.json"):
+                explanation = flux.missing_index()
+                yield BrokenRecord(
+                    reason="no index.json in the flux", incomplete=True, explanation=explanation
+                )
+                return
+            try:
+                entries = list(_index(load_json_bytes(flux.read("index.json"), name="index.json")))
+            except JsonFileError as exc:
+                yield BrokenRecord(reason=exc.reason, incomplete=True)
+                return
+            except InvalidRecord as exc:
+                yield BrokenRecord(reason=f"index.json: {exc.reason}", incomplete=True)
+                return
+            objects_dir = "objects/"
+            if entries:
+                sample = [e.file for e in entries[:20]]
+                if not any(flux.exists(f"objects/{f}") for f in sample):
+                    if not any(flux.exists(f) for f in sample):
+                        yield BrokenRecord(
+                            reason="the objects index.json lists are not under objects/",
+                            incomplete=True,
+                            explanation=flux.objects_elsewhere(sample[0]),
+                        )
+                        return
+                    objects_dir = ""  # the objects beside index.json: read as they are
             for entry in entries:
                 yield _object_record(flux, objects_dir + entry.file, entry)
+        except ArchiveRefused as exc:
+            yield BrokenRecord(reason=exc.reason, incomplete=True, explanation=exc.reason)
+        except zipfile.BadZipFile as exc:
+            yield BrokenRecord(
+                reason=f"{self.path.name} is damaged: {exc}",
+                incomplete=True,
+                explanation=f"archive endommagée, lue en partie seulement : {exc} ; rien n'est "
+                "archivé",
+            )
         finally:
             flux.close()
 
@@ -268,7 +326,8 @@ class DatatourismeSource(Source):
             if not any(territory.covers(c) for c in commune_codes):
                 raise SkipRecord(
                     f"located in commune {', '.join(commune_codes)}, outside territory "
-                    f"{territory.code}"
+                    f"{territory.code}",
+                    outside_territory=True,
                 )
         epci_codes, departement_codes = territory_parents(commune_codes, territory)
         departement_codes = unique([*departement_codes, *departements])

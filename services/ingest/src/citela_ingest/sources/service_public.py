@@ -61,6 +61,7 @@ from citela_common.events.models import (
     GeoPoint,
 )
 from citela_ingest.hours import HoursError, parse_plages_ouverture
+from citela_ingest.limits import ArchiveRefused, check_file_size
 from citela_ingest.policy_areas import SERVICE_PUBLIC_TYPES
 from citela_ingest.records import (
     BrokenRecord,
@@ -225,6 +226,7 @@ class ServicePublicSource(FileOrApiSource):
                 where=f"API page at offset {offset}",
             )
             if page is None:  # 304 Not Modified
+                self.not_modified += 1
                 return
             if isinstance(page, BrokenRecord):
                 yield page
@@ -239,6 +241,11 @@ class ServicePublicSource(FileOrApiSource):
                 return
 
     def _list_file(self, path: Path) -> Iterator[RawRecord | BrokenRecord]:
+        try:
+            check_file_size(path, self.limits)  # streamed: memory is bounded anyway
+        except ArchiveRefused as exc:
+            yield BrokenRecord(reason=exc.reason, incomplete=True, explanation=exc.reason)
+            return
         try:
             handle = path.open("rb")
         except OSError as exc:
@@ -298,7 +305,8 @@ class ServicePublicSource(FileOrApiSource):
                 where = f"commune {location}" if location else "no commune code"
                 raise SkipRecord(
                     f"office outside territory {territory.code} ({where}; serves "
-                    f"{len(served)} commune(s), none in the territory)"
+                    f"{len(served)} commune(s), none in the territory)",
+                    outside_territory=True,
                 )
             commune_codes = unique([*([location] if location else []), *inside])
         else:

@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from citela_common.events.models import GeoPoint, TerritoryLevel, TerritoryUpserted
+from citela_ingest.limits import ArchiveRefused
 from citela_ingest.records import (
     BrokenRecord,
     Fetcher,
@@ -56,6 +57,7 @@ from citela_ingest.records import (
 from citela_ingest.sources.common import (
     JsonFileError,
     clean_text,
+    departement_of,
     is_commune_code,
     is_departement_code,
     is_siren,
@@ -74,6 +76,7 @@ __all__ = [
     "former_codes",
     "plm_parent",
     "territory_from",
+    "territory_kind",
 ]
 
 DEFAULT_GEO_API = "https://geo.api.gouv.fr"
@@ -154,7 +157,11 @@ class TerritoriesSource(Source):
         fetcher: Fetcher | None = None,
         queries: Sequence[GeoApiQuery] = (),
         base_url: str = DEFAULT_GEO_API,
+        territory_code: str | None = None,
     ) -> None:
+        """``territory_code``: keep only that territory's communes and EPCIs (régions and
+        départements, the national frame, are always kept); the others are skipped as outside
+        the territory."""
         if level is not None and level not in _LEVELS and level != "former":
             raise ValueError(f"unknown territory level {level!r}")
         if queries and fetcher is None:
@@ -164,15 +171,19 @@ class TerritoriesSource(Source):
         self.fetcher = fetcher
         self.queries = list(queries)
         self.base_url = base_url.rstrip("/")
+        self.territory = territory_kind(territory_code) if territory_code else None
+        self.territory_code = territory_code
 
     # --- construction ----------------------------------------------------------------------
 
     @classmethod
-    def from_path(cls, path: Path | str, *, level: str | None = None) -> TerritoriesSource:
+    def from_path(
+        cls, path: Path | str, *, level: str | None = None, territory_code: str | None = None
+    ) -> TerritoriesSource:
         """A JSON file, or a folder of them (``*.http-meta.json`` header files are ignored)."""
         path = Path(path)
         paths = list(json_files(path)) if path.is_dir() else [path]
-        return cls(paths=paths, level=level)
+        return cls(paths=paths, level=level, territory_code=territory_code)
 
     @classmethod
     def from_api(
@@ -234,6 +245,9 @@ class TerritoriesSource(Source):
             queries.append(GeoApiQuery(f"/communes/{code}", {"fields": COMMUNE_FIELDS}, None))
         return cls(fetcher=fetcher, queries=queries, base_url=base_url)
 
+    def key_of(self, remote_id: str) -> str:
+        return f"territory:{remote_id}"  # remote ids are "<level>:<code>", as output_key
+
     # --- listing ---------------------------------------------------------------------------
 
     def list_records(self) -> Iterator[RawRecord | BrokenRecord]:
@@ -244,16 +258,20 @@ class TerritoriesSource(Source):
     def _list(self) -> Iterator[RawRecord | BrokenRecord]:
         for path in self.paths:
             try:
-                document = load_json_file(path)
+                document = load_json_file(path, self.limits)
             except JsonFileError as exc:
                 yield BrokenRecord(reason=exc.reason, raw=_head(path), incomplete=True)
                 continue
+            except ArchiveRefused as exc:
+                yield BrokenRecord(reason=exc.reason, incomplete=True, explanation=exc.reason)
+                return
             yield from self._items(document, self.level, where=path.name)
         for query in self.queries:
             assert self.fetcher is not None
             url = f"{self.base_url}{query.path}"
             document = self.fetcher.get_json(url, dict(query.params))
             if document is None:  # 304 Not Modified: nothing new at this URL
+                self.not_modified += 1
                 continue
             yield from self._items(document, query.level, where=url)
 
@@ -306,6 +324,11 @@ class TerritoriesSource(Source):
             raise SkipRecord(
                 f"{code} ({name or 'no name'}) is a former commune ({kind}) now part of commune "
                 f"{parent or 'unknown'}: kept as an old-code mapping, not as a territory"
+            )
+        if self.territory is not None and not _within(self.territory, level, code, item):
+            raise SkipRecord(
+                f"{level} {code} ({name or 'no name'}) is outside territory {self.territory_code}",
+                outside_territory=True,
             )
         if not name:
             raise InvalidRecord(f"territory {code or '?'} has no name (nom)")
@@ -432,6 +455,48 @@ def _centre(item: Mapping[str, Any]) -> GeoPoint | None:
         raise InvalidRecord(f"centre {coordinates!r} is not a longitude/latitude pair") from None
 
 
+def territory_kind(code: str) -> tuple[str, str]:
+    """(kind, code) of a territory code as ``territory_from`` reads it: a commune INSEE code,
+    an EPCI SIREN, a département code, or a ``region:``/``commune:``/``epci:``/
+    ``departement:`` prefixed code. ValueError for anything else."""
+    kind, _, value = code.partition(":") if ":" in code else ("", "", code)
+    value = value.strip()
+    if not kind:
+        if is_siren(value):
+            kind = "epci"
+        elif is_commune_code(value):
+            kind = "commune"
+        elif is_departement_code(value):
+            kind = "departement"
+        else:
+            raise ValueError(f"{code!r} is not a commune, EPCI or département code")
+    if kind not in ("commune", "epci", "departement", "region"):
+        raise ValueError(f"unknown territory kind {kind!r} in {code!r}")
+    return kind, value
+
+
+def _within(territory: tuple[str, str], level: str, code: str, item: Mapping[str, Any]) -> bool:
+    """Whether an item belongs to the territory (what the API queries for it would list)."""
+    kind, value = territory
+    if level in (TerritoryLevel.REGION, TerritoryLevel.DEPARTEMENT):
+        return True  # the national frame, listed for every territory
+    if level == TerritoryLevel.EPCI:
+        if kind == "epci":
+            return code == value
+        if kind == "departement":
+            return value in (item.get("codesDepartements") or [])
+        if kind == "region":
+            return value in (item.get("codesRegions") or [])
+        return False  # a commune's harvest lists that commune alone
+    if kind == "commune":
+        return code == value or plm_parent(code) == value
+    if kind == "epci":
+        return _code(item, "codeEpci") == value
+    if kind == "departement":
+        return (_code(item, "codeDepartement") or departement_of(code)) == value
+    return _code(item, "codeRegion") == value
+
+
 # --- helpers for the harvester ---------------------------------------------------------------
 
 
@@ -479,19 +544,7 @@ def territory_from(
     ``former_codes``) adds the old codes of those communes, with the same parents.
     LookupError when the outputs hold no commune for the code.
     """
-    kind, _, value = code.partition(":") if ":" in code else ("", "", code)
-    value = value.strip()
-    if not kind:
-        if is_siren(value):
-            kind = "epci"
-        elif is_commune_code(value):
-            kind = "commune"
-        elif is_departement_code(value):
-            kind = "departement"
-        else:
-            raise ValueError(f"{code!r} is not a commune, EPCI or département code")
-    if kind not in ("commune", "epci", "departement", "region"):
-        raise ValueError(f"unknown territory kind {kind!r} in {code!r}")
+    kind, value = territory_kind(code)
 
     territories = [o for o in outputs if isinstance(o, TerritoryUpserted)]
     communes = {t.code: t for t in territories if t.level is TerritoryLevel.COMMUNE}
