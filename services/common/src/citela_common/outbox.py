@@ -47,6 +47,7 @@ from citela_common import bulk
 from citela_common.bus.base import BatchHandler, EventBus, Handler, PublishError
 from citela_common.db import BigIntPK, Database, UTCDateTime, utcnow
 from citela_common.events.envelope import CloudEvent, Headers, to_binary
+from citela_common.faults import is_transient
 from citela_common.logging import get_logger
 from citela_common.metrics import (
     BUS_PUBLISHED,
@@ -649,7 +650,10 @@ class OutboxRelay:
                 except Exception as exc:
                     self.failing_since = self.failing_since or time.time()
                     self.last_error = repr(exc)
-                    log.exception("outbox.relay_error", service=self.service, error=repr(exc))
+                    if is_transient(exc):  # the database out of reach: no traceback per pass
+                        log.warning("outbox.relay_paused", service=self.service, error=repr(exc))
+                    else:
+                        log.exception("outbox.relay_error", service=self.service, error=repr(exc))
                     self._stop.wait(backoff)
                     backoff = min(backoff * 2, self.max_backoff_s)
                     continue

@@ -50,7 +50,8 @@ async def readyz(request: Request) -> JSONResponse:
     service = request.app.state.service
     status, checks = readiness.verdict()
     if status != NOT_READY:
-        return JSONResponse({"status": status, "service": service, "checks": checks})
+        body = {"status": status, "readiness": status, "service": service, "checks": checks}
+        return JSONResponse(body)
     failing = sorted(n for n, c in checks.items() if c["required"] and c["state"] != "ok")
     return JSONResponse(
         {
@@ -59,6 +60,7 @@ async def readyz(request: Request) -> JSONResponse:
             "status": 503,
             "detail": f"A dependency the service needs does not answer: {', '.join(failing)}.",
             "instance": request.url.path,
+            "readiness": status,
             "service": service,
             "checks": checks,
         },
