@@ -30,6 +30,7 @@ import pytest
 
 from citela_catalogue.service import build_runtime as build_catalogue
 from citela_common.bus.memory import InProcessBus
+from citela_common.cache import RedisCache
 from citela_common.events import CloudEvent
 from citela_common.settings import Settings
 from citela_common.tenancy import scope_to_tenant
@@ -434,3 +435,29 @@ def test_embedded_platform_aggregate(tmp_path: Path, pg_url: str) -> None:
                 postgres.start()
     finally:
         postgres.close()
+
+
+def test_cache_fails_open_and_redoes_a_missed_bump(tmp_path: Path) -> None:
+    """Redis out of reach (its data kept, as in a network cut): the cache misses, stores
+    nothing, and a tenant's bump it missed is done as soon as Redis answers again, so the
+    body cached before the change is never served after it."""
+    redis = PrivateRedis()
+    redis.start()
+    link = TcpForwarder(("127.0.0.1", redis.port))
+    link.start()
+    try:
+        cache = RedisCache(f"redis://127.0.0.1:{link.port}/0", "citela:test-readiness")
+        before = cache.generation("pau")
+        cache.set(f"pau:{before}:/entries", b"ancienne liste", 300)
+        link.stop()
+        cache.bump("pau")  # a change committed while Redis is out of reach
+        assert cache.get(f"pau:{before}:/entries") is None  # a miss, not an error
+        assert cache.generation("pau") < 0  # a generation of its own: nothing kept under it
+        cache.set("pau:x", b"rien", 300)  # skipped, no error
+        link.start()
+        assert cache.ping()  # the readiness probe's, every second
+        assert cache.generation("pau") == before + 1  # the missed bump, redone
+        assert cache.get(f"pau:{cache.generation('pau')}:/entries") is None
+    finally:
+        link.close()
+        redis.kill()
