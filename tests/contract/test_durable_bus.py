@@ -108,3 +108,21 @@ def test_a_second_process_on_the_same_file_is_refused(tmp_path: Path) -> None:
     first.close()
     second.ensure_topics([TOPIC])  # free once the first let go
     second.close()
+
+
+def test_platforms_of_one_process_share_the_file_s_bus_until_the_last_closes(
+    tmp_path: Path,
+) -> None:
+    first = DurableBus.shared(tmp_path / "bus.db")
+    second = DurableBus.shared(tmp_path / "bus.db")  # `citela demo` finding a demo in place
+    assert second is first
+    first.publish(TOPIC, retraction("agglo-pau", 1))
+    first.close()  # one platform stops: the other goes on
+    second.publish(TOPIC, retraction("agglo-pau", 2))
+    assert len(second.records(TOPIC)) == 2
+    second.close()
+    other = DurableBus(tmp_path / "bus.db")  # the file is free again
+    try:
+        assert len(other.records(TOPIC)) == 2
+    finally:
+        other.close()

@@ -40,7 +40,7 @@ def create_bus(settings: Settings) -> EventBus:
         return InProcessBus(partitions=settings.kafka_partitions)
     # Embedded: the log and the offsets in a file beside the services' own (opened on first
     # use, so a CLI command that never publishes never touches it).
-    return DurableBus(
+    return DurableBus.shared(
         settings.data_dir / BUS_FILE,
         partitions=settings.kafka_partitions,
         retention_s=settings.topic_retention_s,

@@ -78,8 +78,29 @@ def _decode_headers(text: str) -> Headers:
     return [(k, v.encode("latin-1")) for k, v in json.loads(text)]
 
 
+# The bus of each file open in this process, and how many users share it (``DurableBus.shared``).
+_shared: dict[Path, tuple[DurableBus, int]] = {}
+_shared_lock = threading.Lock()
+
+
 class DurableBus(InProcessBus):
     """``InProcessBus`` whose log and offsets survive the process (see the module)."""
+
+    @classmethod
+    def shared(
+        cls, path: Path, partitions: int = 3, *, retention_s: float = 7 * 86_400
+    ) -> DurableBus:
+        """The bus of ``path`` for this process: a second platform built in the same process
+        (``citela demo`` checking a demo in place, tests) shares it rather than being refused;
+        each ``close()`` lets go of one use, the last one closes the file."""
+        key = Path(path).resolve()
+        with _shared_lock:
+            bus, users = _shared.get(key, (None, 0))
+            if bus is None:
+                bus = cls(path, partitions, retention_s=retention_s)
+                bus._shared_key = key
+            _shared[key] = (bus, users + 1)
+            return bus
 
     def __init__(
         self,
@@ -104,6 +125,7 @@ class DurableBus(InProcessBus):
         self._open_groups: set[str] = set()
         self._trimmed_at = 0.0
         self._compacted_at = 0.0
+        self._shared_key: Path | None = None
 
     # Opening and closing ----------------------------------------------------------------
     def _open(self) -> None:
@@ -196,6 +218,14 @@ class DurableBus(InProcessBus):
         log.info("bus.loaded", path=str(self.path), groups=len(self._groups()), pending=loaded)
 
     def close(self) -> None:
+        if self._shared_key is not None:
+            with _shared_lock:
+                _bus, users = _shared.get(self._shared_key, (self, 1))
+                if users > 1:
+                    _shared[self._shared_key] = (self, users - 1)
+                    return
+                _shared.pop(self._shared_key, None)
+                self._shared_key = None
         with self._append_lock, self._open_lock, self._db_lock:
             if self._conn is not None:
                 self._conn.close()
