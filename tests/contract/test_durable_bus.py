@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from citela_common.bus import BusLockedError, DurableBus
+from citela_common.bus import BusLockedError, DurableBus, dlq_topic
+from citela_common.bus.durable import read_log
 from citela_common.events import CloudEvent
 from tests.contract.test_bus_contract import Collect, retraction
 
@@ -126,3 +127,15 @@ def test_platforms_of_one_process_share_the_file_s_bus_until_the_last_closes(
         assert len(other.records(TOPIC)) == 2
     finally:
         other.close()
+
+
+def test_another_process_may_read_the_log_while_the_platform_owns_it(tmp_path: Path) -> None:
+    owner = DurableBus(tmp_path / "bus.db")
+    try:
+        sent = retraction("agglo-pau", 1)
+        owner.publish(dlq_topic(TOPIC), sent)
+        found = read_log(tmp_path / "bus.db", [dlq_topic(TOPIC)])  # e.g. a CLI listing DLQs
+        assert [r.header("ce_id") for r in found] == [sent.id]
+        assert read_log(tmp_path / "absent.db") == []
+    finally:
+        owner.close()

@@ -11,7 +11,6 @@ dead letters and unscored comments.
 
 from __future__ import annotations
 
-import json
 import signal
 import sqlite3
 import subprocess
@@ -25,6 +24,7 @@ from citela_analytics.service import build_runtime as build_analytics
 from citela_common.auth import Role, TokenService
 from citela_common.bus import BUS_FILE, InProcessBus, create_bus
 from citela_common.bus.base import DLQ_SUFFIX
+from citela_common.bus.durable import read_log
 from citela_common.db import Database
 from citela_common.events.models import CATALOGUE_TOPIC, FEEDBACK_TOPIC, CatalogueEntryUpserted
 from citela_common.settings import Settings
@@ -159,21 +159,15 @@ class EmbeddedPlatform:
 def bus_events(data_dir: Path, tenant: str) -> tuple[int, int, int]:
     """(distinct ``feedback.submitted`` event ids of ``tenant`` in the durable bus's log,
     records of them beyond the first, the tenant's records on any DLQ), read from its file."""
-    uri = f"file:{data_dir / BUS_FILE}?mode=ro"
-    conn = sqlite3.connect(uri, uri=True)
-    try:
-        ids: list[str] = []
-        dead = 0
-        for topic, raw in conn.execute("SELECT topic, headers FROM records"):
-            headers = dict(json.loads(raw))
-            if headers.get("ce_tenant") != tenant:
-                continue
-            if topic.endswith(DLQ_SUFFIX):
-                dead += 1
-            elif topic == FEEDBACK_TOPIC and headers.get("ce_type") == SUBMITTED:
-                ids.append(headers["ce_id"])
-    finally:
-        conn.close()
+    ids: list[str] = []
+    dead = 0
+    for record in read_log(data_dir / BUS_FILE):
+        if record.header("ce_tenant") != tenant:
+            continue
+        if record.topic.endswith(DLQ_SUFFIX):
+            dead += 1
+        elif record.topic == FEEDBACK_TOPIC and record.header("ce_type") == SUBMITTED:
+            ids.append(record.header("ce_id") or "")
     return len(set(ids)), len(ids) - len(set(ids)), dead
 
 

@@ -78,6 +78,28 @@ def _decode_headers(text: str) -> Headers:
     return [(k, v.encode("latin-1")) for k, v in json.loads(text)]
 
 
+def read_log(path: Path, topics: list[str] | None = None) -> list[Record]:
+    """The records kept in a durable bus's file (of ``topics``, or all), partition by partition,
+    read-only: another process (a CLI listing the DLQs, a test counting events) may read them
+    while the platform owns the file (WAL readers take no lock); nothing if there is no file."""
+    if not Path(path).exists():
+        return []
+    conn = sqlite3.connect(f"file:{Path(path).resolve()}?mode=ro", uri=True)
+    try:
+        query = 'SELECT topic, partition, "offset", key, value, headers FROM records'
+        params: list[str] = []
+        if topics is not None:
+            query += f" WHERE topic IN ({', '.join('?' for _ in topics)})"
+            params = list(topics)
+        query += ' ORDER BY topic, partition, "offset"'
+        return [
+            Record(topic, partition, offset, key, value, _decode_headers(headers))
+            for topic, partition, offset, key, value, headers in conn.execute(query, params)
+        ]
+    finally:
+        conn.close()
+
+
 # The bus of each file open in this process, and how many users share it (``DurableBus.shared``).
 _shared: dict[Path, tuple[DurableBus, int]] = {}
 _shared_lock = threading.Lock()
