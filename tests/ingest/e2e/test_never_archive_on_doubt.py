@@ -286,6 +286,16 @@ def test_the_abbey_keeps_its_last_good_version_in_the_catalogue(
     assert run["reason"] is None
 
 
+def test_the_help_lists_the_exit_codes(runner: CliRunner) -> None:
+    shown = " ".join(runner.invoke(app, ["ingest", "--help"]).output.split())
+    assert (
+        "Exit codes: 0 done; 1 failed as a whole (nothing archived, reason printed); 2 refused "
+        "before starting (unknown source or territory, no such file); 3 done, but some records "
+        "were set aside as invalid"
+    ) in shown
+    assert "--accept-shrink" in shown
+
+
 def test_territories_from_a_file_honour_the_territory(runner: CliRunner) -> None:
     chantilly = ingest(runner, "territories", OISE, territory="60141")
     assert chantilly.exit_code == 0, chantilly.output
