@@ -11,6 +11,7 @@ dead letters and unscored comments.
 
 from __future__ import annotations
 
+import re
 import signal
 import sqlite3
 import subprocess
@@ -51,6 +52,7 @@ from tests.faults.distributed_support import (
     unscored_comments,
 )
 
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
 COMMUNE = ("ville-de-lescar", "Ville de Lescar", "64335")
 ENTRIES = (
     ("mediatheque-lescar", "Médiathèque de Lescar", "Culture"),
@@ -150,6 +152,13 @@ class EmbeddedPlatform:
             raise AssertionError(
                 f"citela run did not stop on {sig.name}:\n{tail(self.log_path)}"
             ) from None
+
+    def pending_at_start(self) -> int | None:
+        """Records the bus reloaded for some group at its last start (its ``bus.loaded`` log
+        line): what was in flight when it stopped, and what a memory-only bus would lose."""
+        text = ANSI.sub("", self.log_path.read_text(errors="replace"))
+        found = re.findall(r"bus\.loaded.*?pending=(\d+)", text)
+        return int(found[-1]) if found else None
 
     def close(self) -> None:
         if self.process is not None and self.process.poll() is None:

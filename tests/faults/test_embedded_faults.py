@@ -27,7 +27,7 @@ from tests.faults.embedded_support import (
     wait_drained,
 )
 
-RATE = 80.0  # POSTs per second, each retried until its 2xx
+RATE = 200.0  # POSTs per second, each retried until its 2xx
 BEFORE_S = 4.0  # load before the fault
 AFTER_S = 2.0  # load after the restart, before it pauses for the count
 DRAIN_S = 45.0  # how long the counts may take to agree after the restart
@@ -47,7 +47,7 @@ def probe(seeded: tuple[Path, Tenant], tmp_path: Path) -> Iterator[Probe]:
     shutil.copytree(seeded[0], data_dir)
     platform = EmbeddedPlatform(data_dir)
     platform.start()
-    load = RetryingLoad(f"{platform.url}/feedback", rate=RATE, threads=8)
+    load = RetryingLoad(f"{platform.url}/feedback", rate=RATE, threads=16)
     load.target(seeded[1])
     facts = analytics_db(data_dir)
     try:
@@ -59,6 +59,7 @@ def probe(seeded: tuple[Path, Tenant], tmp_path: Path) -> Iterator[Probe]:
         facts.dispose()
 
 
+@pytest.mark.timeout(180)  # two starts of the platform (seconds each), the load, the drain
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["stop", "kill-9"])
 def test_nothing_is_lost_across_a_stop_or_a_kill_in_the_middle_of_the_load(
     probe: Probe, sig: signal.Signals
@@ -67,19 +68,21 @@ def test_nothing_is_lost_across_a_stop_or_a_kill_in_the_middle_of_the_load(
     load.resume()
     time.sleep(BEFORE_S)  # the steady load the fault lands in
     posted = load.stats.posts
-    assert posted > BEFORE_S * RATE / 4, f"only {posted} POSTs before the fault"
+    assert posted >= 50, f"only {posted} POSTs before the fault"
     down = time.monotonic()
     status = platform.signal(sig)
     stopped_s = time.monotonic() - down
     restart = time.monotonic()
     ready_s = platform.start()
+    pending = platform.pending_at_start()
     time.sleep(AFTER_S)
     load.pause(timeout_s=60)
     counts, recovery = wait_drained(probe, restart, DRAIN_S)
     rate = load.stats.posts / (time.monotonic() - down + BEFORE_S)
     print(
         f"\nembedded {sig.name}: exit {status} after {stopped_s:.1f} s, ready again in "
-        f"{ready_s:.1f} s, recovery (restart -> counts equal) "
+        f"{ready_s:.1f} s with {pending} records pending in the bus's log, "
+        "recovery (restart -> counts equal) "
         + (f"{recovery:.1f} s" if recovery is not None else "NOT RECOVERED")
         + f"; 2xx {counts.accepted}, rows {counts.rows}, bus events {counts.events} "
         f"(+{counts.duplicates} duplicate records), matrix {counts.matrix}, "
