@@ -5,10 +5,9 @@ load, and the counts that say whether anything was lost: the harness of
 - ``PrivateInfra``: PostgreSQL, Redis and Kafka of ``deploy/infra.sh`` in a folder of their own
   (``CITELA_INFRA_DIR``) on free ports picked at run time, so a fault never touches the shared
   servers (5432/6379/9092) others' tests run on. Purged at the end.
-- ``Platform``: the feedback and analytics services (``citela serve``: API, outbox relay and
-  consumers), the Celery worker and beat, each a process restarted when it dies, as a
-  supervisor does (``deploy/platform.sh`` when the repository has it, else a small supervisor
-  of its own here).
+- ``Platform``: ``deploy/platform.sh`` on that infra (supervisord: each service's API with its
+  outbox relay and consumers, the Celery workers and beat, Prometheus), APIs from a free base
+  port; a process killed -9 here is restarted by supervisord.
 - ``RetryingLoad``: a partner app posting single feedbacks with an Idempotency-Key at a steady
   rate, retrying with the SAME key on connection errors, 429 and 5xx until a 2xx.
 - ``measure`` / ``wait_drained``: API 2xx, feedback rows (the feedback API), distinct events
@@ -19,7 +18,6 @@ load, and the counts that say whether anything was lost: the harness of
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
@@ -204,179 +202,7 @@ class PrivateInfra:
 # --- the platform's processes ------------------------------------------------------------------
 
 
-@dataclass
-class Child:
-    name: str
-    command: list[str]
-    health_url: str | None = None
-    process: subprocess.Popen[bytes] | None = None
-    restarts: int = 0
-
-
-class OwnPlatform:
-    """The platform's processes, each restarted when it dies (as a supervisor's autorestart):
-    the feedback and analytics services (``citela serve``), the analytics Celery worker and
-    beat. Where ``deploy/platform.sh`` is missing (``SupervisedPlatform`` runs that)."""
-
-    def __init__(self, infra: PrivateInfra, workdir: Path, env: dict[str, str]) -> None:
-        self.infra = infra
-        self.workdir = workdir
-        self.env = env
-        feedback_port, analytics_port = free_ports(2)
-        self.feedback_url = f"http://127.0.0.1:{feedback_port}"
-        self.analytics_url = f"http://127.0.0.1:{analytics_port}"
-        citela, celery = str(BIN / "citela"), str(BIN / "celery")
-        self.children = {
-            c.name: c
-            for c in (
-                Child(
-                    FEEDBACK,
-                    [
-                        citela,
-                        "serve",
-                        "feedback",
-                        "--host",
-                        "127.0.0.1",
-                        "--port",
-                        str(feedback_port),
-                    ],
-                    f"{self.feedback_url}/healthz",
-                ),
-                Child(
-                    ANALYTICS,
-                    [
-                        citela,
-                        "serve",
-                        "analytics",
-                        "--host",
-                        "127.0.0.1",
-                        "--port",
-                        str(analytics_port),
-                    ],
-                    f"{self.analytics_url}/healthz",
-                ),
-                Child(
-                    CELERY,
-                    [
-                        celery,
-                        "-A",
-                        "citela_analytics.worker",
-                        "worker",
-                        "--loglevel=INFO",
-                        "--concurrency=2",
-                        "--hostname=analytics@%h",
-                    ],
-                ),
-                Child(
-                    BEAT,
-                    [
-                        celery,
-                        "-A",
-                        "citela_platform.celery_app",
-                        "beat",
-                        "--loglevel=INFO",
-                        f"--schedule={workdir / 'beat-schedule'}",
-                    ],
-                ),
-            )
-        }
-        self._lock = threading.Lock()
-        self._stopping = threading.Event()
-        self._watcher = threading.Thread(target=self._watch, name="faults-supervisor", daemon=True)
-
-    def log(self, name: str) -> Path:
-        return self.workdir / f"{name}.log"
-
-    def _spawn(self, child: Child) -> None:
-        with self.log(child.name).open("ab") as log:
-            log.write(f"\n=== start {time.strftime('%H:%M:%S')}\n".encode())
-            log.flush()
-            child.process = subprocess.Popen(
-                child.command,
-                cwd=self.workdir,
-                env=self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,  # its own process group: a kill takes its children too
-            )
-
-    def start(self, timeout_s: float = 240) -> None:
-        # The services migrate their schemas as they start, then the Celery processes.
-        for name in (FEEDBACK, ANALYTICS):
-            self._spawn(self.children[name])
-        for name in (FEEDBACK, ANALYTICS):
-            self.wait_healthy(name, timeout_s)
-        for name in (CELERY, BEAT):
-            self._spawn(self.children[name])
-        self._watcher.start()
-
-    def _watch(self) -> None:
-        while not self._stopping.wait(0.2):
-            with self._lock:
-                for child in self.children.values():
-                    if child.process is not None and child.process.poll() is not None:
-                        _reap_group(child.process.pid)
-                        child.restarts += 1
-                        self._spawn(child)
-
-    def pid(self, name: str) -> int:
-        process = self.children[name].process
-        assert process is not None
-        return process.pid
-
-    def kill(self, name: str) -> int:
-        """SIGKILL the process (and its own children, e.g. the Celery pool); returns its pid.
-        The watcher starts a new one."""
-        pid = self.pid(name)
-        os.killpg(pid, signal.SIGKILL)
-        return pid
-
-    def wait_restarted(self, name: str, old_pid: int, timeout_s: float = 120) -> None:
-        """Until a new process of ``name`` runs (and answers its health check, if any)."""
-        deadline = time.monotonic() + timeout_s
-        while self.pid(name) == old_pid:
-            if time.monotonic() > deadline:
-                raise AssertionError(f"{name} was not restarted:\n{tail(self.log(name))}")
-            time.sleep(0.1)
-        self.wait_healthy(name, max(1.0, deadline - time.monotonic()))
-
-    def wait_healthy(self, name: str, timeout_s: float) -> None:
-        child = self.children[name]
-        deadline = time.monotonic() + timeout_s
-        if child.health_url is None:  # a Celery process: up once it has run a moment
-            time.sleep(1)
-            return
-        while True:
-            try:
-                if httpx.get(child.health_url, timeout=2).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise AssertionError(f"{name} did not start:\n{tail(self.log(name))}")
-            time.sleep(0.2)
-
-    def stop(self) -> None:
-        self._stopping.set()
-        if self._watcher.is_alive():
-            self._watcher.join(5)
-        for child in self.children.values():
-            if child.process is not None and child.process.poll() is None:
-                try:
-                    os.killpg(child.process.pid, signal.SIGTERM)
-                    child.process.wait(20)
-                except (ProcessLookupError, subprocess.TimeoutExpired):
-                    _reap_group(child.process.pid)
-            if child.process is not None:
-                _reap_group(child.process.pid)
-
-
-def _reap_group(pgid: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, signal.SIGKILL)
-
-
-class SupervisedPlatform:
+class Platform:
     """The platform as ``deploy/platform.sh`` runs it (supervisord: every service's API with
     its relay and consumers, the Celery workers, beat, Prometheus), on the private infra, its
     APIs from a free base port. A process killed here is restarted by supervisord."""
@@ -468,9 +294,6 @@ class SupervisedPlatform:
         self.script("down", timeout=180)
 
 
-Platform = OwnPlatform | SupervisedPlatform
-
-
 def free_block(n: int, attempts: int = 50) -> int:
     """The first of ``n`` consecutive free ports (for platform.sh's base port)."""
     for _ in range(attempts):
@@ -493,13 +316,9 @@ def free_block(n: int, attempts: int = 50) -> int:
     raise AssertionError(f"no {n} consecutive free ports found")
 
 
-def start_platform(infra: PrivateInfra, root: Path, env: dict[str, str]) -> Platform:
-    """``deploy/platform.sh`` where the repository has it, else the supervisor of this module."""
-    platform: Platform
-    if PLATFORM_SH.exists():
-        platform = SupervisedPlatform(infra, env)
-    else:
-        platform = OwnPlatform(infra, root, env)
+def start_platform(infra: PrivateInfra, env: dict[str, str]) -> Platform:
+    """``deploy/platform.sh start`` on the private infra; stopped again if it fails."""
+    platform = Platform(infra, env)
     try:
         platform.start()
     except BaseException:
@@ -867,43 +686,69 @@ def unscored_comments(db: Database, tenant: str) -> int:
         return int(session.scalar(stmt) or 0)
 
 
-RECONCILE_COUNT = re.compile(r"(\d[\d\s\u202f]*)\s+réponses?", re.IGNORECASE)
+FEEDBACK_KEYS = ("feedback", "expected", "feedback_answers", "source")
+MATRIX_KEYS = ("matrix", "actual", "matrix_answers", "analytics")
 
 
-def reconciled_answers(env: dict[str, str], tenant: str) -> tuple[int | None, str]:
-    """What ``citela analytics reconcile --tenant T`` says: (answers it counts for the tenant
-    in the feedback service and in the matrix when both agree, its output)."""
-    done = subprocess.run(
-        [str(BIN / "citela"), "analytics", "reconcile", "--tenant", tenant, "--json"],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+def reconciled_answers(env: dict[str, str], tenant: str, expected: int) -> tuple[int | None, str]:
+    """What ``citela analytics reconcile --tenant T`` says: (the answers it counts for the
+    tenant, in the feedback service and in the matrix alike; None when they differ or it
+    failed, its output). Its JSON when it has ``--json``; else its text, where the count
+    ``expected`` must appear and the command succeed."""
+    command = [str(BIN / "citela"), "analytics", "reconcile", "--tenant", tenant]
+    done = _run([*command, "--json"], env)
+    if done.returncode == 2 and "--json" in done.stdout + done.stderr:  # no such option
+        done = _run(command, env)
+        out = (done.stdout + done.stderr).strip()
+        grouped = {int(re.sub(r"\D", "", n)) for n in NUMBER.findall(out)}  # « 1 379 »
+        found = grouped | {int(n) for n in re.findall(r"\d+", out)}
+        return (expected if done.returncode == 0 and expected in found else None), out
     out = (done.stdout + done.stderr).strip()
     if done.returncode != 0:
         return None, out
     try:
-        report = json.loads(done.stdout)
+        return _reconciled_count(json.loads(done.stdout), tenant), out
     except ValueError:
         return None, out
-    return _reconciled_count(report, tenant), out
+
+
+NUMBER = re.compile(r"\d[\d \u202f]*\d|\d")
+
+
+def _run(command: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        command, env=env, cwd=ROOT, capture_output=True, text=True, timeout=120, check=False
+    )
+
+
+def _pairs(node: Any, tenant: str, found: list[tuple[dict[str, Any], int, int]]) -> None:
+    """Every object of reconcile's JSON with both a feedback-side and a matrix-side count."""
+    if isinstance(node, list):
+        for item in node:
+            _pairs(item, tenant, found)
+    elif isinstance(node, dict):
+        if node.get("tenant", tenant) != tenant:
+            return
+        feedback = next((node[k] for k in FEEDBACK_KEYS if isinstance(node.get(k), int)), None)
+        matrix = next((node[k] for k in MATRIX_KEYS if isinstance(node.get(k), int)), None)
+        if feedback is not None and matrix is not None:
+            found.append((node, feedback, matrix))
+        for value in node.values():
+            if isinstance(value, dict | list):
+                _pairs(value, tenant, found)
 
 
 def _reconciled_count(report: Any, tenant: str) -> int | None:
-    """The tenant's answer count in reconcile's JSON, when the feedback service's and the
-    matrix's agree and nothing was left to repair."""
-    rows = report if isinstance(report, list) else report.get("tenants", [report])
-    for row in rows:
-        if not isinstance(row, dict) or row.get("tenant", tenant) != tenant:
-            continue
-        feedback = row.get("feedback", row.get("expected"))
-        matrix = row.get("matrix", row.get("actual"))
-        if isinstance(feedback, int) and feedback == matrix:
-            return feedback
-    return None
+    """The tenant's answers in reconcile's JSON when both sides agree: its total, or the sum
+    of its entries' rows."""
+    found: list[tuple[dict[str, Any], int, int]] = []
+    _pairs(report, tenant, found)
+    totals = [(f, m) for node, f, m in found if "entry_id" not in node and "entry" not in node]
+    rows = totals[:1] or [(f, m) for _node, f, m in found]
+    if not rows:
+        return None
+    feedback, matrix = sum(f for f, _m in rows), sum(m for _f, m in rows)
+    return feedback if feedback == matrix else None
 
 
 @dataclass
@@ -956,7 +801,9 @@ def wait_drained(
                 raise AssertionError("the counts could never be read")
             break
         time.sleep(every_s)
-    last.reconciled, probe.reconcile_output = reconciled_answers(probe.cli_env, tenant.code)
+    last.reconciled, probe.reconcile_output = reconciled_answers(
+        probe.cli_env, tenant.code, last.accepted
+    )
     return last, recovery
 
 

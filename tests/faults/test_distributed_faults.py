@@ -32,7 +32,6 @@ from tests.faults.distributed_support import (
     BEAT,
     CELERY,
     FEEDBACK,
-    PLATFORM_SH,
     ROOT,
     Commune,
     FaultResult,
@@ -103,7 +102,7 @@ def rig() -> Iterator[Rig]:
         data = root / "var"
         data.mkdir()
         env = platform_env(infra, data)
-        platform = start_platform(infra, root, env)
+        platform = start_platform(infra, env)
         settings = infra.settings(data)
         facts = Database(settings.resolved_database_url, ANALYTICS_SCHEMA)
         load = RetryingLoad(platform.feedback_url, rate=RATE)
@@ -128,7 +127,7 @@ def rig() -> Iterator[Rig]:
                 "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                 "machine": f"{host.node()}, {os.cpu_count()} CPUs",
                 "load_per_s": RATE,
-                "platform": "deploy/platform.sh" if PLATFORM_SH.exists() else "own supervisor",
+                "platform": "deploy/platform.sh",
                 "total_s": round(time.monotonic() - started, 1),
             },
         )
