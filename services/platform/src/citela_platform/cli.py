@@ -52,7 +52,14 @@ SERVICE_COMMANDS: dict[str, Lazy] = {
     ),
 }
 # The commands of `citela events` defined in other modules, loaded the same way.
-EVENTS_COMMANDS: dict[str, Lazy] = {}
+EVENTS_COMMANDS: dict[str, Lazy] = {
+    "dlq": Lazy(
+        "citela_platform.events_cli",
+        "Dead-letter queues: list, show and replay the events consumers set aside.",
+        attribute="dlq_app",
+        group=True,
+    ),
+}
 
 app = typer.Typer(
     cls=lazy_group(SERVICE_COMMANDS),
