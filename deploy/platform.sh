@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The distributed Citéla platform on one machine without Docker, as docker-compose.yml runs it:
 # Kafka, PostgreSQL and Redis (deploy/infra.sh), the migrations, then under supervisord (PyPI's
-# `supervisor`, pinned in uv.lock), each restarted when it dies:
+# `supervisor`, the ops group of uv.lock), each restarted when it dies:
 #   ingest, catalogue, feedback, analytics   each service's API, with its outbox relay and its
 #                                            consumers in each worker process (as in compose)
 #   web                                      the citizen portal and the authorities' dashboard

@@ -48,12 +48,16 @@ def create_celery(settings: Settings, name: str = "citela", queues: Sequence[str
         broker_transport_options={"visibility_timeout": 3600},
         # Broker loss (Redis restarted or unreachable): keep retrying, at start and after a
         # loss, without limit (Celery's default gives up after 100 tries and the worker
-        # exits); the tasks running when the connection drops are cancelled and, being
-        # acks_late, delivered again instead of finishing into an ack that cannot be sent.
+        # exits). The tasks running when the connection drops finish; their ack cannot be
+        # sent, so their message stays in the broker's unacknowledged set (persistent Redis)
+        # and runs again after the visibility timeout: at least once. Cancelling them instead
+        # (worker_cancel_long_running_tasks_on_connection_loss) lost them in
+        # tests/deploy/test_celery_broker_loss.py: killed, and neither restored nor left
+        # unacknowledged, since the broker was down when Celery tried to put them back.
         broker_connection_retry_on_startup=True,
         broker_connection_retry=True,
         broker_connection_max_retries=None,
-        worker_cancel_long_running_tasks_on_connection_loss=True,
+        worker_cancel_long_running_tasks_on_connection_loss=False,
         task_routes=(service_queue,),
     )
     if queues:
