@@ -60,6 +60,7 @@ def imported_by(*args: str, env: dict[str, str] | None = None) -> tuple[set[str]
         ["serve", "--help"],
         ["worker", "--help"],
         ["events", "--help"],
+        ["events", "dlq", "--help"],
     ],
     ids=" ".join,
 )
