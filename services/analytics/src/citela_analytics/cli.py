@@ -121,5 +121,81 @@ def snapshot(
         typer.echo(f"{row['tenant']}: semaine du {row['week_start']}")
 
 
+@analytics_app.command()
+def reconcile(
+    tenant: TenantOption = None,
+    repair: Annotated[
+        bool,
+        typer.Option(
+            help="have the feedback service publish again what the matrix lacks, then recompute"
+        ),
+    ] = False,
+    feedback_url: Annotated[
+        str | None,
+        typer.Option(help="the feedback API (default CITELA_ANALYTICS_FEEDBACK_URL)"),
+    ] = None,
+    wait_s: Annotated[
+        float, typer.Option(min=0, help="--repair: how long to wait for the events to arrive")
+    ] = 60.0,
+    as_json: Annotated[bool, typer.Option("--json", help="the report as JSON on stdout")] = False,
+) -> None:
+    """Compare the matrix with the feedback service's own answer counts, per tenant and entry.
+
+    Exit code 1 while any difference (écart) remains. The feedback service is asked over its
+    HTTP API with an operator token from this process' settings (CITELA_SECRET_KEY).
+    """
+    import json
+    from contextlib import contextmanager
+
+    from citela_analytics import reconcile as rec
+    from citela_analytics.settings import AnalyticsSettings
+    from citela_common.settings import settings_for
+    from citela_common.tenancy import scope_to_tenant
+
+    runtime = _runtime()
+    own = settings_for(runtime.settings, AnalyticsSettings)
+    api = rec.FeedbackApi(feedback_url or own.analytics_feedback_url, runtime.settings)
+
+    @contextmanager
+    def scoped(code: str):  # type: ignore[no-untyped-def]
+        with runtime.db.transaction() as session:
+            scope_to_tenant(session, code)
+            yield session
+
+    try:
+        tenants = [tenant] if tenant else api.tenants()
+        reports = []
+        for code in tenants:
+            report = rec.compare(api, code, scoped)
+            if repair and report.ecarts:
+                report = rec.repair(
+                    api, report, scoped, lambda t: jobs.recompute(runtime, t), wait_s
+                )
+            reports.append(report)
+    except rec.FeedbackApiError as exc:
+        typer.echo(f"Le service des avis n'a pas répondu : {exc}", err=True)
+        raise typer.Exit(code=2) from None
+    total = sum(len(r.ecarts) for r in reports)
+    if as_json:
+        out = {"tenants": [r.as_json() for r in reports], "ecarts": total}
+        typer.echo(json.dumps(out, ensure_ascii=False, indent=2))
+    else:
+        for r in reports:
+            summary = r.as_json()
+            line = (
+                f"{r.tenant}: {summary['feedback']} réponses (avis), "
+                f"{summary['matrix']} dans la matrice, {len(r.ecarts)} écarts"
+            )
+            if r.republished:
+                line += f", {r.republished} avis republiés"
+            typer.echo(line)
+            if r.ecarts:
+                typer.echo(f"  {'entrée':<60} {'avis':>6} {'matrice':>8}")
+                for e in r.ecarts:
+                    typer.echo(f"  {e['entry_id']:<60} {e['feedback']:>6} {e['matrix']:>8}")
+    if total:
+        raise typer.Exit(code=1)
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(analytics_app, name="analytics")

@@ -13,6 +13,10 @@ from citela_common.settings import Settings
 
 
 class AnalyticsSettings(Settings):
+    analytics_feedback_url: str = Field(
+        "http://127.0.0.1:8003",
+        description="the feedback API `citela analytics reconcile` asks for its own counts",
+    )
     # --- matrix, scoring, reports ------------------------------------------------------------
     analytics_min_answers: int = Field(
         10, ge=2, description="default minimum answers before a matrix cell is classified"

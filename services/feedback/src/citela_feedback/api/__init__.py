@@ -6,7 +6,7 @@ from fastapi import FastAPI
 
 from citela_common.runtime import ServiceRuntime
 from citela_common.web import create_service_app
-from citela_feedback.api import accounts, feedback, moderation, tenants
+from citela_feedback.api import accounts, feedback, moderation, operations, tenants
 from citela_feedback.api.deps import problems
 from citela_feedback.context import FeedbackContext
 from citela_feedback.domain.scales import IMPORTANCE_DOC, SATISFACTION_DOC
@@ -43,6 +43,6 @@ def create_app(runtime: ServiceRuntime[FeedbackContext]) -> FastAPI:
     # The intake first: routes are matched in order, and partners' posts are most requests.
     app.include_router(feedback.router, responses=problems(400, 401, 403, 404, 422, 429))
     app.include_router(accounts.router, responses=problems(400, 422, 429))
-    for module in (tenants, moderation):
+    for module in (tenants, moderation, operations):
         app.include_router(module.router, responses=problems(400, 401, 403, 404, 422, 429))
     return app
