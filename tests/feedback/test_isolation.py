@@ -46,7 +46,14 @@ OWN = {
 # Erases the caller's own account, and nobody else's.
 ERASE = {("DELETE", "/v1/me")}
 # Platform operators only.
-OPERATOR = {("GET", "/v1/tenants"), ("POST", "/v1/tenants")}
+OPERATOR = {
+    ("GET", "/v1/tenants"),
+    ("POST", "/v1/tenants"),
+    # what `citela analytics reconcile` asks (counts, revisions, republish): operators only
+    ("GET", "/v1/ops/tenants/{tenant}/answer-counts"),
+    ("GET", "/v1/ops/tenants/{tenant}/answers"),
+    ("POST", "/v1/ops/tenants/{tenant}/republish"),
+}
 
 
 @dataclass
@@ -232,8 +239,9 @@ def test_every_route_refuses_other_tenants_partners_and_citizens(
         for who, headers in w.outsiders.items():
             r = c.request(
                 method,
-                "/feedback" + template,
+                "/feedback" + template.format(tenant=w.a),
                 json={
+                    "feedback_ids": [w.fx],
                     "code": "pirate",
                     "name": "Pirate",
                     "siren": "123456789",
