@@ -106,7 +106,9 @@ def rig() -> Iterator[Rig]:
         settings = infra.settings(data)
         facts = Database(settings.resolved_database_url, ANALYTICS_SCHEMA)
         load = RetryingLoad(platform.feedback_url, rate=RATE)
-        probe = Probe(platform, infra, facts, cli_env=env, load=load)
+        # reconcile asks the feedback service's own counts over its API (operator token).
+        cli_env = {**env, "CITELA_ANALYTICS_FEEDBACK_URL": platform.feedback_url}
+        probe = Probe(platform, infra, facts, cli_env=cli_env, load=load)
         print(f"\nprivate platform up in {time.monotonic() - started:.1f} s ({root})")
         yield Rig(infra, platform, settings, probe, load, results)
     finally:
@@ -184,7 +186,7 @@ def killed(rig: Rig, name: str) -> Callable[[], float]:
     return fault
 
 
-@pytest.mark.timeout(600)
+@pytest.mark.timeout(900)  # the private platform starts with it
 def test_analytics_consumer_killed(rig: Rig) -> None:
     run_fault(
         rig,
