@@ -1,6 +1,8 @@
 """Start-up of the ``citela`` command line, against a bare interpreter's, in one run.
 
-    uv run --no-sync python bench/cli_startup.py [--repeat 5] [--command "ingest --help"]…
+    uv run --no-sync python bench/cli_startup.py [--repeat 5] [--command="ingest --help"]…
+
+(``--command=…`` with ``=``: its value starts with a dash, as ``--command=--help``.)
 
 Each repetition runs, alternating, ``python -c pass`` (the anchor: an interpreter that starts
 and exits) and each command (by default ``citela --help``, ``citela migrate --help`` and
@@ -50,7 +52,7 @@ def main() -> None:
     parser.add_argument(
         "--command",
         action="append",
-        help="arguments of citela, quoted (repeat the option); default: "
+        help="arguments of citela, quoted, after = (repeat the option); default: "
         + ", ".join(repr(c) for c in DEFAULT_COMMANDS),
     )
     args = parser.parse_args()
