@@ -211,6 +211,8 @@ EOF
                     extra+=",CITELA_WEB_${api^^}_URL=\"http://127.0.0.1:$(api_port "$api")\""
                 done
                 extra+=",CITELA_WEB_SECURE_COOKIES=\"${CITELA_WEB_SECURE_COOKIES:-false}\""
+            elif [ "$name" = analytics ]; then
+                extra+=",CITELA_ANALYTICS_FEEDBACK_URL=\"http://127.0.0.1:$(api_port feedback)\""
             fi
             program "$name" "$PLATFORM_DIR/with-metrics $VENV/bin/python -m citela_$name serve --host 127.0.0.1 --port $port --workers $workers" "$extra"
         done
@@ -375,6 +377,8 @@ cmd_down() {
 cmd_env() {
     [ -s "$PLATFORM_DIR/env" ] || die "no $PLATFORM_DIR/env: run deploy/platform.sh up first"
     sed 's/^/export /' "$PLATFORM_DIR/env"
+    # for `citela analytics reconcile` run from this shell
+    echo "export CITELA_ANALYTICS_FEEDBACK_URL=http://127.0.0.1:$(api_port feedback)"
 }
 
 usage() { sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed -e '$d' -e 's/^# \{0,1\}//'; }

@@ -52,6 +52,7 @@ ADDRESSES = {
     "CITELA_KAFKA_BOOTSTRAP",
     "CITELA_REDIS_URL",
     "CITELA_PORTAL_PUBLIC_URL",
+    "CITELA_ANALYTICS_FEEDBACK_URL",
     *(f"CITELA_WEB_{api.upper()}_URL" for api in SERVED if api != "web"),
 }
 # What runs the processes that write prometheus_client's files (see platform.sh).
@@ -199,6 +200,8 @@ def test_the_same_settings_as_compose(
         if api != "web":
             assert web[f"CITELA_WEB_{api.upper()}_URL"] == f"http://127.0.0.1:{ports[api]}"
     assert web["CITELA_PORTAL_PUBLIC_URL"].endswith(f":{ports['web']}")
+    reconcile = programs["analytics"].env["CITELA_ANALYTICS_FEEDBACK_URL"]
+    assert reconcile == f"http://127.0.0.1:{ports['feedback']}"
 
 
 def test_each_api_sums_its_processes_in_a_folder_of_its_own(
