@@ -22,4 +22,4 @@ def slow(name: str, seconds: float) -> str:
     return name
 
 
-app.task(name=TASK)(slow)
+app.task(name=TASK, shared=False)(slow)  # not into every Celery app of the process

@@ -20,7 +20,7 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def test_metrics_aggregate_two_uvicorn_workers(tmp_path: Path) -> None:
+def test_metrics_aggregate_two_uvicorn_workers(tmp_path: Path, kafka_bootstrap: str) -> None:
     port = free_port()
     multiproc = tmp_path / "prom"
     multiproc.mkdir()
@@ -30,8 +30,12 @@ def test_metrics_aggregate_two_uvicorn_workers(tmp_path: Path) -> None:
         "CITELA_DATA_DIR": str(tmp_path / "var"),
         "CITELA_LOG_JSON": "true",
     }
-    for key in ("CITELA_KAFKA_BOOTSTRAP", "CITELA_DATABASE_URL", "CITELA_REDIS_URL"):
+    for key in ("CITELA_DATABASE_URL", "CITELA_REDIS_URL"):
         env.pop(key, None)
+    # Several workers are a distributed deployment: Kafka's bus (the embedded one has a
+    # single owner process), consumer groups of this test's own.
+    env["CITELA_KAFKA_BOOTSTRAP"] = kafka_bootstrap
+    env["CITELA_CONSUMER_GROUP_SUFFIX"] = f".{tmp_path.name}"
     server = subprocess.Popen(
         [
             sys.executable,

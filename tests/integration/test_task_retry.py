@@ -87,7 +87,8 @@ def test_the_services_tasks_wait_out_outages() -> None:
     app = create_celery(settings)
     analytics_tasks.register(app, settings, lambda: pytest.fail("not run"))
     ingest_tasks.register(app, settings)
-    ours = {name: task for name, task in app.tasks.items() if name.startswith("citela.")}
+    services = ("citela.analytics.", "citela.ingest.")
+    ours = {name: task for name, task in app.tasks.items() if name.startswith(services)}
     assert ours, "the services' tasks are registered"
     for name, task in ours.items():
         assert isinstance(task, RetryTransient), name

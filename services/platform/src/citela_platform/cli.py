@@ -182,6 +182,13 @@ def serve(
         raise typer.BadParameter(f"unknown service {service!r}; choose one of {', '.join(SERVED)}")
     _logging()
     settings = get_settings()
+    if service != WEB and workers > 1 and not settings.kafka_bootstrap:
+        # Without Kafka the bus is the embedded one, a file a single process owns.
+        raise typer.BadParameter(
+            "plusieurs workers demandent Kafka (CITELA_KAFKA_BOOTSTRAP) : sans lui, le bus "
+            "intégré n'appartient qu'à un processus ; servez avec --workers 1",
+            param_hint="--workers",
+        )
     if service != WEB:  # the web owns no tables
         # Migrate once here: worker processes starting together would race on the schema.
         runtime = builder(service)(settings, create_bus(settings))
